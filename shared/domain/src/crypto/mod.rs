@@ -1,0 +1,5 @@
+//! CPU-only security primitives: no I/O, so they are tested without a network.
+
+pub mod password;
+pub mod spi_signature;
+pub mod token;

@@ -1,0 +1,205 @@
+//! The traits the domain reaches the outside world through. Each has one real adapter
+//! in `billing-adapters`; the domain never names an AWS type.
+
+use crate::email::{Email, EmailIntent};
+use crate::error::Result;
+use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, User, Workspace};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// How a commercial write touches the billing account.
+#[derive(Debug, Clone)]
+pub enum BillingWrite {
+    /// A new account; fails with `BillingUsernameTaken` if the username exists.
+    Create(BillingAccount),
+    /// An existing account whose password the caller proved; fails with
+    /// `BillingCredentialsInvalid` if its password changed since it was checked.
+    Bind {
+        username: String,
+        password_hash_checked: String,
+    },
+}
+
+/// A cloud account a write binds a workspace to.
+#[derive(Debug, Clone)]
+pub struct CloudBinding {
+    pub account: CloudAccount,
+    /// The AWS landing claim consumed by this write, if the account came from one.
+    pub claim: Option<String>,
+}
+
+/// Everything one registration writes, all or nothing.
+#[derive(Debug, Clone)]
+pub struct RegistrationWrite {
+    pub user: User,
+    pub workspace: Workspace,
+    pub billing: Option<BillingWrite>,
+    pub cloud: Option<CloudBinding>,
+    pub emails: Vec<EmailIntent>,
+}
+
+/// An upgrade: the workspace (conditioned on still being free) and its billing account.
+#[derive(Debug, Clone)]
+pub struct UpgradeWrite {
+    pub workspace: Workspace,
+    pub billing: BillingWrite,
+    pub emails: Vec<EmailIntent>,
+}
+
+/// A settlement change: one conditional write on the workspace's version.
+#[derive(Debug, Clone)]
+pub struct SettlementWrite {
+    /// The workspace as it is to be stored; its `version` is one more than the read one.
+    pub workspace: Workspace,
+    pub cloud: Option<CloudBinding>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    async fn user_by_login(&self, site: &str, login: &str) -> Result<Option<User>>;
+    async fn billing_account(&self, username: &str) -> Result<Option<BillingAccount>>;
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>>;
+    async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>>;
+    /// The cloud accounts registered on a billing account, with their current status.
+    async fn registered_cloud_accounts(&self, username: &str) -> Result<Vec<CloudAccount>>;
+    async fn commit_registration(&self, write: &RegistrationWrite) -> Result<()>;
+    async fn commit_upgrade(&self, write: &UpgradeWrite) -> Result<()>;
+    async fn commit_settlement(&self, write: &SettlementWrite) -> Result<()>;
+    /// `Ok(None)` when no such billing account exists.
+    async fn set_free_choice(
+        &self,
+        username: &str,
+        enabled: bool,
+    ) -> Result<Option<BillingAccount>>;
+}
+
+/// Failed-login counting for `429 too_many_attempts` (fixed window, expired by TTL).
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Failures recorded for `key` in the window that is open at `now`.
+    async fn failures(&self, key: &str, now: DateTime<Utc>)
+        -> Result<(u32, Option<DateTime<Utc>>)>;
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn clear(&self, key: &str) -> Result<()>;
+}
+
+/// The durable email outbox: intents are written with the state change that causes them.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Takes a lease on a pending intent so that no two senders send it; `None` if it is
+    /// sent, unknown, or leased by someone else.
+    async fn lease(&self, id: &str, now: DateTime<Utc>) -> Result<Option<EmailIntent>>;
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn release(&self, id: &str, error: &str) -> Result<()>;
+    /// Ids of intents still pending, oldest first.
+    async fn pending(&self, limit: usize) -> Result<Vec<String>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail not sent: {0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> std::result::Result<(), MailError>;
+}
+
+/// What a marketplace event did to a cloud account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Applied; the account as it now stands.
+    Applied { account: CloudAccount },
+    /// Older than what is on file: ignored.
+    Stale,
+}
+
+#[async_trait]
+pub trait MarketplaceStore: Send + Sync {
+    async fn cloud_account(&self, id: &str) -> Result<Option<CloudAccount>>;
+    /// Creates the account if it is new (idempotent: an existing one is returned unchanged).
+    async fn open_cloud_account(&self, account: &CloudAccount) -> Result<CloudAccount>;
+    /// Moves an account to `status` unless an event newer than `event_at` was applied.
+    /// Moving to cancelled stamps `cancelled_at` (once per end of subscription).
+    async fn transition(
+        &self,
+        id: &str,
+        status: CloudStatus,
+        event_at: DateTime<Utc>,
+    ) -> Result<Option<Transition>>;
+    async fn save_claim(
+        &self,
+        claim: &str,
+        customer: &AwsCustomer,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("invalid or expired registration token")]
+    InvalidToken,
+    #[error("marketplace unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// AWS Marketplace Metering's `ResolveCustomer`.
+#[async_trait]
+pub trait CustomerResolver: Send + Sync {
+    async fn resolve(
+        &self,
+        registration_token: &str,
+    ) -> std::result::Result<AwsCustomer, ResolveError>;
+}
+
+/// A workspace switched by a cancellation, as remembered for the email.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SwitchedWorkspace {
+    pub workspace_id: String,
+    pub name: String,
+    pub language: crate::model::Language,
+    pub site: String,
+    pub billing_account: String,
+}
+
+/// The steps of a cancellation, each idempotent so a rerun finishes the job.
+#[async_trait]
+pub trait CancellationStore: Send + Sync {
+    /// Up to `limit` workspaces still settled by the cloud account.
+    async fn settled_by(&self, cloud_account_id: &str, limit: usize) -> Result<Vec<Workspace>>;
+    /// Switches these workspaces to enterprise (each only if still settled by the account)
+    /// and remembers each switch under the cancellation, in bounded transactions.
+    async fn switch_to_enterprise(
+        &self,
+        cancellation_id: &str,
+        cloud_account_id: &str,
+        workspaces: &[Workspace],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn switched(&self, cancellation_id: &str) -> Result<Vec<SwitchedWorkspace>>;
+    /// Billing accounts that have the cloud account registered.
+    async fn registrations(&self, cloud_account_id: &str) -> Result<Vec<String>>;
+    /// Removes the registration and, if given, writes the email intent (once: its id is fixed).
+    async fn finish_billing_account(
+        &self,
+        cloud_account_id: &str,
+        username: &str,
+        email: Option<&EmailIntent>,
+    ) -> Result<()>;
+    async fn mark_done(&self, cancellation_id: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Cancellations started but not finished, for the sweeper to continue.
+    async fn unfinished(&self, limit: usize) -> Result<Vec<(String, String)>>;
+}

@@ -1,0 +1,40 @@
+//! One function per operation: load through ports → decide with `rules` → commit → effects.
+
+pub mod cloud;
+pub mod outbox;
+pub mod register;
+pub mod session;
+
+use crate::crypto::token::{Principal, TokenKey};
+use crate::model::Session;
+use crate::ports::{
+    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer,
+    MarketplaceStore, OutboxStore,
+};
+use std::sync::Arc;
+
+/// The ports an operation may use, built once per process (in `main`) and shared by every
+/// invocation.
+#[derive(Clone)]
+pub struct Deps {
+    pub accounts: Arc<dyn AccountStore>,
+    pub attempts: Arc<dyn AttemptStore>,
+    pub outbox: Arc<dyn OutboxStore>,
+    pub marketplace: Arc<dyn MarketplaceStore>,
+    pub cancellations: Arc<dyn CancellationStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub resolver: Arc<dyn CustomerResolver>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenKey,
+}
+
+impl Deps {
+    pub fn session(&self, principal: Principal) -> Session {
+        let (token, expires_at) = self.tokens.issue(principal, self.clock.now());
+        Session { token, expires_at }
+    }
+}
+
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
+}

@@ -1,0 +1,353 @@
+//! Flow 1: register a free or commercial workspace, all or nothing.
+
+use super::cloud::{self, SettlementInput, Target};
+use super::{new_id, outbox, Deps};
+use crate::crypto::password;
+use crate::crypto::token::Principal;
+use crate::email::{self, EmailIntent};
+use crate::error::{Error, Result};
+use crate::model::{BillingAccount, Edition, Language, Session, Settlement, User, Workspace};
+use crate::ports::{BillingWrite, RegistrationWrite};
+use crate::rules::fields::{self, normalise_login, Problems};
+use crate::rules::settlement;
+use crate::sites::{self, Site};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WorkspaceInput {
+    pub name: Option<String>,
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CompanyInput {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BillingAccountInput {
+    pub mode: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email: Option<String>,
+}
+
+/// `POST /v1/registrations` as sent. Strings stay strings here so that a wrong value is a
+/// `422` naming the field, and only a wrong JSON type is a `400`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RegisterRequest {
+    pub edition: Option<String>,
+    pub site: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password: Option<String>,
+    pub workspace: Option<WorkspaceInput>,
+    pub company: Option<CompanyInput>,
+    pub billing_account: Option<BillingAccountInput>,
+    pub settlement: Option<SettlementInput>,
+    pub accept_agreement: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillingChoice {
+    Create,
+    Bind { username: String, password: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Commercial {
+    pub company: String,
+    pub billing: BillingChoice,
+    pub settlement: Target,
+}
+
+/// A registration whose fields passed validation.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub site: &'static Site,
+    pub username: String,
+    pub email: String,
+    pub phone: String,
+    pub password: String,
+    pub workspace_name: String,
+    pub language: Language,
+    pub commercial: Option<Commercial>,
+}
+
+pub fn parse_language(field: &str, v: Option<&str>, p: &mut Problems) -> Option<Language> {
+    match v {
+        Some("zh") => Some(Language::Zh),
+        Some("en") => Some(Language::En),
+        Some(_) => {
+            p.push(field, "invalid", "must be zh or en");
+            None
+        }
+        None => {
+            p.push(field, "required", "is required");
+            None
+        }
+    }
+}
+
+impl RegisterRequest {
+    /// Every field rule of api.md, then the site, then the agreement.
+    pub fn validate(&self) -> Result<Registration> {
+        let mut p = Problems::default();
+        let edition = match self.edition.as_deref() {
+            Some("free") => Some(Edition::Free),
+            Some("commercial") => Some(Edition::Commercial),
+            Some(_) => {
+                p.push("edition", "invalid", "must be free or commercial");
+                None
+            }
+            None => {
+                p.push("edition", "required", "is required");
+                None
+            }
+        };
+        let commercial = edition == Some(Edition::Commercial);
+        let site = p.required("site", &self.site);
+        let username = p.required("username", &self.username);
+        p.check("username", username, fields::username);
+        let email = p.required("email", &self.email);
+        p.check("email", email, fields::email);
+        let phone = p.required("phone", &self.phone);
+        p.check("phone", phone, fields::phone);
+        let password = p.required("password", &self.password);
+        p.check("password", password, fields::password);
+        let ws = self.workspace.clone().unwrap_or_default();
+        if self.workspace.is_none() {
+            p.push("workspace", "required", "is required");
+        }
+        let ws_name = p.required("workspace.name", &ws.name);
+        p.check("workspace.name", ws_name, fields::workspace_name);
+        let language = parse_language("workspace.language", ws.language.as_deref(), &mut p);
+
+        let mut commercial_parts = None;
+        if commercial {
+            let company = self.company.clone().unwrap_or_default();
+            let company_name = p.required("company.name", &company.name);
+            p.check("company.name", company_name, fields::company_name);
+            let billing = self.billing_account.clone().unwrap_or_default();
+            let billing = match billing.mode.as_deref().unwrap_or("create") {
+                "create" => {
+                    // The billing account takes the user's username: it must be a valid billing username.
+                    p.check("username", username, fields::billing_username);
+                    Some(BillingChoice::Create)
+                }
+                "bind" => {
+                    let u = p.required("billing_account.username", &billing.username);
+                    p.check("billing_account.username", u, fields::billing_username);
+                    let pw = p.required("billing_account.password", &billing.password);
+                    match (u, pw) {
+                        (Some(u), Some(pw)) => Some(BillingChoice::Bind {
+                            username: u.to_string(),
+                            password: pw.to_string(),
+                        }),
+                        _ => None,
+                    }
+                }
+                _ => {
+                    p.push("billing_account.mode", "invalid", "must be create or bind");
+                    None
+                }
+            };
+            let settlement = Target::parse(
+                &self.settlement.clone().unwrap_or_default(),
+                "settlement",
+                false,
+                &mut p,
+            );
+            if let (Some(company), Some(billing), Some(settlement)) =
+                (company_name, billing, settlement)
+            {
+                commercial_parts = Some(Commercial {
+                    company: company.trim().to_string(),
+                    billing,
+                    settlement,
+                });
+            }
+        }
+        p.finish()?;
+        let site = sites::find(site.unwrap_or_default()).ok_or(Error::UnknownSite)?;
+        if commercial && self.accept_agreement != Some(true) {
+            return Err(Error::AgreementRequired);
+        }
+        let missing = || Error::internal("validated field missing");
+        Ok(Registration {
+            site,
+            username: username.ok_or_else(missing)?.trim().to_string(),
+            email: normalise_login(email.ok_or_else(missing)?),
+            phone: phone.ok_or_else(missing)?.to_string(),
+            password: password.ok_or_else(missing)?.to_string(),
+            workspace_name: ws_name.ok_or_else(missing)?.trim().to_string(),
+            language: language.ok_or_else(missing)?,
+            commercial: commercial_parts,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BillingAccountView {
+    pub username: String,
+    pub email: String,
+}
+
+impl From<&BillingAccount> for BillingAccountView {
+    fn from(b: &BillingAccount) -> Self {
+        Self {
+            username: b.username.clone(),
+            email: b.email.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub user: User,
+    pub workspace: Workspace,
+    pub billing_account: Option<BillingAccountView>,
+    pub session: Session,
+    pub billing_session: Option<Session>,
+}
+
+/// Checks a billing password; a missing account and a wrong password look the same.
+pub async fn prove_billing_account(
+    deps: &Deps,
+    username: &str,
+    password: &str,
+) -> Result<BillingAccount> {
+    match deps.accounts.billing_account(username).await? {
+        Some(account) if password::verify(password, &account.password_hash) => Ok(account),
+        Some(_) => Err(Error::BillingCredentialsInvalid),
+        None => {
+            password::verify_against_nothing(password);
+            Err(Error::BillingCredentialsInvalid)
+        }
+    }
+}
+
+pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
+    let now = deps.clock.now();
+    let password_hash = password::hash(&req.password);
+    let user = User {
+        id: new_id("usr"),
+        site: req.site.id.to_string(),
+        username: req.username.clone(),
+        email: req.email.clone(),
+        phone: req.phone.clone(),
+        password_hash: password_hash.clone(),
+        created_at: now,
+    };
+    let mut workspace = Workspace {
+        id: new_id("ws"),
+        name: req.workspace_name.clone(),
+        language: req.language,
+        site: req.site.id.to_string(),
+        edition: Edition::Free,
+        owner_id: user.id.clone(),
+        billing_account: None,
+        settlement: None,
+        settlement_since: None,
+        last_settlement_change: None,
+        version: 1,
+        created_at: now,
+    };
+
+    let mut write = RegistrationWrite {
+        user,
+        workspace: workspace.clone(),
+        billing: None,
+        cloud: None,
+        emails: vec![],
+    };
+    let mut billing_view = None;
+    if let Some(c) = &req.commercial {
+        let (account, billing_write) = match &c.billing {
+            BillingChoice::Create => {
+                let account = BillingAccount {
+                    username: req.username.clone(),
+                    email: req.email.clone(),
+                    password_hash,
+                    company: Some(c.company.clone()),
+                    free_choice: false,
+                    created_at: now,
+                };
+                (account.clone(), BillingWrite::Create(account))
+            }
+            BillingChoice::Bind { username, password } => {
+                let account = prove_billing_account(deps, username, password).await?;
+                let hash = account.password_hash.clone();
+                (
+                    account.clone(),
+                    BillingWrite::Bind {
+                        username: account.username,
+                        password_hash_checked: hash,
+                    },
+                )
+            }
+        };
+        let registered = match &c.billing {
+            BillingChoice::Create => vec![],
+            BillingChoice::Bind { .. } => {
+                deps.accounts
+                    .registered_cloud_accounts(&account.username)
+                    .await?
+            }
+        };
+        let offered = settlement::options(
+            &registered,
+            account.free_choice,
+            req.site.platform,
+            &Settlement::Enterprise,
+        );
+        settlement::check_offered(&offered, c.settlement.method(), None)?;
+        let cloud = cloud::resolve(deps, &c.settlement).await?;
+
+        workspace.edition = Edition::Commercial;
+        workspace.billing_account = Some(account.username.clone());
+        workspace.settlement = Some(
+            cloud
+                .as_ref()
+                .map(|b| b.account.settlement())
+                .unwrap_or(Settlement::Enterprise),
+        );
+        workspace.settlement_since = Some(now);
+        write.workspace = workspace.clone();
+        write.emails.push(EmailIntent {
+            id: format!("activation-{}", workspace.id),
+            email: email::activation(
+                &account.email,
+                req.language,
+                &account.username,
+                &workspace.name,
+                req.site.name,
+            ),
+        });
+        write.billing = Some(billing_write);
+        write.cloud = cloud;
+        billing_view = Some(account);
+    }
+
+    deps.accounts.commit_registration(&write).await?;
+    let ids: Vec<String> = write.emails.iter().map(|e| e.id.clone()).collect();
+    outbox::deliver(deps, &ids).await;
+
+    let session = deps.session(Principal::Console {
+        user_id: write.user.id.clone(),
+        site: write.user.site.clone(),
+    });
+    let billing_session = billing_view.as_ref().map(|b| {
+        deps.session(Principal::Billing {
+            username: b.username.clone(),
+        })
+    });
+    Ok(Registered {
+        user: write.user,
+        workspace,
+        billing_account: billing_view.as_ref().map(BillingAccountView::from),
+        session,
+        billing_session,
+    })
+}
