@@ -1,1 +1,1 @@
-
+//! placeholder until its issue lands

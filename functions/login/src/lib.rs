@@ -1,1 +1,43 @@
+//! `login`: `POST /v1/sessions`, `POST /v1/billing/sessions`, `POST /v1/billing/sso`.
 
+use billing_domain::service::session::{self, BillingLogin, ConsoleLogin, SsoRequest};
+use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
+use serde_json::json as j;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/sessions"),
+    ("POST", "/v1/billing/sessions"),
+    ("POST", "/v1/billing/sso"),
+];
+
+pub async fn handle(app: &App, req: Request) -> HttpResponse {
+    respond(dispatch(app, &req).await)
+}
+
+async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
+    let (route, _) = route::find(req, ROUTES)?;
+    app.once("login", req, async {
+        match route {
+            0 => {
+                let (s, user_id) =
+                    session::console_login(&app.deps, body::json::<ConsoleLogin>(req)?).await?;
+                Ok(json(
+                    200,
+                    &j!({ "token": s.token, "expires_at": s.expires_at, "user_id": user_id }),
+                ))
+            }
+            1 => Ok(json(
+                200,
+                &session::billing_login(&app.deps, body::json::<BillingLogin>(req)?).await?,
+            )),
+            _ => {
+                let caller = app.caller(req)?;
+                Ok(json(
+                    200,
+                    &session::sso(&app.deps, &caller, body::json::<SsoRequest>(req)?).await?,
+                ))
+            }
+        }
+    })
+    .await
+}

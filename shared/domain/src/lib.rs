@@ -14,5 +14,6 @@ pub mod ports;
 pub mod rules;
 pub mod service;
 pub mod sites;
+pub mod views;
 
 pub use error::{Error, FieldError, Result};

@@ -1,4 +1,5 @@
-//! The nouns of domain.md as types. Serialisation here is the public JSON of api.md.
+//! The nouns of domain.md as types, as stored. The public JSON of api.md is in `views`,
+//! so that no secret or internal field can leak into a response by accident.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,6 @@ pub struct User {
     pub username: String,
     pub email: String,
     pub phone: String,
-    #[serde(skip_serializing)]
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
 }
@@ -108,7 +108,6 @@ pub struct Workspace {
 pub struct BillingAccount {
     pub username: String,
     pub email: String,
-    #[serde(skip_serializing)]
     pub password_hash: String,
     pub company: Option<String>,
     pub free_choice: bool,
@@ -139,7 +138,6 @@ pub struct CloudAccount {
     /// The time of the newest marketplace event applied: older events are stale.
     pub last_event_at: DateTime<Utc>,
     /// Set when the subscription ended; names the cancellation run it started.
-    #[serde(skip_serializing)]
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 

@@ -203,3 +203,40 @@ pub trait CancellationStore: Send + Sync {
     /// Cancellations started but not finished, for the sweeper to continue.
     async fn unfinished(&self, limit: usize) -> Result<Vec<(String, String)>>;
 }
+
+/// A response kept for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyBegin {
+    /// First use of the key: run the request, then `complete` or `abandon`.
+    Started,
+    /// The same request ran before: answer with its response.
+    Replay(StoredResponse),
+    /// The same request is running right now.
+    InProgress,
+    /// The key was used with another request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn begin(
+        &self,
+        key: &str,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdempotencyBegin>;
+    async fn complete(
+        &self,
+        key: &str,
+        response: &StoredResponse,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn abandon(&self, key: &str) -> Result<()>;
+}

@@ -11,6 +11,7 @@ use crate::ports::{BillingWrite, RegistrationWrite};
 use crate::rules::fields::{self, normalise_login, Problems};
 use crate::rules::settlement;
 use crate::sites::{self, Site};
+use crate::views::{BillingAccountView, UserView, WorkspaceView};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -189,24 +190,9 @@ impl RegisterRequest {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct BillingAccountView {
-    pub username: String,
-    pub email: String,
-}
-
-impl From<&BillingAccount> for BillingAccountView {
-    fn from(b: &BillingAccount) -> Self {
-        Self {
-            username: b.username.clone(),
-            email: b.email.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct Registered {
-    pub user: User,
-    pub workspace: Workspace,
+    pub user: UserView,
+    pub workspace: WorkspaceView,
     pub billing_account: Option<BillingAccountView>,
     pub session: Session,
     pub billing_session: Option<Session>,
@@ -344,8 +330,8 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
         })
     });
     Ok(Registered {
-        user: write.user,
-        workspace,
+        user: UserView::from(&write.user),
+        workspace: WorkspaceView::from(&workspace),
         billing_account: billing_view.as_ref().map(BillingAccountView::from),
         session,
         billing_session,

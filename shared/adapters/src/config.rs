@@ -1,0 +1,68 @@
+//! Settings read once at start-up. Endpoints come from the SDK's standard
+//! `AWS_ENDPOINT_URL_*` variables, never from custom ones.
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use billing_domain::crypto::token::TokenKey;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("setting {0} is missing")]
+    Missing(&'static str),
+    #[error("setting {0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+fn var(name: &'static str) -> Result<String, SettingsError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(SettingsError::Missing(name))
+}
+
+/// What the functions need from their environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub table_name: String,
+    pub sender_email: String,
+    pub token_key: TokenKey,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let secret = var("TOKEN_SIGNING_KEY")?;
+        Ok(Self {
+            table_name: var("TABLE_NAME")?,
+            sender_email: var("SENDER_EMAIL")?,
+            token_key: TokenKey::new(secret.as_bytes()).ok_or(SettingsError::Invalid(
+                "TOKEN_SIGNING_KEY",
+                "must be at least 32 bytes",
+            ))?,
+        })
+    }
+
+    /// The secret the Alibaba marketplace signs SPI calls with.
+    pub fn aliyun_spi_key() -> Result<String, SettingsError> {
+        var("ALIYUN_SPI_KEY")
+    }
+
+    pub fn registration_url() -> Result<String, SettingsError> {
+        var("REGISTRATION_URL")
+    }
+}
+
+/// The shared SDK configuration. Timeouts are short because every caller is a request that
+/// someone is waiting for; a slow dependency must fail fast into a retryable state.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(12))
+                .build(),
+        )
+        .load()
+        .await
+}

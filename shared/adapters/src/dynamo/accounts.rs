@@ -1,0 +1,346 @@
+//! Users, workspaces, billing accounts and their registered cloud accounts.
+
+use super::tx::{Cond, Tx};
+use super::{from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use billing_domain::email::EmailIntent;
+use billing_domain::model::{BillingAccount, CloudAccount, Edition, User, Workspace};
+use billing_domain::ports::{
+    AccountStore, BillingWrite, CloudBinding, RegistrationWrite, SettlementWrite, UpgradeWrite,
+};
+use billing_domain::{Error, Result};
+use std::collections::HashMap;
+
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// A workspace item with its index keys: gsi1 lists a billing account's workspaces, gsi2
+/// the workspaces a cloud account pays for (what a cancellation queries).
+pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
+    let mut keys_ = vec![("pk", keys::workspace(&ws.id)), ("sk", "WS".to_string())];
+    if let Some(b) = &ws.billing_account {
+        keys_.push(("gsi1pk", keys::billing(b)));
+        keys_.push(("gsi1sk", keys::workspace(&ws.id)));
+    }
+    if let Some(cloud) = ws.settlement.as_ref().and_then(|s| s.cloud_account_id()) {
+        keys_.push(("gsi2pk", keys::cloud(&cloud)));
+        keys_.push(("gsi2sk", keys::workspace(&ws.id)));
+    }
+    item(ws, &keys_)
+}
+
+pub(crate) fn email_item(
+    intent: &EmailIntent,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Item> {
+    let mut it = item(
+        &intent.email,
+        &[
+            ("pk", format!("MAIL#{}", intent.id)),
+            ("sk", "MAIL".into()),
+            ("gsi1pk", "OUTBOX".into()),
+            (
+                "gsi1sk",
+                format!("{}#{}", created_at.to_rfc3339(), intent.id),
+            ),
+            ("id", intent.id.clone()),
+            ("status", "pending".into()),
+        ],
+    )?;
+    it.insert("attempts".into(), n(0));
+    Ok(it)
+}
+
+impl DynamoStore {
+    fn add_billing(&self, tx: &mut Tx, billing: &BillingWrite) -> Result<()> {
+        match billing {
+            BillingWrite::Create(account) => tx.put(
+                self.table(),
+                item(
+                    account,
+                    &[
+                        ("pk", keys::billing(&account.username)),
+                        ("sk", "ACCOUNT".into()),
+                    ],
+                )?,
+                Some(Cond::not_exists(Error::BillingUsernameTaken)),
+            ),
+            BillingWrite::Bind {
+                username,
+                password_hash_checked,
+            } => tx.check(
+                self.table(),
+                key(keys::billing(username), "ACCOUNT"),
+                Cond::new("password_hash = :h", Error::BillingCredentialsInvalid)
+                    .value(":h", s(password_hash_checked.clone())),
+            ),
+        }
+    }
+
+    /// The cloud account must still be paying; binding registers it on the billing account
+    /// and consumes the AWS landing claim it came from.
+    fn add_cloud(&self, tx: &mut Tx, cloud: &CloudBinding, billing_username: &str) -> Result<()> {
+        let id = &cloud.account.id;
+        tx.check(
+            self.table(),
+            key(keys::cloud(id), "CLOUD"),
+            Cond::new(
+                "attribute_exists(pk) AND #st <> :cancelled",
+                Error::CloudAccountNotActive,
+            )
+            .name("#st", "status")
+            .value(":cancelled", s("cancelled")),
+        )?;
+        let mut reg = key(keys::billing(billing_username), &format!("CLOUD#{id}"));
+        reg.insert("gsi2pk".into(), s(keys::cloud(id)));
+        reg.insert(
+            "gsi2sk".into(),
+            s(format!("REG#{}", billing_username.to_lowercase())),
+        );
+        reg.insert("username".into(), s(billing_username));
+        reg.insert("cloud_account_id".into(), s(id.clone()));
+        tx.put(self.table(), reg, None)?;
+        if let Some(claim) = &cloud.claim {
+            tx.delete(
+                self.table(),
+                key(format!("CLAIM#{claim}"), "CLAIM"),
+                Some(Cond::new(
+                    "attribute_exists(pk)",
+                    Error::CloudAccountNotFound,
+                )),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_emails(
+        &self,
+        tx: &mut Tx,
+        emails: &[EmailIntent],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        for e in emails {
+            tx.put(
+                self.table(),
+                email_item(e, now)?,
+                Some(Cond::not_exists(Error::Conflict)),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn batch_get(&self, keys_: Vec<Item>) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        for chunk in keys_.chunks(100) {
+            let mut request = HashMap::from([(
+                self.table().to_string(),
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(Error::internal)?,
+            )]);
+            for attempt in 0..8u32 {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                found.extend(out.responses.unwrap_or_default().into_values().flatten());
+                match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                    Some(rest) => {
+                        request = rest;
+                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoStore {
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        self.get(&keys::user(id), "USER")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn user_by_login(&self, site: &str, login: &str) -> Result<Option<User>> {
+        let guard = if login.contains('@') {
+            keys::email_guard(site, login)
+        } else {
+            keys::phone_guard(site, login)
+        };
+        match self
+            .get(&guard, "GUARD")
+            .await?
+            .and_then(|g| str_attr(&g, "user_id"))
+        {
+            Some(id) => self.user(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn billing_account(&self, username: &str) -> Result<Option<BillingAccount>> {
+        self.get(&keys::billing(username), "ACCOUNT")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
+        self.get(&keys::workspace(id), "WS")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>> {
+        let items = self
+            .query_all(
+                Some("gsi1"),
+                "gsi1pk",
+                &keys::billing(username),
+                "gsi1sk",
+                "WS#",
+            )
+            .await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    async fn registered_cloud_accounts(&self, username: &str) -> Result<Vec<CloudAccount>> {
+        let regs = self
+            .query_all(None, "pk", &keys::billing(username), "sk", "CLOUD#")
+            .await?;
+        let wanted: Vec<Item> = regs
+            .iter()
+            .filter_map(|r| str_attr(r, "cloud_account_id"))
+            .map(|id| key(keys::cloud(&id), "CLOUD"))
+            .collect();
+        let mut accounts: Vec<CloudAccount> = self
+            .batch_get(wanted)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(accounts)
+    }
+
+    async fn commit_registration(&self, w: &RegistrationWrite) -> Result<()> {
+        let t = self.table();
+        let mut tx = Tx::default();
+        let u = &w.user;
+        tx.put(
+            t,
+            item(u, &[("pk", keys::user(&u.id)), ("sk", "USER".into())])?,
+            Some(Cond::not_exists(Error::Conflict)),
+        )?;
+        let guard = |pk: String| -> Item {
+            let mut g = key(pk, "GUARD");
+            g.insert("user_id".into(), s(u.id.clone()));
+            g
+        };
+        tx.put(
+            t,
+            guard(keys::email_guard(&u.site, &u.email)),
+            Some(Cond::not_exists(Error::EmailTaken)),
+        )?;
+        tx.put(
+            t,
+            guard(keys::phone_guard(&u.site, &u.phone)),
+            Some(Cond::not_exists(Error::PhoneTaken)),
+        )?;
+        tx.put(
+            t,
+            workspace_item(&w.workspace)?,
+            Some(Cond::not_exists(Error::Conflict)),
+        )?;
+        if let Some(b) = &w.billing {
+            self.add_billing(&mut tx, b)?;
+        }
+        if let (Some(cloud), Some(username)) = (&w.cloud, &w.workspace.billing_account) {
+            self.add_cloud(&mut tx, cloud, username)?;
+        }
+        self.add_emails(&mut tx, &w.emails, u.created_at)?;
+        self.commit(tx).await
+    }
+
+    async fn commit_upgrade(&self, w: &UpgradeWrite) -> Result<()> {
+        let mut tx = Tx::default();
+        tx.put(
+            self.table(),
+            workspace_item(&w.workspace)?,
+            Some(
+                Cond::new("#ed = :free", Error::AlreadyCommercial)
+                    .name("#ed", "edition")
+                    .value(":free", s("free")),
+            ),
+        )?;
+        self.add_billing(&mut tx, &w.billing)?;
+        self.add_emails(
+            &mut tx,
+            &w.emails,
+            w.workspace
+                .settlement_since
+                .unwrap_or(w.workspace.created_at),
+        )?;
+        self.commit(tx).await
+    }
+
+    async fn commit_settlement(&self, w: &SettlementWrite) -> Result<()> {
+        let mut tx = Tx::default();
+        tx.put(
+            self.table(),
+            workspace_item(&w.workspace)?,
+            Some(
+                Cond::new("#v = :v AND #ed = :commercial", Error::Conflict)
+                    .name("#v", "version")
+                    .name("#ed", "edition")
+                    .value(":v", n(w.workspace.version - 1))
+                    .value(":commercial", s("commercial")),
+            ),
+        )?;
+        if let (Some(cloud), Some(username)) = (&w.cloud, &w.workspace.billing_account) {
+            self.add_cloud(&mut tx, cloud, username)?;
+        }
+        debug_assert!(w.workspace.edition == Edition::Commercial);
+        self.commit(tx).await
+    }
+
+    async fn set_free_choice(
+        &self,
+        username: &str,
+        enabled: bool,
+    ) -> Result<Option<BillingAccount>> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::billing(username), "ACCOUNT")))
+            .update_expression("SET free_choice = :f")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":f", AttributeValue::Bool(enabled))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => o.attributes.map(from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Cloud accounts (marketplace subscriptions) and AWS landing claims.
+
+use super::accounts::key;
+use super::tx::{Cond, Tx};
+use super::{from_item, item, keys, n, s, sdk_error, DynamoStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use billing_domain::model::{AwsCustomer, CloudAccount, CloudStatus};
+use billing_domain::ports::{MarketplaceStore, Transition};
+use billing_domain::{Error, Result};
+use chrono::{DateTime, Utc};
+
+fn cloud_item(a: &CloudAccount) -> Result<super::Item> {
+    item(a, &[("pk", keys::cloud(&a.id)), ("sk", "CLOUD".into())])
+}
+
+#[async_trait]
+impl MarketplaceStore for DynamoStore {
+    async fn cloud_account(&self, id: &str) -> Result<Option<CloudAccount>> {
+        self.get(&keys::cloud(id), "CLOUD")
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn open_cloud_account(&self, account: &CloudAccount) -> Result<CloudAccount> {
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(cloud_item(account)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(account.clone()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.cloud_account(&account.id)
+                    .await?
+                    .ok_or(Error::Conflict)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    /// Optimistic: the write is conditioned on the event time it read, so two events racing
+    /// for one account are applied one after the other, newest last.
+    async fn transition(
+        &self,
+        id: &str,
+        status: CloudStatus,
+        event_at: DateTime<Utc>,
+    ) -> Result<Option<Transition>> {
+        for _ in 0..10 {
+            let Some(raw) = self.get(&keys::cloud(id), "CLOUD").await? else {
+                return Ok(None);
+            };
+            let read_event_at = raw
+                .get("last_event_at")
+                .cloned()
+                .unwrap_or(AttributeValue::Null(true));
+            let mut account: CloudAccount = from_item(raw)?;
+            if event_at < account.last_event_at {
+                return Ok(Some(Transition::Stale));
+            }
+            let was_cancelled = account.status == CloudStatus::Cancelled;
+            account.status = status;
+            account.last_event_at = event_at;
+            match (was_cancelled, status == CloudStatus::Cancelled) {
+                (false, true) => account.cancelled_at = Some(event_at),
+                (true, false) => account.cancelled_at = None, // resubscribed: a later end is a new run
+                _ => {}
+            }
+            let mut tx = Tx::default();
+            tx.put(
+                self.table(),
+                cloud_item(&account)?,
+                Some(
+                    Cond::new("last_event_at = :seen", Error::Conflict)
+                        .value(":seen", read_event_at),
+                ),
+            )?;
+            if let (false, Some(run)) = (was_cancelled, account.cancellation_id()) {
+                // The run is written with the cancellation, so the sweeper finds it even if
+                // this process dies before it starts switching workspaces.
+                let mut r = key(keys::cancel(&run), "RUN");
+                r.insert("gsi1pk".into(), s("CANCELS"));
+                r.insert(
+                    "gsi1sk".into(),
+                    s(format!("{}#{run}", event_at.to_rfc3339())),
+                );
+                r.insert("run".into(), s(run.clone()));
+                r.insert("cloud_account_id".into(), s(id));
+                tx.put(self.table(), r, None)?;
+            }
+            match self.commit(tx).await {
+                Ok(()) => return Ok(Some(Transition::Applied { account })),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    async fn save_claim(
+        &self,
+        claim: &str,
+        customer: &AwsCustomer,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut it = item(
+            customer,
+            &[("pk", format!("CLAIM#{claim}")), ("sk", "CLAIM".into())],
+        )?;
+        it.insert("ttl".into(), n(expires_at.timestamp()));
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(it))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>> {
+        let Some(it) = self.get(&format!("CLAIM#{claim}"), "CLAIM").await? else {
+            return Ok(None);
+        };
+        // TTL deletion lags by up to days: expiry is checked here, not left to it.
+        let ttl = it
+            .get("ttl")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if ttl <= now.timestamp() {
+            return Ok(None);
+        }
+        Ok(Some(from_item(it)?))
+    }
+}

@@ -1,0 +1,174 @@
+//! Every store port on one DynamoDB table (see `infra/table.json` and README, "Data").
+//!
+//! Keys (`pk` / `sk`), with the two overloaded, sparse indexes:
+//! - `USER#id / USER`; guards `LOGIN#site#email#addr / GUARD`, `LOGIN#site#phone#num / GUARD`
+//! - `BILLING#name / ACCOUNT`; registrations `BILLING#name / CLOUD#id` (gsi2 `CLOUD#id / REG#name`)
+//! - `WS#id / WS` (gsi1 `BILLING#name / WS#id` once commercial, gsi2 `CLOUD#id / WS#id` while a cloud pays)
+//! - `CLOUD#id / CLOUD`, `CLAIM#claim / CLAIM`, `ATTEMPT#key / ATTEMPT`, `IDEM#key / IDEM`
+//! - `MAIL#id / MAIL` (gsi1 `OUTBOX / time#id` while pending)
+//! - `CANCEL#run / RUN` (gsi1 `CANCELS / time#run` until done), `CANCEL#run / WS#name#id`
+
+mod accounts;
+mod attempts;
+mod cancellation;
+mod idempotency;
+mod marketplace;
+mod outbox;
+mod tx;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use billing_domain::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// All items of a key condition, following pages.
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: &str,
+        sk_name: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self
+                .query_page(index, pk_name, pk, sk_name, sk_prefix, None, start)
+                .await?;
+            items.extend(page);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn query_page(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: &str,
+        sk_name: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(String::from))
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_names("#sk", sk_name)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":sk", s(sk_prefix))
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A domain value as an item, with its keys added.
+pub(crate) fn item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(Error::internal)?;
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    for (k, v) in keys {
+        item.insert(k.to_string(), s(v.clone()));
+    }
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(Error::internal)
+}
+
+pub(crate) fn str_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub(crate) fn sdk_error<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+pub(crate) mod keys {
+    pub fn user(id: &str) -> String {
+        format!("USER#{id}")
+    }
+    pub fn email_guard(site: &str, email: &str) -> String {
+        format!("LOGIN#{site}#email#{email}")
+    }
+    pub fn phone_guard(site: &str, phone: &str) -> String {
+        format!("LOGIN#{site}#phone#{phone}")
+    }
+    /// Billing usernames are unique regardless of case.
+    pub fn billing(username: &str) -> String {
+        format!("BILLING#{}", username.to_lowercase())
+    }
+    pub fn workspace(id: &str) -> String {
+        format!("WS#{id}")
+    }
+    pub fn cloud(id: &str) -> String {
+        format!("CLOUD#{id}")
+    }
+    pub fn cancel(run: &str) -> String {
+        format!("CANCEL#{run}")
+    }
+}

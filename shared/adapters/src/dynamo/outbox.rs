@@ -1,0 +1,100 @@
+//! The email outbox. A pending intent sits in gsi1 under `OUTBOX` until it is sent.
+
+use super::accounts::key;
+use super::{from_item, n, s, sdk_error, str_attr, DynamoStore};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use billing_domain::email::{Email, EmailIntent};
+use billing_domain::ports::OutboxStore;
+use billing_domain::Result;
+use chrono::{DateTime, Utc};
+
+/// How long a sender holds an intent; past it, another run may take it (the sender died).
+const LEASE_SECONDS: i64 = 60;
+
+fn pk(id: &str) -> String {
+    format!("MAIL#{id}")
+}
+
+#[async_trait]
+impl OutboxStore for DynamoStore {
+    async fn lease(&self, id: &str, now: DateTime<Utc>) -> Result<Option<EmailIntent>> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(pk(id), "MAIL")))
+            .update_expression("SET lease_until = :until ADD attempts :one")
+            .condition_expression(
+                "#st = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":until", n(now.timestamp() + LEASE_SECONDS))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let item = o.attributes.unwrap_or_default();
+                let id = str_attr(&item, "id").unwrap_or_else(|| id.to_string());
+                Ok(Some(EmailIntent {
+                    id,
+                    email: from_item::<Email>(item)?,
+                }))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(pk(id), "MAIL")))
+            .update_expression("SET #st = :sent, sent_at = :at REMOVE gsi1pk, gsi1sk, lease_until")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn release(&self, id: &str, error: &str) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(pk(id), "MAIL")))
+            .update_expression("SET last_error = :e REMOVE lease_until")
+            .expression_attribute_values(":e", s(error.chars().take(500).collect::<String>()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn pending(&self, limit: usize) -> Result<Vec<String>> {
+        let (items, _) = self
+            .query_page(
+                Some("gsi1"),
+                "gsi1pk",
+                "OUTBOX",
+                "gsi1sk",
+                "",
+                Some(limit as i32),
+                None,
+            )
+            .await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "id")).collect())
+    }
+}

@@ -1,0 +1,53 @@
+//! The customer-resolver port on AWS Marketplace Metering `ResolveCustomer`.
+
+use async_trait::async_trait;
+use aws_sdk_marketplacemetering::operation::resolve_customer::ResolveCustomerError;
+use billing_domain::model::AwsCustomer;
+use billing_domain::ports::{CustomerResolver, ResolveError};
+
+pub struct MeteringResolver {
+    client: aws_sdk_marketplacemetering::Client,
+}
+
+impl MeteringResolver {
+    pub fn new(client: aws_sdk_marketplacemetering::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl CustomerResolver for MeteringResolver {
+    async fn resolve(&self, registration_token: &str) -> Result<AwsCustomer, ResolveError> {
+        let out = self
+            .client
+            .resolve_customer()
+            .registration_token(registration_token)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(
+                    ResolveCustomerError::InvalidTokenException(_)
+                    | ResolveCustomerError::ExpiredTokenException(_),
+                ) => ResolveError::InvalidToken,
+                _ => ResolveError::Unavailable(
+                    aws_sdk_marketplacemetering::error::DisplayErrorContext(e).to_string(),
+                ),
+            })?;
+        match (
+            out.customer_identifier,
+            out.customer_aws_account_id,
+            out.product_code,
+        ) {
+            (Some(customer_identifier), Some(aws_account_id), Some(product_code)) => {
+                Ok(AwsCustomer {
+                    customer_identifier,
+                    aws_account_id,
+                    product_code,
+                })
+            }
+            _ => Err(ResolveError::Unavailable(
+                "ResolveCustomer answered without a customer".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `Idempotency-Key` on POST routes: the same key with the same request within 24 h gets
+//! the first response; with another request, `422 idempotency_key_reused`.
+
+use crate::{body, problem, HttpResponse};
+use billing_domain::ports::{IdempotencyBegin, IdempotencyStore, StoredResponse};
+use billing_domain::{Error, Result};
+use chrono::{DateTime, Utc};
+use lambda_http::{Body, Request, Response};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+
+/// Runs `run` at most once per key. `scope` separates functions' keys.
+pub async fn once<F>(
+    store: &dyn IdempotencyStore,
+    scope: &str,
+    req: &Request,
+    now: DateTime<Utc>,
+    run: F,
+) -> Result<HttpResponse>
+where
+    F: Future<Output = HttpResponse>,
+{
+    let Some(key) = req.headers().get("idempotency-key") else {
+        return Ok(run.await);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            Error::field(
+                "Idempotency-Key",
+                "invalid",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    // The caller is part of the request: another caller's key never replays to you.
+    let mut h = Sha256::new();
+    for part in [
+        req.method().as_str().as_bytes(),
+        crate::route::path(req).as_bytes(),
+        auth_header(req),
+        body::bytes(req)?,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    let request_hash = hex::encode(h.finalize());
+    let scoped = format!("{scope}#{key}");
+    match store.begin(&scoped, &request_hash, now).await? {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Replay(r) => return Ok(replay(r)),
+        IdempotencyBegin::InProgress => return Err(Error::Conflict),
+        IdempotencyBegin::Mismatch => return Err(Error::IdempotencyKeyReused),
+    }
+    let response = run.await;
+    if response.status().is_server_error() {
+        store.abandon(&scoped).await?; // a fault is not an answer: let the retry run
+    } else {
+        let stored = StoredResponse {
+            status: response.status().as_u16(),
+            content_type: response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_string(),
+            body: match response.body() {
+                Body::Text(t) => t.clone(),
+                Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            },
+        };
+        if let Err(e) = store.complete(&scoped, &stored, now).await {
+            tracing::warn!(error = %e, "idempotency record not completed; the key will free itself");
+        }
+    }
+    Ok(response)
+}
+
+fn auth_header(req: &Request) -> &[u8] {
+    req.headers()
+        .get("authorization")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default()
+}
+
+fn replay(r: StoredResponse) -> HttpResponse {
+    Response::builder()
+        .status(r.status)
+        .header("content-type", r.content_type)
+        .header("idempotent-replayed", "true")
+        .body(Body::Text(r.body))
+        .unwrap_or_else(|e| problem::response(&Error::internal(e)))
+}
