@@ -86,7 +86,7 @@ ENV
 
 watch_cmd() {
   set -a; . .local/env; set +a
-  exec cargo lambda watch -a 127.0.0.1 -P "$WATCH_PORT"
+  exec cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT"
 }
 
 case "${1:-}" in

@@ -1,0 +1,14 @@
+# Two commands do all set-up on a fresh machine: `make dev` runs the system, `make test` tests it.
+.PHONY: dev up down test bench reliability
+
+dev:          ## local stack + every function under cargo lambda watch, foreground (Ctrl-C stops all)
+	bash scripts/stack.sh dev
+
+up:           ## the same in the background; settings in .local/env
+	bash scripts/stack.sh up
+
+down:         ## stop what `make up` started
+	bash scripts/stack.sh down
+
+test:         ## install what is missing, lint, start the local stack, run every test
+	bash scripts/test.sh
