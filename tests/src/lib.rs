@@ -186,3 +186,100 @@ pub async fn items_where(
         }
     }
 }
+
+/// Calls a function's handler and returns status and JSON body.
+#[macro_export]
+macro_rules! call {
+    ($f:path, $h:expr, $method:expr, $path:expr, $body:expr, $token:expr) => {
+        $crate::parts($f(&$h.app, $crate::request($method, $path, $body, $token)).await)
+    };
+}
+
+/// Registers and returns the response body.
+pub async fn registered(h: &Harness, body: &Value) -> Value {
+    let (s, b) = parts(
+        register::handle(
+            &h.app,
+            request("POST", "/v1/registrations", Some(body), None),
+        )
+        .await,
+    );
+    assert_eq!(s, 201, "{b}");
+    b
+}
+
+pub fn token(v: &Value, which: &str) -> String {
+    v[which]["token"].as_str().unwrap().to_string()
+}
+
+/// Signs SPI parameters as the Alibaba marketplace does.
+pub fn spi_query(params: &[(&str, &str)]) -> String {
+    let key = std::env::var("ALIYUN_SPI_KEY").expect("ALIYUN_SPI_KEY");
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let token = billing_domain::crypto::spi_signature::sign(&owned, &key);
+    let mut all = owned;
+    all.push(("token".into(), token));
+    all.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn aliyun_uid() -> String {
+    format!(
+        "{:016}",
+        ulid::Ulid::new().random() % 10_000_000_000_000_000
+    )
+}
+
+pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
+    marketplace_webhook::Webhook {
+        app: h.app,
+        spi_key: std::env::var("ALIYUN_SPI_KEY").unwrap(),
+        registration_url: "https://example.com/register".into(),
+    }
+}
+
+/// Opens an Alibaba instance through the real SPI handler; returns the instance id.
+pub async fn open_instance(w: &marketplace_webhook::Webhook, uid: &str) -> String {
+    let order = format!("order{}", unique());
+    let q = spi_query(&[
+        ("action", "createInstance"),
+        ("aliUid", uid),
+        ("orderBizId", &order),
+    ]);
+    let (s, b) = parts(
+        marketplace_webhook::handle_http(
+            w,
+            raw("GET", &format!("/v1/marketplace/aliyun?{q}"), "", &[]),
+            None,
+        )
+        .await,
+    );
+    assert_eq!(
+        (s, b["instanceId"].as_str()),
+        (200, Some(order.as_str())),
+        "{b}"
+    );
+    order
+}
+
+pub async fn spi(w: &marketplace_webhook::Webhook, params: &[(&str, &str)]) -> (u16, Value) {
+    let q = spi_query(params);
+    parts(
+        marketplace_webhook::handle_http(
+            w,
+            raw(
+                "POST",
+                "/v1/marketplace/aliyun",
+                &q,
+                &[("content-type", "application/x-www-form-urlencoded")],
+            ),
+            None,
+        )
+        .await,
+    )
+}

@@ -1,1 +1,4 @@
-fn main() {}
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    billing_http::run_http(|app, req| async move { admin::handle(&app, req).await }).await
+}

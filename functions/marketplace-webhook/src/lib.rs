@@ -1,1 +1,122 @@
-//! placeholder until its issue lands
+//! `marketplace-webhook`: the Alibaba Cloud SPI and the AWS landing over HTTP, and AWS
+//! Marketplace subscription notifications as SQS records carrying SNS envelopes.
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use billing_domain::service::marketplace::{self, AwsNotification};
+use billing_domain::Error;
+use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Instant;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/marketplace/aliyun"),
+    ("POST", "/v1/marketplace/aliyun"),
+    ("POST", "/v1/marketplace/aws/landing"),
+];
+
+pub struct Webhook {
+    pub app: App,
+    pub spi_key: String,
+    pub registration_url: String,
+}
+
+pub async fn handle_http(w: &Webhook, req: Request, deadline: Option<Instant>) -> HttpResponse {
+    respond(dispatch(w, &req, deadline).await)
+}
+
+async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Result<HttpResponse> {
+    let (route, _) = route::find(req, ROUTES)?;
+    let params = body::form_params(req)?;
+    if route < 2 {
+        let (status, answer) =
+            marketplace::aliyun_spi(&w.app.deps, &params, &w.spi_key, deadline).await?;
+        return Ok(json(status, &answer));
+    }
+    let token = params
+        .iter()
+        .find(|(k, _)| k == "x-amzn-marketplace-token")
+        .map(|(_, v)| v.as_str());
+    let claim = marketplace::aws_landing(&w.app.deps, token).await?;
+    let sep = if w.registration_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    Ok(http::Response::builder()
+        .status(303)
+        .header(
+            "location",
+            format!("{}{sep}aws_subscription={claim}", w.registration_url),
+        )
+        .body(lambda_http::Body::Empty)
+        .expect("static parts are valid"))
+}
+
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Message")]
+    message: String,
+    #[serde(rename = "Timestamp")]
+    timestamp: DateTime<Utc>,
+}
+
+async fn one_record(w: &Webhook, body: &str, deadline: Option<Instant>) -> Result<()> {
+    let envelope: SnsEnvelope = serde_json::from_str(body)
+        .map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
+    let n: AwsNotification = serde_json::from_str(&envelope.message)
+        .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
+    marketplace::aws_notification(&w.app.deps, &n, envelope.timestamp, deadline).await
+}
+
+/// Each record on its own: only the failed ones are reported back, so only they are retried.
+pub async fn handle_sqs(
+    w: &Webhook,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if let Err(e) = one_record(w, record.body.as_deref().unwrap_or_default(), deadline).await {
+            tracing::warn!(message_id = %id, error = %e, "marketplace notification failed; it will be retried");
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            failures.push(f);
+        }
+    }
+    let mut r = SqsBatchResponse::default();
+    r.batch_item_failures = failures;
+    r
+}
+
+/// One function, two triggers: SQS records or an HTTP API (payload 2.0) request.
+pub async fn handle_event(
+    w: &Webhook,
+    event: Value,
+    deadline: Option<Instant>,
+) -> std::result::Result<Value, lambda_runtime::Error> {
+    if event["Records"][0]["eventSource"] == "aws:sqs" {
+        let sqs: SqsEvent = serde_json::from_value(event)?;
+        return Ok(serde_json::to_value(handle_sqs(w, sqs, deadline).await)?);
+    }
+    let apigw: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
+    let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV2(apigw).into();
+    let resp = handle_http(w, req, deadline).await;
+    Ok(serde_json::to_value(to_apigw(resp))?)
+}
+
+fn to_apigw(resp: HttpResponse) -> ApiGatewayV2httpResponse {
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = resp.status().as_u16() as i64;
+    out.headers = resp.headers().clone();
+    out.body = match resp.into_body() {
+        lambda_http::Body::Text(t) => Some(Body::Text(t)),
+        lambda_http::Body::Binary(b) => Some(Body::Binary(b)),
+        _ => None,
+    };
+    out
+}

@@ -1,1 +1,29 @@
-//! placeholder until its issue lands
+//! `sweeper`, run on a schedule: sends email intents left pending (SES was down) and
+//! continues cancellations that stopped before finishing (a crash, or a deadline).
+
+use billing_domain::service::{cancellation, outbox, Deps};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Swept {
+    pub emails_sent: usize,
+    pub emails_failed: usize,
+    pub cancellations_finished: usize,
+}
+
+pub async fn sweep(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<Swept> {
+    let mut swept = Swept {
+        cancellations_finished: cancellation::continue_unfinished(deps, deadline).await?,
+        ..Swept::default()
+    };
+    loop {
+        let d = outbox::retry_pending(deps, 100).await?;
+        swept.emails_sent += d.sent;
+        swept.emails_failed += d.failed;
+        // Stop when a page sent nothing new: what is left failed and waits for the next run.
+        if d.sent == 0 || deadline.is_some_and(|t| Instant::now() >= t) {
+            return Ok(swept);
+        }
+    }
+}

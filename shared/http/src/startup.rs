@@ -56,3 +56,16 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         settings,
     }
 }
+
+/// When this invocation must have answered, less a margin: long work (a cancellation of
+/// thousands of workspaces) stops there and the sweeper continues it.
+pub fn invocation_deadline(ctx_deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    std::time::Instant::now()
+        + std::time::Duration::from_millis(
+            ctx_deadline_ms.saturating_sub(now_ms).saturating_sub(5_000),
+        )
+}

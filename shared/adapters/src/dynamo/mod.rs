@@ -95,16 +95,22 @@ impl DynamoStore {
         limit: Option<i32>,
         start: Option<Item>,
     ) -> Result<(Vec<Item>, Option<Item>)> {
-        let out = self
+        let mut q = self
             .client
             .query()
             .table_name(&self.table)
             .set_index_name(index.map(String::from))
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
             .expression_attribute_names("#pk", pk_name)
-            .expression_attribute_names("#sk", sk_name)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":sk", s(sk_prefix))
+            .expression_attribute_values(":pk", s(pk));
+        // begins_with refuses an empty prefix: no prefix means the whole partition.
+        q = if sk_prefix.is_empty() {
+            q.key_condition_expression("#pk = :pk")
+        } else {
+            q.key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":sk", s(sk_prefix))
+        };
+        let out = q
             .set_limit(limit)
             .set_exclusive_start_key(start)
             .send()

@@ -1,9 +1,13 @@
 //! One function per operation: load through ports → decide with `rules` → commit → effects.
 
+pub mod cancellation;
 pub mod cloud;
+pub mod marketplace;
 pub mod outbox;
 pub mod register;
 pub mod session;
+pub mod settlement;
+pub mod upgrade;
 
 use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;

@@ -198,6 +198,20 @@ pub struct Registered {
     pub billing_session: Option<Session>,
 }
 
+/// Upgrade's variant: a missing account is `404 billing_account_not_found` (the seed checks
+/// that the username exists); a wrong password is `401`.
+pub async fn prove_billing_account_or_404(
+    deps: &Deps,
+    username: &str,
+    password: &str,
+) -> Result<BillingAccount> {
+    match deps.accounts.billing_account(username).await? {
+        Some(account) if password::verify(password, &account.password_hash) => Ok(account),
+        Some(_) => Err(Error::BillingCredentialsInvalid),
+        None => Err(Error::BillingAccountNotFound),
+    }
+}
+
 /// Checks a billing password; a missing account and a wrong password look the same.
 pub async fn prove_billing_account(
     deps: &Deps,

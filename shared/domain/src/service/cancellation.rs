@@ -1,0 +1,128 @@
+//! Flow 7: a cloud account's subscription ended. Every workspace it settles switches to
+//! enterprise, it leaves every billing account's registered accounts, and each affected
+//! billing account gets one email listing its workspaces.
+//!
+//! Exactly once in effect: every step is idempotent and the run is keyed by the end of the
+//! subscription (`CloudAccount::cancellation_id`). Switching a workspace and remembering it
+//! for the email are one transaction; the email intent's id is fixed by the run and the
+//! billing account, so a rerun (a redelivered event, or the sweeper after a crash or a
+//! deadline) finishes the job without a second email.
+
+use super::{outbox, Deps};
+use crate::email::{self, EmailIntent};
+use crate::error::{Error, Result};
+use crate::model::{CloudAccount, Language};
+use crate::ports::SwitchedWorkspace;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Workspaces read per query page.
+const PAGE: usize = 1000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub switched: usize,
+    pub emails: usize,
+    /// False when the deadline came first: the sweeper continues the run.
+    pub finished: bool,
+}
+
+/// The language most of the workspaces use (Chinese on a tie: the product's first language).
+fn language_of(ws: &[SwitchedWorkspace]) -> Language {
+    let en = ws.iter().filter(|w| w.language == Language::En).count();
+    if en * 2 > ws.len() {
+        Language::En
+    } else {
+        Language::Zh
+    }
+}
+
+fn display(account: &CloudAccount) -> String {
+    match &account.instance_id {
+        Some(instance) => format!("{} ({instance})", account.account_id),
+        None => account.account_id.clone(),
+    }
+}
+
+pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>) -> Result<Report> {
+    let run = account
+        .cancellation_id()
+        .ok_or_else(|| Error::internal("cancellation of an account that is not cancelled"))?;
+    let mut report = Report::default();
+    loop {
+        let page = deps.cancellations.settled_by(&account.id, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        deps.cancellations
+            .switch_to_enterprise(&run, &account.id, &page, deps.clock.now())
+            .await?;
+        report.switched += page.len();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
+            return Ok(report);
+        }
+    }
+
+    let mut by_account: BTreeMap<String, Vec<SwitchedWorkspace>> = BTreeMap::new();
+    for w in deps.cancellations.switched(&run).await? {
+        by_account
+            .entry(w.billing_account.to_lowercase())
+            .or_default()
+            .push(w);
+    }
+    for username in deps.cancellations.registrations(&account.id).await? {
+        by_account.entry(username.to_lowercase()).or_default();
+    }
+    let mut intents = Vec::new();
+    for (username, workspaces) in &by_account {
+        let intent = match workspaces.is_empty() {
+            true => None,
+            false => {
+                let billing = deps
+                    .accounts
+                    .billing_account(username)
+                    .await?
+                    .ok_or_else(|| Error::internal("billing account missing"))?;
+                let mut listed: Vec<(String, String)> = workspaces
+                    .iter()
+                    .map(|w| (w.name.clone(), w.site.clone()))
+                    .collect();
+                listed.sort();
+                Some(EmailIntent {
+                    id: format!("cancel-{run}-{username}"),
+                    email: email::cancellation(
+                        &billing.email,
+                        language_of(workspaces),
+                        &display(account),
+                        &listed,
+                    ),
+                })
+            }
+        };
+        deps.cancellations
+            .finish_billing_account(&account.id, username, intent.as_ref())
+            .await?;
+        intents.extend(intent.map(|i| i.id));
+    }
+    report.emails = intents.len();
+    outbox::deliver(deps, &intents).await;
+    deps.cancellations.mark_done(&run, deps.clock.now()).await?;
+    report.finished = true;
+    tracing::info!(run = %run, switched = report.switched, emails = report.emails, "cancellation finished");
+    Ok(report)
+}
+
+/// The sweeper's part: continue every run that has not finished.
+pub async fn continue_unfinished(deps: &Deps, deadline: Option<Instant>) -> Result<usize> {
+    let mut done = 0;
+    for (_, cloud_id) in deps.cancellations.unfinished(25).await? {
+        if let Some(account) = deps.marketplace.cloud_account(&cloud_id).await? {
+            if account.cancellation_id().is_some() && run(deps, &account, deadline).await?.finished
+            {
+                done += 1;
+            }
+        }
+    }
+    Ok(done)
+}
