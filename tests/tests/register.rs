@@ -4,6 +4,9 @@ use billing_tests::*;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
+/// Breaks one field of a valid request.
+type Breaker = Box<dyn Fn(&mut Value)>;
+
 async fn post(h: &Harness, body: &Value) -> (u16, Value) {
     parts(
         register::handle(
@@ -74,7 +77,7 @@ async fn commercial_registration_creates_the_billing_account_with_enterprise_set
 #[tokio::test]
 async fn every_field_rule_gives_422_invalid_field_naming_the_field() {
     let h = Harness::new().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Breaker)> = vec![
         ("email", Box::new(|v| v["email"] = "not-an-email".into())),
         ("phone", Box::new(|v| v["phone"] = "12345678".into())),
         ("phone", Box::new(|v| v["phone"] = "+1234567".into())),
@@ -163,7 +166,7 @@ async fn every_field_rule_gives_422_invalid_field_naming_the_field() {
 #[tokio::test]
 async fn commercial_field_rules_billing_username_company_and_aliyun_account_id() {
     let h = Harness::new().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Breaker)> = vec![
         ("username", Box::new(|v| v["username"] = "名字".into())),
         ("username", Box::new(|v| v["username"] = "abc".into())),
         (

@@ -166,9 +166,9 @@ pub async fn change(
     if current_active && target.method() != Method::Enterprise && !same_account {
         return Err(Error::CloudAccountLocked);
     }
-    if !same_account
-        && !(target == Target::Enterprise && cur == crate::model::Settlement::Enterprise)
-    {
+    let already_enterprise =
+        target == Target::Enterprise && cur == crate::model::Settlement::Enterprise;
+    if !(same_account || already_enterprise) {
         if let Some(next) = rules::next_change_at(c.ws.last_settlement_change, now) {
             return Err(Error::SettlementChangeLimit { next });
         }

@@ -99,7 +99,7 @@ fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settleme
                         "site {} registered {label} free_choice {free_choice} current {current:?}",
                         site.id
                     );
-                    assert_eq!(got.iter().filter(|o| o.current).count() <= 1, true);
+                    assert!(got.iter().filter(|o| o.current).count() <= 1);
                     assert_eq!(
                         got.last().map(|o| o.method),
                         Some(Method::Enterprise),

@@ -1,0 +1,386 @@
+//! AWS notifications in any order, cancellation at scale, and a cancellation that dies half way.
+
+use async_trait::async_trait;
+use billing_domain::email::EmailIntent;
+use billing_domain::model::{CloudAccount, CloudStatus, Edition, Settlement, User, Workspace};
+use billing_domain::ports::{
+    CancellationStore, CloudBinding, RegistrationWrite, SwitchedWorkspace,
+};
+use billing_tests::*;
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn sqs(records: &[(&str, &str, &str, DateTime<Utc>)]) -> Value {
+    let recs: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (action, customer, product, at))| {
+            let message = json!({"action": action, "customer-identifier": customer, "product-code": product}).to_string();
+            let envelope = json!({"Type": "Notification", "MessageId": format!("m{i}"), "Message": message, "Timestamp": at.to_rfc3339()});
+            json!({"messageId": format!("r{i}-{}", unique()), "eventSource": "aws:sqs", "body": envelope.to_string()})
+        })
+        .collect();
+    json!({ "Records": recs })
+}
+
+async fn deliver(w: &marketplace_webhook::Webhook, event: Value) -> Value {
+    marketplace_webhook::handle_event(w, event, None)
+        .await
+        .unwrap()
+}
+
+async fn status(w: &marketplace_webhook::Webhook, customer: &str) -> CloudStatus {
+    w.app
+        .deps
+        .marketplace
+        .cloud_account(&CloudAccount::aws_id(customer, "prod"))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+#[tokio::test]
+async fn aws_notifications_in_order_reversed_and_duplicated_end_in_the_newest_state() {
+    let w = webhook(Harness::new().await);
+    let t0 = Utc::now();
+    let seq = [
+        "subscribe-success",
+        "unsubscribe-pending",
+        "unsubscribe-success",
+    ];
+    let at = |i: usize| t0 + Duration::seconds(i as i64);
+
+    let c = format!("in-order-{}", unique());
+    for (i, a) in seq.iter().enumerate() {
+        let r = deliver(&w, sqs(&[(a, &c, "prod", at(i))])).await;
+        assert_eq!(r["batchItemFailures"], json!([]));
+        let expect = if i < 2 {
+            CloudStatus::Active
+        } else {
+            CloudStatus::Cancelled
+        };
+        assert_eq!(status(&w, &c).await, expect, "after {a}");
+    }
+
+    let c = format!("reversed-{}", unique());
+    for (i, a) in seq.iter().enumerate().rev() {
+        deliver(&w, sqs(&[(a, &c, "prod", at(i))])).await;
+    }
+    assert_eq!(
+        status(&w, &c).await,
+        CloudStatus::Cancelled,
+        "a late subscribe-success does not revive it"
+    );
+
+    let c = format!("duplicated-{}", unique());
+    let twice: Vec<_> = seq[..1]
+        .iter()
+        .chain(seq[..1].iter())
+        .map(|a| (*a, c.as_str(), "prod", at(0)))
+        .collect();
+    deliver(&w, sqs(&twice)).await;
+    assert_eq!(status(&w, &c).await, CloudStatus::Active);
+    let fail = deliver(
+        &w,
+        sqs(&[
+            ("subscribe-fail", &c, "prod", at(5)),
+            ("subscribe-fail", &c, "prod", at(5)),
+        ]),
+    )
+    .await;
+    assert_eq!(fail["batchItemFailures"], json!([]));
+    assert_eq!(status(&w, &c).await, CloudStatus::Cancelled);
+
+    // A record that can never be read is reported, and only it.
+    let mut bad = sqs(&[("subscribe-success", "ok-cust", "prod", at(0))]);
+    bad["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"messageId": "broken", "eventSource": "aws:sqs", "body": "{not json"}));
+    let r = deliver(&w, bad).await;
+    assert_eq!(
+        r["batchItemFailures"],
+        json!([{"itemIdentifier": "broken"}])
+    );
+}
+
+/// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port.
+async fn seed(
+    h: &Harness,
+    billing: &str,
+    cloud: &CloudAccount,
+    n: usize,
+    language: billing_domain::model::Language,
+) -> Vec<String> {
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let now = Utc::now();
+    let ids: Vec<String> = stream::iter(0..n)
+        .map(|i| {
+            let hash = hash.clone();
+            async move {
+                let u = unique();
+                let user = User {
+                    id: format!("usr_{u}"),
+                    site: "cn1".into(),
+                    username: "seed".into(),
+                    email: format!("{u}@seed.example"),
+                    phone: unique_phone(),
+                    password_hash: hash,
+                    created_at: now,
+                };
+                let ws = Workspace {
+                    id: format!("ws_{u}"),
+                    name: format!("seeded {i}"),
+                    language,
+                    site: "cn1".into(),
+                    edition: Edition::Commercial,
+                    owner_id: user.id.clone(),
+                    billing_account: Some(billing.to_string()),
+                    settlement: Some(cloud.settlement()),
+                    settlement_since: Some(now),
+                    last_settlement_change: None,
+                    version: 1,
+                    created_at: now,
+                };
+                let write = RegistrationWrite {
+                    user,
+                    workspace: ws.clone(),
+                    billing: None,
+                    cloud: (i == 0).then(|| CloudBinding {
+                        account: cloud.clone(),
+                        claim: None,
+                    }),
+                    emails: vec![],
+                };
+                h.deps().accounts.commit_registration(&write).await.unwrap();
+                ws.id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    ids
+}
+
+async fn cancellation_mail(to: &str) -> usize {
+    mail_to(to)
+        .await
+        .iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .contains("Settlement changed")
+                || m["subject"].as_str().unwrap().contains("结算方式变更")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn one_thousand_workspaces_on_one_cloud_account_are_all_switched() {
+    let w = webhook(Harness::new().await);
+    let uid = aliyun_uid();
+    let inst = open_instance(&w, &uid).await;
+    let owner = commercial_registration("cn1");
+    registered(&Harness::new().await, &owner).await;
+    let cloud = w
+        .app
+        .deps
+        .marketplace
+        .cloud_account(&format!("aliyun-{inst}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = seed(
+        &Harness::new().await,
+        owner["username"].as_str().unwrap(),
+        &cloud,
+        1000,
+        billing_domain::model::Language::En,
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    assert_eq!(
+        spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)])
+            .await
+            .0,
+        200
+    );
+    let took = started.elapsed();
+    println!(
+        "cancellation of {} workspaces: {:.2} s ({:.0} workspaces/s)",
+        ids.len(),
+        took.as_secs_f64(),
+        ids.len() as f64 / took.as_secs_f64()
+    );
+    for id in ids.iter().step_by(97) {
+        assert_eq!(
+            w.app
+                .deps
+                .accounts
+                .workspace(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .settlement,
+            Some(Settlement::Enterprise)
+        );
+    }
+    assert!(w
+        .app
+        .deps
+        .cancellations
+        .settled_by(&cloud.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(cancellation_mail(owner["email"].as_str().unwrap()).await, 1);
+}
+
+/// The real store, failing once after switching part of a page: the process "dies half way".
+struct DiesHalfWay {
+    inner: Arc<billing_adapters::DynamoStore>,
+    died: AtomicBool,
+}
+
+#[async_trait]
+impl CancellationStore for DiesHalfWay {
+    async fn settled_by(&self, c: &str, limit: usize) -> billing_domain::Result<Vec<Workspace>> {
+        self.inner.settled_by(c, limit).await
+    }
+    async fn switch_to_enterprise(
+        &self,
+        run: &str,
+        c: &str,
+        ws: &[Workspace],
+        now: DateTime<Utc>,
+    ) -> billing_domain::Result<()> {
+        if !self.died.swap(true, Ordering::SeqCst) {
+            self.inner
+                .switch_to_enterprise(run, c, &ws[..ws.len() / 2], now)
+                .await?;
+            return Err(billing_domain::Error::internal("injected: process died"));
+        }
+        self.inner.switch_to_enterprise(run, c, ws, now).await
+    }
+    async fn switched(&self, run: &str) -> billing_domain::Result<Vec<SwitchedWorkspace>> {
+        self.inner.switched(run).await
+    }
+    async fn registrations(&self, c: &str) -> billing_domain::Result<Vec<String>> {
+        self.inner.registrations(c).await
+    }
+    async fn finish_billing_account(
+        &self,
+        c: &str,
+        u: &str,
+        e: Option<&EmailIntent>,
+    ) -> billing_domain::Result<()> {
+        self.inner.finish_billing_account(c, u, e).await
+    }
+    async fn mark_done(&self, run: &str, now: DateTime<Utc>) -> billing_domain::Result<()> {
+        self.inner.mark_done(run, now).await
+    }
+    async fn unfinished(&self, limit: usize) -> billing_domain::Result<Vec<(String, String)>> {
+        self.inner.unfinished(limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_cancellation_that_dies_half_way_finishes_on_redelivery_with_one_email_each() {
+    let mut h = Harness::new().await;
+    let store = Arc::new(billing_adapters::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&h.wired_sdk),
+        std::env::var("TABLE_NAME").unwrap(),
+    ));
+    h.app.deps.cancellations = Arc::new(DiesHalfWay {
+        inner: store,
+        died: AtomicBool::new(false),
+    });
+    let w = webhook(h);
+    let uid = aliyun_uid();
+    let inst = open_instance(&w, &uid).await;
+    let (a, b) = (
+        commercial_registration("cn1"),
+        commercial_registration("cn1"),
+    );
+    let seeder = Harness::new().await;
+    registered(&seeder, &a).await;
+    registered(&seeder, &b).await;
+    let cloud = w
+        .app
+        .deps
+        .marketplace
+        .cloud_account(&format!("aliyun-{inst}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ids = seed(
+        &seeder,
+        a["username"].as_str().unwrap(),
+        &cloud,
+        60,
+        billing_domain::model::Language::Zh,
+    )
+    .await;
+    ids.extend(
+        seed(
+            &seeder,
+            b["username"].as_str().unwrap(),
+            &cloud,
+            60,
+            billing_domain::model::Language::Zh,
+        )
+        .await,
+    );
+
+    let (s, _) = spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)]).await;
+    assert_eq!(s, 500, "the first delivery dies");
+    let left = w
+        .app
+        .deps
+        .cancellations
+        .settled_by(&cloud.id, 1000)
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        left > 0 && left < 120,
+        "part of the workspaces switched: {left} left"
+    );
+    assert_eq!(cancellation_mail(a["email"].as_str().unwrap()).await, 0);
+
+    assert_eq!(
+        spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)])
+            .await
+            .0,
+        200,
+        "delivered again"
+    );
+    for id in &ids {
+        assert_eq!(
+            w.app
+                .deps
+                .accounts
+                .workspace(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .settlement,
+            Some(Settlement::Enterprise)
+        );
+    }
+    assert_eq!(
+        spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)])
+            .await
+            .0,
+        200,
+        "and once more"
+    );
+    assert_eq!(cancellation_mail(a["email"].as_str().unwrap()).await, 1);
+    assert_eq!(cancellation_mail(b["email"].as_str().unwrap()).await, 1);
+}
