@@ -84,6 +84,19 @@ fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Reque
     req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
 }
 
+async fn fresh_billing_token(w: &marketplace_webhook::Webhook, reg: &Value) -> String {
+    let body = json!({"username": reg["billing_account"]["username"], "password": "s3cret-pass"});
+    let (s, b) = parts(
+        login::handle(
+            &w.app,
+            request("POST", "/v1/billing/sessions", Some(&body), None),
+        )
+        .await,
+    );
+    assert_eq!(s, 200, "{b}");
+    b["token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn spi_actions_signature_replay_and_unknowns() {
     let w = webhook(Harness::new().await);
@@ -371,6 +384,7 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     h2.clock.set(next);
     assert!(next > now);
     let w2 = webhook(h2);
+    let tok = fresh_billing_token(&w2, &reg).await; // a month later, the old token has expired
     let (s, r) = settle(&w2, &ws, json!({"method": "enterprise"}), &tok).await;
     assert_eq!(s, 200, "{r}");
 
@@ -384,6 +398,7 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     let h3 = Harness::new().await;
     h3.clock.set(next + chrono::Duration::days(40));
     let w3 = webhook(h3);
+    let tok = fresh_billing_token(&w3, &reg).await;
     assert_eq!(
         settle(&w3, &ws, ali(&uid, &i2), &tok).await.1["code"],
         "cloud_account_not_active"
