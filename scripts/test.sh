@@ -21,6 +21,14 @@ bash scripts/stack.sh up
 set -a; . .local/env; set +a
 
 echo "== tests"
-cargo test --workspace --no-fail-fast
+log=$(mktemp)
+status=0
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 echo "== smoke test through cargo lambda watch"
-bash scripts/smoke.sh
+smoke=0
+bash scripts/smoke.sh || smoke=1
+# One closing line for the whole run: cargo prints one per test binary, doc tests last.
+awk -v smoke="$smoke" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  END { printf "tests: %d passed, %d failed\n", p + (smoke ? 0 : 1), f + smoke }' "$log"
+rm -f "$log"
+[ "$status" = 0 ] && [ "$smoke" = 0 ]
