@@ -198,34 +198,41 @@ pub struct Registered {
     pub billing_session: Option<Session>,
 }
 
-/// Upgrade's variant: a missing account is `404 billing_account_not_found` (the seed checks
-/// that the username exists); a wrong password is `401`.
-pub async fn prove_billing_account_or_404(
+/// Checks a billing password. A wrong password is `401 billing_credentials_invalid`; a missing
+/// account is `when_missing`, after the same hashing work so timing tells nothing.
+async fn prove(
     deps: &Deps,
     username: &str,
     password: &str,
-) -> Result<BillingAccount> {
-    match deps.accounts.billing_account(username).await? {
-        Some(account) if password::verify(password, &account.password_hash) => Ok(account),
-        Some(_) => Err(Error::BillingCredentialsInvalid),
-        None => Err(Error::BillingAccountNotFound),
-    }
-}
-
-/// Checks a billing password; a missing account and a wrong password look the same.
-pub async fn prove_billing_account(
-    deps: &Deps,
-    username: &str,
-    password: &str,
+    when_missing: Error,
 ) -> Result<BillingAccount> {
     match deps.accounts.billing_account(username).await? {
         Some(account) if password::verify(password, &account.password_hash) => Ok(account),
         Some(_) => Err(Error::BillingCredentialsInvalid),
         None => {
             password::verify_against_nothing(password);
-            Err(Error::BillingCredentialsInvalid)
+            Err(when_missing)
         }
     }
+}
+
+/// Registration's bind: a missing account and a wrong password look the same.
+pub async fn prove_billing_account(
+    deps: &Deps,
+    username: &str,
+    password: &str,
+) -> Result<BillingAccount> {
+    prove(deps, username, password, Error::BillingCredentialsInvalid).await
+}
+
+/// Upgrade's bind: the seed checks that the username exists, so a missing one is
+/// `404 billing_account_not_found`.
+pub async fn prove_billing_account_or_404(
+    deps: &Deps,
+    username: &str,
+    password: &str,
+) -> Result<BillingAccount> {
+    prove(deps, username, password, Error::BillingAccountNotFound).await
 }
 
 pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
