@@ -50,19 +50,10 @@ impl Harness {
     /// Wiring from a given SDK configuration, e.g. one whose SES endpoint is down.
     pub fn with_sdk(sdk: aws_config::SdkConfig) -> Self {
         let settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
-        let Wired {
-            mut deps, store, ..
-        } = wire_with(&sdk, settings);
+        let Wired { mut deps, store, .. } = wire_with(&sdk, settings);
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         deps.clock = clock.clone();
-        Self {
-            app: App {
-                deps,
-                idempotency: store,
-            },
-            clock,
-            wired_sdk: sdk,
-        }
+        Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk }
     }
 
     pub fn deps(&self) -> &billing_domain::service::Deps {
@@ -80,25 +71,19 @@ pub fn unique_phone() -> String {
 }
 
 pub fn request(method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://api.example.com{path}"));
+    let mut b = http::Request::builder().method(method).uri(format!("https://api.example.com{path}"));
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
     }
     if body.is_some() {
         b = b.header("content-type", "application/json");
     }
-    let body = body
-        .map(|v| Body::Text(v.to_string()))
-        .unwrap_or(Body::Empty);
+    let body = body.map(|v| Body::Text(v.to_string())).unwrap_or(Body::Empty);
     b.body(body).unwrap()
 }
 
 pub fn raw(method: &str, path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://api.example.com{path}"));
+    let mut b = http::Request::builder().method(method).uri(format!("https://api.example.com{path}"));
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -137,21 +122,14 @@ pub fn commercial_registration(site: &str) -> Value {
 
 /// Mail that moto accepted for `to`.
 pub async fn mail_to(to: &str) -> Vec<Value> {
-    let url = format!(
-        "{}/moto-api/data.json",
-        std::env::var("MOTO_URL").expect("MOTO_URL")
-    );
+    let url = format!("{}/moto-api/data.json", std::env::var("MOTO_URL").expect("MOTO_URL"));
     let data: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     data["ses"]["Message"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| {
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == to))
-        })
+        .filter(|m| m["destinations"]["ToAddresses"].as_array().is_some_and(|a| a.iter().any(|x| x == to)))
         .collect()
 }
 
@@ -171,10 +149,7 @@ pub async fn items_where(
             .table_name(&table)
             .filter_expression("#n = :v")
             .expression_attribute_names("#n", name)
-            .expression_attribute_values(
-                ":v",
-                aws_sdk_dynamodb::types::AttributeValue::S(value.into()),
-            )
+            .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(value.into()))
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -196,14 +171,8 @@ macro_rules! call {
 }
 
 /// Registers and returns the response body.
-pub async fn registered(h: &Harness, body: &Value) -> Value {
-    let (s, b) = parts(
-        register::handle(
-            &h.app,
-            request("POST", "/v1/registrations", Some(body), None),
-        )
-        .await,
-    );
+pub async fn registered(app: &App, body: &Value) -> Value {
+    let (s, b) = parts(register::handle(app, request("POST", "/v1/registrations", Some(body), None)).await);
     assert_eq!(s, 201, "{b}");
     b
 }
@@ -215,24 +184,15 @@ pub fn token(v: &Value, which: &str) -> String {
 /// Signs SPI parameters as the Alibaba marketplace does.
 pub fn spi_query(params: &[(&str, &str)]) -> String {
     let key = std::env::var("ALIYUN_SPI_KEY").expect("ALIYUN_SPI_KEY");
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let token = billing_domain::crypto::spi_signature::sign(&owned, &key);
     let mut all = owned;
     all.push(("token".into(), token));
-    all.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    all.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
 pub fn aliyun_uid() -> String {
-    format!(
-        "{:016}",
-        ulid::Ulid::new().random() % 10_000_000_000_000_000
-    )
+    format!("{:016}", ulid::Ulid::new().random() % 10_000_000_000_000_000)
 }
 
 pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
@@ -246,24 +206,11 @@ pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
 /// Opens an Alibaba instance through the real SPI handler; returns the instance id.
 pub async fn open_instance(w: &marketplace_webhook::Webhook, uid: &str) -> String {
     let order = format!("order{}", unique());
-    let q = spi_query(&[
-        ("action", "createInstance"),
-        ("aliUid", uid),
-        ("orderBizId", &order),
-    ]);
+    let q = spi_query(&[("action", "createInstance"), ("aliUid", uid), ("orderBizId", &order)]);
     let (s, b) = parts(
-        marketplace_webhook::handle_http(
-            w,
-            raw("GET", &format!("/v1/marketplace/aliyun?{q}"), "", &[]),
-            None,
-        )
-        .await,
+        marketplace_webhook::handle_http(w, raw("GET", &format!("/v1/marketplace/aliyun?{q}"), "", &[]), None).await,
     );
-    assert_eq!(
-        (s, b["instanceId"].as_str()),
-        (200, Some(order.as_str())),
-        "{b}"
-    );
+    assert_eq!((s, b["instanceId"].as_str()), (200, Some(order.as_str())), "{b}");
     order
 }
 
@@ -272,14 +219,26 @@ pub async fn spi(w: &marketplace_webhook::Webhook, params: &[(&str, &str)]) -> (
     parts(
         marketplace_webhook::handle_http(
             w,
-            raw(
-                "POST",
-                "/v1/marketplace/aliyun",
-                &q,
-                &[("content-type", "application/x-www-form-urlencoded")],
-            ),
+            raw("POST", "/v1/marketplace/aliyun", &q, &[("content-type", "application/x-www-form-urlencoded")]),
             None,
         )
         .await,
     )
+}
+
+/// How a workspace settles now, read from the store.
+pub async fn settlement_of(app: &App, workspace_id: &str) -> Option<billing_domain::model::Settlement> {
+    app.deps.accounts.workspace(workspace_id).await.unwrap().unwrap().settlement
+}
+
+/// Cancellation notices (either language) that moto accepted for `to`.
+pub async fn cancellation_mail(to: &str) -> Vec<Value> {
+    mail_to(to)
+        .await
+        .into_iter()
+        .filter(|m| {
+            let subject = m["subject"].as_str().unwrap_or_default();
+            subject.contains("Settlement changed") || subject.contains("结算方式变更")
+        })
+        .collect()
 }

@@ -3,8 +3,7 @@
 use serde_json::Value;
 
 fn template_table() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let props = yaml["Resources"]["Table"]["Properties"].clone();
     serde_json::to_value(props).unwrap()
@@ -13,37 +12,21 @@ fn template_table() -> Value {
 #[test]
 fn local_table_definition_matches_template() {
     let local: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/table.json"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/table.json")).unwrap(),
     )
     .unwrap();
     let t = template_table();
-    for key in [
-        "AttributeDefinitions",
-        "KeySchema",
-        "GlobalSecondaryIndexes",
-        "BillingMode",
-    ] {
-        assert_eq!(
-            local[key], t[key],
-            "{key} differs between infra/table.json and template.yaml"
-        );
+    for key in ["AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"] {
+        assert_eq!(local[key], t[key], "{key} differs between infra/table.json and template.yaml");
     }
-    assert_eq!(
-        local["TimeToLiveAttribute"],
-        t["TimeToLiveSpecification"]["AttributeName"]
-    );
+    assert_eq!(local["TimeToLiveAttribute"], t["TimeToLiveSpecification"]["AttributeName"]);
     assert_eq!(t["TimeToLiveSpecification"]["Enabled"], true);
-    assert_eq!(
-        t["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
-        true
-    );
+    assert_eq!(t["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
 }
 
 #[test]
 fn every_function_crate_is_deployed_with_the_arm64_cargolambda_build() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     assert_eq!(yaml["Globals"]["Function"]["Runtime"], "provided.al2023");
     assert_eq!(yaml["Globals"]["Function"]["Architectures"][0], "arm64");
@@ -54,17 +37,13 @@ fn every_function_crate_is_deployed_with_the_arm64_cargolambda_build() {
         .filter(|r| r["Type"] == "AWS::Serverless::Function")
         .map(|r| {
             assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda");
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_string()
         })
         .collect();
-    let mut crates: Vec<String> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+    let mut crates: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     crates.sort();
     let mut deployed = binaries.clone();
     deployed.sort();

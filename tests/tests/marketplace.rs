@@ -4,21 +4,11 @@
 use billing_tests::*;
 use serde_json::{json, Value};
 
-async fn settle(
-    h: &marketplace_webhook::Webhook,
-    ws: &Value,
-    body: Value,
-    tok: &str,
-) -> (u16, Value) {
+async fn settle(h: &marketplace_webhook::Webhook, ws: &Value, body: Value, tok: &str) -> (u16, Value) {
     parts(
         change_settlement::handle(
             &h.app,
-            request(
-                "PUT",
-                &format!("/v1/workspaces/{}/settlement", ws.as_str().unwrap()),
-                Some(&body),
-                Some(tok),
-            ),
+            request("PUT", &format!("/v1/workspaces/{}/settlement", ws.as_str().unwrap()), Some(&body), Some(tok)),
         )
         .await,
     )
@@ -28,40 +18,14 @@ async fn options(h: &marketplace_webhook::Webhook, ws: &Value, tok: &str) -> (u1
     parts(
         change_settlement::handle(
             &h.app,
-            request(
-                "GET",
-                &format!("/v1/workspaces/{}/settlement-options", ws.as_str().unwrap()),
-                None,
-                Some(tok),
-            ),
+            request("GET", &format!("/v1/workspaces/{}/settlement-options", ws.as_str().unwrap()), None, Some(tok)),
         )
         .await,
     )
 }
 
-async fn register_on(w: &marketplace_webhook::Webhook, body: &Value) -> Value {
-    let (s, b) = parts(
-        register::handle(
-            &w.app,
-            request("POST", "/v1/registrations", Some(body), None),
-        )
-        .await,
-    );
-    assert_eq!(s, 201, "{b}");
-    b
-}
-
-async fn workspace(
-    w: &marketplace_webhook::Webhook,
-    id: &Value,
-) -> billing_domain::model::Workspace {
-    w.app
-        .deps
-        .accounts
-        .workspace(id.as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap()
+async fn workspace(w: &marketplace_webhook::Webhook, id: &Value) -> billing_domain::model::Workspace {
+    w.app.deps.accounts.workspace(id.as_str().unwrap()).await.unwrap().unwrap()
 }
 
 fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
@@ -86,13 +50,7 @@ fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Reque
 
 async fn fresh_billing_token(w: &marketplace_webhook::Webhook, reg: &Value) -> String {
     let body = json!({"username": reg["billing_account"]["username"], "password": "s3cret-pass"});
-    let (s, b) = parts(
-        login::handle(
-            &w.app,
-            request("POST", "/v1/billing/sessions", Some(&body), None),
-        )
-        .await,
-    );
+    let (s, b) = parts(login::handle(&w.app, request("POST", "/v1/billing/sessions", Some(&body), None)).await);
     assert_eq!(s, 200, "{b}");
     b["token"].as_str().unwrap().to_string()
 }
@@ -103,93 +61,40 @@ async fn spi_actions_signature_replay_and_unknowns() {
     let uid = aliyun_uid();
     // Unsigned and wrongly signed calls change nothing.
     let order = format!("order{}", unique());
-    let unsigned =
-        format!("/v1/marketplace/aliyun?action=createInstance&aliUid={uid}&orderBizId={order}");
-    let (s, b) =
-        parts(marketplace_webhook::handle_http(&w, raw("GET", &unsigned, "", &[]), None).await);
-    assert_eq!(
-        (s, b),
-        (403, json!({"success": false, "code": "invalid_token"}))
-    );
+    let unsigned = format!("/v1/marketplace/aliyun?action=createInstance&aliUid={uid}&orderBizId={order}");
+    let (s, b) = parts(marketplace_webhook::handle_http(&w, raw("GET", &unsigned, "", &[]), None).await);
+    assert_eq!((s, b), (403, json!({"success": false, "code": "invalid_token"})));
     let forged = format!("{unsigned}&token=00000000000000000000000000000000");
-    assert_eq!(
-        parts(marketplace_webhook::handle_http(&w, raw("GET", &forged, "", &[]), None).await).0,
-        403
-    );
-    assert!(w
-        .app
-        .deps
-        .marketplace
-        .cloud_account(&format!("aliyun-{order}"))
-        .await
-        .unwrap()
-        .is_none());
+    assert_eq!(parts(marketplace_webhook::handle_http(&w, raw("GET", &forged, "", &[]), None).await).0, 403);
+    assert!(w.app.deps.marketplace.cloud_account(&format!("aliyun-{order}")).await.unwrap().is_none());
 
     let instance = open_instance(&w, &uid).await;
     // Replayed createInstance: the same answer, one instance.
-    let again = spi(
-        &w,
-        &[
-            ("action", "createInstance"),
-            ("aliUid", &uid),
-            ("orderBizId", &instance),
-        ],
-    )
-    .await;
+    let again = spi(&w, &[("action", "createInstance"), ("aliUid", &uid), ("orderBizId", &instance)]).await;
     assert_eq!(again, (200, json!({"instanceId": instance})));
     for action in ["renewInstance", "upgradeInstance"] {
-        assert_eq!(
-            spi(&w, &[("action", action), ("instanceId", &instance)]).await,
-            (200, json!({"success": true}))
-        );
+        assert_eq!(spi(&w, &[("action", action), ("instanceId", &instance)]).await, (200, json!({"success": true})));
     }
-    assert_eq!(
-        spi(&w, &[("action", "renewInstance"), ("instanceId", "nope")])
-            .await
-            .1["code"],
-        "instance_not_found"
-    );
+    assert_eq!(spi(&w, &[("action", "renewInstance"), ("instanceId", "nope")]).await.1["code"], "instance_not_found");
     assert_eq!(
         spi(&w, &[("action", "eatInstance"), ("instanceId", &instance)]).await,
         (400, json!({"success": false, "code": "unknown_action"}))
     );
-    let account = w
-        .app
-        .deps
-        .marketplace
-        .cloud_account(&format!("aliyun-{instance}"))
-        .await
-        .unwrap()
-        .unwrap();
+    let account = w.app.deps.marketplace.cloud_account(&format!("aliyun-{instance}")).await.unwrap().unwrap();
     assert_eq!(
         (account.account_id.as_str(), account.status),
         (uid.as_str(), billing_domain::model::CloudStatus::Active)
     );
     for action in ["expiredInstance", "releaseInstance"] {
         let other = open_instance(&w, &uid).await;
-        assert_eq!(
-            spi(&w, &[("action", action), ("instanceId", &other)]).await,
-            (200, json!({"success": true}))
-        );
-        let closed = w
-            .app
-            .deps
-            .marketplace
-            .cloud_account(&format!("aliyun-{other}"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            closed.status,
-            billing_domain::model::CloudStatus::Cancelled,
-            "{action}"
-        );
+        assert_eq!(spi(&w, &[("action", action), ("instanceId", &other)]).await, (200, json!({"success": true})));
+        let closed = w.app.deps.marketplace.cloud_account(&format!("aliyun-{other}")).await.unwrap().unwrap();
+        assert_eq!(closed.status, billing_domain::model::CloudStatus::Cancelled, "{action}");
     }
 }
 
 #[tokio::test]
-async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_each_billing_account_once(
-) {
+async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_each_billing_account_once() {
     let w = webhook(Harness::new().await);
     let uid = aliyun_uid();
     let instance = open_instance(&w, &uid).await;
@@ -197,15 +102,14 @@ async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_ea
     // 1. Commercial registration on cn1 with the Alibaba instance.
     let mut first = commercial_registration("cn1");
     first["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": instance});
-    let a = register_on(&w, &first).await;
+    let a = registered(&w.app, &first).await;
     assert_eq!(a["workspace"]["settlement"]["method"], "aliyun");
     let billing_a = token(&a, "billing_session");
 
     // 2. A second workspace of that billing account, bound by a settlement change.
     let mut second = commercial_registration("cn6");
-    second["billing_account"] =
-        json!({"mode": "bind", "username": first["username"], "password": "s3cret-pass"});
-    let b = register_on(&w, &second).await;
+    second["billing_account"] = json!({"mode": "bind", "username": first["username"], "password": "s3cret-pass"});
+    let b = registered(&w.app, &second).await;
     let (s, opts) = options(&w, &b["workspace"]["id"], &billing_a).await;
     assert_eq!(s, 200, "{opts}");
     assert_eq!(
@@ -223,7 +127,7 @@ async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_ea
 
     // 3. A workspace of another billing account on an AWS site, bound with free choice on.
     let third_req = commercial_registration("us1");
-    let c = register_on(&w, &third_req).await;
+    let c = registered(&w.app, &third_req).await;
     let billing_c = token(&c, "billing_session");
     let (s, r) = settle(
         &w,
@@ -232,17 +136,8 @@ async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_ea
         &billing_c,
     )
     .await;
-    assert_eq!(
-        (s, r["code"].as_str()),
-        (422, Some("settlement_not_allowed"))
-    );
-    let (s, _) = parts(
-        admin::handle(
-            &w.app,
-            admin_request(third_req["username"].as_str().unwrap(), true, true),
-        )
-        .await,
-    );
+    assert_eq!((s, r["code"].as_str()), (422, Some("settlement_not_allowed")));
+    let (s, _) = parts(admin::handle(&w.app, admin_request(third_req["username"].as_str().unwrap(), true, true)).await);
     assert_eq!(s, 200);
     let (s, r) = settle(
         &w,
@@ -254,70 +149,28 @@ async fn seed_story_release_switches_every_workspace_on_every_site_and_emails_ea
     assert_eq!(s, 200, "{r}");
 
     // Release the instance.
-    assert_eq!(
-        spi(
-            &w,
-            &[("action", "releaseInstance"), ("instanceId", &instance)]
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &instance)]).await.0, 200);
     for reg in [&a, &b, &c] {
         let ws = workspace(&w, &reg["workspace"]["id"]).await;
-        assert_eq!(
-            ws.settlement,
-            Some(billing_domain::model::Settlement::Enterprise),
-            "{}",
-            ws.id
-        );
+        assert_eq!(ws.settlement, Some(billing_domain::model::Settlement::Enterprise), "{}", ws.id);
     }
     let (_, accounts) = parts(
-        change_settlement::handle(
-            &w.app,
-            request("GET", "/v1/billing/cloud-accounts", None, Some(&billing_a)),
-        )
-        .await,
+        change_settlement::handle(&w.app, request("GET", "/v1/billing/cloud-accounts", None, Some(&billing_a))).await,
     );
-    assert_eq!(
-        accounts["cloud_accounts"],
-        json!([]),
-        "no longer registered"
-    );
-    let mail_a = mail_to(first["email"].as_str().unwrap()).await;
-    let cancel_a: Vec<_> = mail_a
-        .iter()
-        .filter(|m| m["subject"].as_str().unwrap().contains("结算方式变更"))
-        .collect();
-    assert_eq!(cancel_a.len(), 1, "{mail_a:?}");
+    assert_eq!(accounts["cloud_accounts"], json!([]), "no longer registered");
+    let cancel_a = cancellation_mail(first["email"].as_str().unwrap()).await;
+    assert_eq!(cancel_a.len(), 1, "{cancel_a:?}");
+    assert!(cancel_a[0]["subject"].as_str().unwrap().contains("结算方式变更"), "in the workspaces' language (zh)");
     let body = cancel_a[0]["body"].as_str().unwrap();
     assert!(
         body.contains(first["workspace"]["name"].as_str().unwrap())
             && body.contains(second["workspace"]["name"].as_str().unwrap())
     );
-    let mail_c = mail_to(third_req["email"].as_str().unwrap()).await;
-    assert_eq!(
-        mail_c
-            .iter()
-            .filter(|m| m["subject"].as_str().unwrap().contains("结算方式变更"))
-            .count(),
-        1
-    );
+    assert_eq!(cancellation_mail(third_req["email"].as_str().unwrap()).await.len(), 1);
 
     // A redelivered release changes nothing and sends nothing.
-    assert_eq!(
-        spi(
-            &w,
-            &[("action", "releaseInstance"), ("instanceId", &instance)]
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        mail_to(first["email"].as_str().unwrap()).await.len(),
-        mail_a.len()
-    );
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &instance)]).await.0, 200);
+    assert_eq!(cancellation_mail(first["email"].as_str().unwrap()).await.len(), 1);
 }
 
 #[tokio::test]
@@ -325,12 +178,8 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     let w = webhook(Harness::new().await);
     let uid = aliyun_uid();
     let (i1, i2) = (open_instance(&w, &uid).await, open_instance(&w, &uid).await);
-    let reg = register_on(&w, &commercial_registration("cn1")).await;
-    let (ws, tok, owner) = (
-        reg["workspace"]["id"].clone(),
-        token(&reg, "billing_session"),
-        token(&reg, "session"),
-    );
+    let reg = registered(&w.app, &commercial_registration("cn1")).await;
+    let (ws, tok, owner) = (reg["workspace"]["id"].clone(), token(&reg, "billing_session"), token(&reg, "session"));
 
     let (s, o) = options(&w, &ws, &owner).await;
     assert_eq!(s, 200);
@@ -341,20 +190,11 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     assert_eq!(o["next_change_at"], Value::Null);
 
     // Cloud-account errors.
-    let ali =
-        |uid: &str, inst: &str| json!({"method": "aliyun", "account_id": uid, "instance_id": inst});
+    let ali = |uid: &str, inst: &str| json!({"method": "aliyun", "account_id": uid, "instance_id": inst});
+    assert_eq!(settle(&w, &ws, ali(&uid, "missing"), &tok).await.1["code"], "cloud_account_not_found");
+    assert_eq!(settle(&w, &ws, ali(&aliyun_uid(), &i1), &tok).await.1["code"], "cloud_account_mismatch");
     assert_eq!(
-        settle(&w, &ws, ali(&uid, "missing"), &tok).await.1["code"],
-        "cloud_account_not_found"
-    );
-    assert_eq!(
-        settle(&w, &ws, ali(&aliyun_uid(), &i1), &tok).await.1["code"],
-        "cloud_account_mismatch"
-    );
-    assert_eq!(
-        settle(&w, &ws, json!({"method": "aws", "subscription": "x"}), &tok)
-            .await
-            .1["code"],
+        settle(&w, &ws, json!({"method": "aws", "subscription": "x"}), &tok).await.1["code"],
         "settlement_not_allowed"
     );
 
@@ -364,14 +204,8 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     let (s, r) = settle(&w, &ws, ali(&uid, &i2), &tok).await;
     assert_eq!((s, r["code"].as_str()), (409, Some("cloud_account_locked")));
     let (s, r) = settle(&w, &ws, json!({"method": "enterprise"}), &tok).await;
-    assert_eq!(
-        (s, r["code"].as_str()),
-        (409, Some("settlement_change_limit"))
-    );
-    assert!(r["detail"]
-        .as_str()
-        .unwrap()
-        .contains("next change allowed"));
+    assert_eq!((s, r["code"].as_str()), (409, Some("settlement_change_limit")));
+    assert!(r["detail"].as_str().unwrap().contains("next change allowed"));
     let (_, o) = options(&w, &ws, &tok).await;
     assert!(o["next_change_at"].is_string());
 
@@ -389,98 +223,57 @@ async fn settlement_rules_lock_monthly_limit_errors_and_admin() {
     assert_eq!(s, 200, "{r}");
 
     // A closed instance cannot be bound.
-    assert_eq!(
-        spi(&w, &[("action", "releaseInstance"), ("instanceId", &i2)])
-            .await
-            .0,
-        200
-    );
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &i2)]).await.0, 200);
     let h3 = Harness::new().await;
     h3.clock.set(next + chrono::Duration::days(40));
     let w3 = webhook(h3);
     let tok = fresh_billing_token(&w3, &reg).await;
-    assert_eq!(
-        settle(&w3, &ws, ali(&uid, &i2), &tok).await.1["code"],
-        "cloud_account_not_active"
-    );
+    assert_eq!(settle(&w3, &ws, ali(&uid, &i2), &tok).await.1["code"], "cloud_account_not_active");
 
     // Anyone else: not found; a free workspace: not commercial.
-    let stranger = register_on(&w, &commercial_registration("cn1")).await;
+    let stranger = registered(&w.app, &commercial_registration("cn1")).await;
+    assert_eq!(options(&w, &ws, &token(&stranger, "billing_session")).await.1["code"], "workspace_not_found");
+    let free = registered(&w.app, &free_registration("cn1")).await;
     assert_eq!(
-        options(&w, &ws, &token(&stranger, "billing_session"))
-            .await
-            .1["code"],
-        "workspace_not_found"
-    );
-    let free = register_on(&w, &free_registration("cn1")).await;
-    assert_eq!(
-        options(&w, &free["workspace"]["id"], &token(&free, "session"))
-            .await
-            .1["code"],
+        options(&w, &free["workspace"]["id"], &token(&free, "session")).await.1["code"],
         "workspace_not_commercial"
     );
 
     // Admin: IAM only.
     let username = reg["billing_account"]["username"].as_str().unwrap();
-    assert_eq!(
-        parts(admin::handle(&w.app, admin_request(username, true, false)).await).0,
-        403
-    );
+    assert_eq!(parts(admin::handle(&w.app, admin_request(username, true, false)).await).0, 403);
     let (s, b) = parts(admin::handle(&w.app, admin_request(username, true, true)).await);
-    assert_eq!(
-        (s, b),
-        (200, json!({"username": username, "free_choice": true}))
-    );
+    assert_eq!((s, b), (200, json!({"username": username, "free_choice": true})));
     let (s, b) = parts(admin::handle(&w.app, admin_request("nobody-here", true, true)).await);
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (404, Some("billing_account_not_found"))
-    );
+    assert_eq!((s, b["code"].as_str()), (404, Some("billing_account_not_found")));
 }
 
 #[tokio::test]
 async fn a_billing_account_lists_workspaces_on_three_sites() {
     let w = webhook(Harness::new().await);
     let first = commercial_registration("cn1");
-    let a = register_on(&w, &first).await;
+    let a = registered(&w.app, &first).await;
     let bind = json!({"mode": "bind", "username": first["username"], "password": "s3cret-pass"});
     for site in ["us1", "cn4"] {
         let mut r = commercial_registration(site);
         r["billing_account"] = bind.clone();
-        register_on(&w, &r).await;
+        registered(&w.app, &r).await;
     }
     let (s, b) = parts(
         change_settlement::handle(
             &w.app,
-            request(
-                "GET",
-                "/v1/billing/workspaces",
-                None,
-                Some(&token(&a, "billing_session")),
-            ),
+            request("GET", "/v1/billing/workspaces", None, Some(&token(&a, "billing_session"))),
         )
         .await,
     );
     assert_eq!(s, 200);
-    let mut sites: Vec<&str> = b["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["site"].as_str().unwrap())
-        .collect();
+    let mut sites: Vec<&str> =
+        b["workspaces"].as_array().unwrap().iter().map(|w| w["site"].as_str().unwrap()).collect();
     sites.sort();
     assert_eq!(sites, ["cn1", "cn4", "us1"]);
     let (s, _) = parts(
-        change_settlement::handle(
-            &w.app,
-            request(
-                "GET",
-                "/v1/billing/workspaces",
-                None,
-                Some(&token(&a, "session")),
-            ),
-        )
-        .await,
+        change_settlement::handle(&w.app, request("GET", "/v1/billing/workspaces", None, Some(&token(&a, "session"))))
+            .await,
     );
     assert_eq!(s, 403, "a console token is not a billing token");
 }
@@ -490,33 +283,18 @@ async fn two_concurrent_changes_never_lose_an_update() {
     let w = webhook(Harness::new().await);
     let uid = aliyun_uid();
     let inst = open_instance(&w, &uid).await;
-    let reg = register_on(&w, &commercial_registration("cn1")).await;
-    let (ws, tok) = (
-        reg["workspace"]["id"].clone(),
-        token(&reg, "billing_session"),
-    );
-    let a = settle(
-        &w,
-        &ws,
-        json!({"method": "aliyun", "account_id": uid, "instance_id": inst}),
-        &tok,
-    );
+    let reg = registered(&w.app, &commercial_registration("cn1")).await;
+    let (ws, tok) = (reg["workspace"]["id"].clone(), token(&reg, "billing_session"));
+    let a = settle(&w, &ws, json!({"method": "aliyun", "account_id": uid, "instance_id": inst}), &tok);
     let reg2 = json!({"method": "aliyun", "account_id": uid, "instance_id": inst});
     let b = settle(&w, &ws, reg2, &tok);
     let (ra, rb) = futures::join!(a, b);
     let ok: Vec<_> = [&ra, &rb].into_iter().filter(|r| r.0 == 200).collect();
     assert!(!ok.is_empty());
     for r in [&ra, &rb] {
-        assert!(
-            r.0 == 200 || (r.0 == 409 && (r.1["code"] == "conflict")),
-            "{r:?}"
-        );
+        assert!(r.0 == 200 || (r.0 == 409 && (r.1["code"] == "conflict")), "{r:?}");
     }
-    assert_eq!(
-        workspace(&w, &ws).await.version,
-        2,
-        "exactly one change was written"
-    );
+    assert_eq!(workspace(&w, &ws).await.version, 2, "exactly one change was written");
 }
 
 #[tokio::test]
@@ -546,16 +324,9 @@ async fn aws_landing_with_valid_unknown_and_expired_tokens_and_registration_by_c
     let r = marketplace_webhook::handle_http(&w, land(&tok), None).await;
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    let claim = location
-        .split("aws_subscription=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let claim = location.split("aws_subscription=").nth(1).unwrap().to_string();
     let (s, b) = parts(marketplace_webhook::handle_http(&w, land("emu-unknown"), None).await);
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (400, Some("invalid_marketplace_token"))
-    );
+    assert_eq!((s, b["code"].as_str()), (400, Some("invalid_marketplace_token")));
     let (expired, _) = mint(0).await;
     assert_eq!(
         parts(marketplace_webhook::handle_http(&w, land(&expired), None).await).1["code"],
@@ -564,27 +335,14 @@ async fn aws_landing_with_valid_unknown_and_expired_tokens_and_registration_by_c
 
     let mut req = commercial_registration("us1");
     req["settlement"] = json!({"method": "aws", "subscription": claim});
-    let reg = register_on(&w, &req).await;
-    assert_eq!(
-        reg["workspace"]["settlement"]["customer_identifier"],
-        customer.as_str()
-    );
-    assert_eq!(
-        reg["workspace"]["settlement"]["aws_account_id"],
-        "111122223333"
-    );
+    let reg = registered(&w.app, &req).await;
+    assert_eq!(reg["workspace"]["settlement"]["customer_identifier"], customer.as_str());
+    assert_eq!(reg["workspace"]["settlement"]["aws_account_id"], "111122223333");
     // The claim is spent.
     let mut again = commercial_registration("us1");
     again["settlement"] = json!({"method": "aws", "subscription": claim});
     assert_eq!(
-        parts(
-            register::handle(
-                &w.app,
-                request("POST", "/v1/registrations", Some(&again), None)
-            )
-            .await
-        )
-        .1["code"],
+        parts(register::handle(&w.app, request("POST", "/v1/registrations", Some(&again), None)).await).1["code"],
         "cloud_account_not_found"
     );
 }

@@ -24,7 +24,7 @@ async fn the_owner_upgrades_once_and_the_activation_email_is_in_the_workspace_la
     let h = Harness::new().await;
     let mut req = free_registration("cn1");
     req["workspace"]["name"] = format!("观测 {}", unique()).into();
-    let reg = registered(&h, &req).await;
+    let reg = registered(&h.app, &req).await;
     let (ws, tok) = (reg["workspace"]["id"].clone(), token(&reg, "session"));
     let billing_email = format!("{}@example.com", unique());
     let username = format!("acct{}", unique());
@@ -36,18 +36,9 @@ async fn the_owner_upgrades_once_and_the_activation_email_is_in_the_workspace_la
     let mail = mail_to(&billing_email).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert!(mail[0]["subject"].as_str().unwrap().contains("开通提醒"));
-    assert!(mail[0]["subject"]
-        .as_str()
-        .unwrap()
-        .contains(req["workspace"]["name"].as_str().unwrap()));
+    assert!(mail[0]["subject"].as_str().unwrap().contains(req["workspace"]["name"].as_str().unwrap()));
 
-    let (s, b) = upgrade(
-        &h,
-        &ws,
-        &create(&format!("acct{}", unique()), &billing_email),
-        &tok,
-    )
-    .await;
+    let (s, b) = upgrade(&h, &ws, &create(&format!("acct{}", unique()), &billing_email), &tok).await;
     assert_eq!((s, b["code"].as_str()), (409, Some("already_commercial")));
 }
 
@@ -56,107 +47,51 @@ async fn english_workspaces_get_english_email() {
     let h = Harness::new().await;
     let mut req = free_registration("us1");
     req["workspace"]["language"] = "en".into();
-    let reg = registered(&h, &req).await;
+    let reg = registered(&h.app, &req).await;
     let email = format!("{}@example.com", unique());
-    let (s, _) = upgrade(
-        &h,
-        &reg["workspace"]["id"],
-        &create(&format!("en{}", unique()), &email),
-        &token(&reg, "session"),
-    )
-    .await;
+    let (s, _) =
+        upgrade(&h, &reg["workspace"]["id"], &create(&format!("en{}", unique()), &email), &token(&reg, "session"))
+            .await;
     assert_eq!(s, 200);
     let mail = mail_to(&email).await;
-    assert!(
-        mail[0]["subject"]
-            .as_str()
-            .unwrap()
-            .starts_with("Activated"),
-        "{mail:?}"
-    );
+    assert!(mail[0]["subject"].as_str().unwrap().starts_with("Activated"), "{mail:?}");
 }
 
 #[tokio::test]
 async fn every_error_code_of_the_upgrade_route() {
     let h = Harness::new().await;
-    let owner = registered(&h, &free_registration("cn2")).await;
-    let other = registered(&h, &free_registration("cn2")).await;
+    let owner = registered(&h.app, &free_registration("cn2")).await;
+    let other = registered(&h.app, &free_registration("cn2")).await;
     let ws = owner["workspace"]["id"].clone();
     let tok = token(&owner, "session");
     let existing = commercial_registration("cn2");
-    let existing_reg = registered(&h, &existing).await;
+    let existing_reg = registered(&h.app, &existing).await;
     let fresh = || create(&format!("n{}", unique()), "x@example.com");
 
+    assert_eq!(upgrade(&h, &ws, &fresh(), &token(&other, "session")).await.1["code"], "workspace_not_found");
     assert_eq!(
-        upgrade(&h, &ws, &fresh(), &token(&other, "session"))
-            .await
-            .1["code"],
+        upgrade(&h, &ws, &fresh(), &token(&existing_reg, "billing_session")).await.1["code"],
         "workspace_not_found"
     );
-    assert_eq!(
-        upgrade(&h, &ws, &fresh(), &token(&existing_reg, "billing_session"))
-            .await
-            .1["code"],
-        "workspace_not_found"
-    );
-    assert_eq!(
-        upgrade(&h, &json!("ws_nope"), &fresh(), &tok).await.1["code"],
-        "workspace_not_found"
-    );
+    assert_eq!(upgrade(&h, &json!("ws_nope"), &fresh(), &tok).await.1["code"], "workspace_not_found");
     assert_eq!(upgrade(&h, &ws, &fresh(), "garbage").await.0, 401);
 
     let bind = |u: &str, p: &str| json!({"billing_account": {"mode": "bind", "username": u, "password": p}, "accept_agreement": true});
-    let (s, b) = upgrade(
-        &h,
-        &ws,
-        &bind(&format!("nobody{}", unique()), "whatever1"),
-        &tok,
-    )
-    .await;
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (404, Some("billing_account_not_found"))
-    );
-    let (s, b) = upgrade(
-        &h,
-        &ws,
-        &bind(existing["username"].as_str().unwrap(), "wrong-pass1"),
-        &tok,
-    )
-    .await;
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (401, Some("billing_credentials_invalid"))
-    );
-    let (s, b) = upgrade(
-        &h,
-        &ws,
-        &create(existing["username"].as_str().unwrap(), "x@example.com"),
-        &tok,
-    )
-    .await;
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (409, Some("billing_username_taken"))
-    );
+    let (s, b) = upgrade(&h, &ws, &bind(&format!("nobody{}", unique()), "whatever1"), &tok).await;
+    assert_eq!((s, b["code"].as_str()), (404, Some("billing_account_not_found")));
+    let (s, b) = upgrade(&h, &ws, &bind(existing["username"].as_str().unwrap(), "wrong-pass1"), &tok).await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("billing_credentials_invalid")));
+    let (s, b) = upgrade(&h, &ws, &create(existing["username"].as_str().unwrap(), "x@example.com"), &tok).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("billing_username_taken")));
     let mut no_agreement = fresh();
     no_agreement["accept_agreement"] = false.into();
-    assert_eq!(
-        upgrade(&h, &ws, &no_agreement, &tok).await.1["code"],
-        "agreement_required"
-    );
+    assert_eq!(upgrade(&h, &ws, &no_agreement, &tok).await.1["code"], "agreement_required");
     let (s, b) = upgrade(&h, &ws, &create("a b", "not-email"), &tok).await;
     assert_eq!((s, b["code"].as_str()), (422, Some("invalid_field")));
     assert_eq!(b["errors"].as_array().unwrap().len(), 2, "{b}");
 
     // Nothing changed: the workspace is still free, and binding with the right password works.
-    let (s, b) = upgrade(
-        &h,
-        &ws,
-        &bind(existing["username"].as_str().unwrap(), "s3cret-pass"),
-        &tok,
-    )
-    .await;
+    let (s, b) = upgrade(&h, &ws, &bind(existing["username"].as_str().unwrap(), "s3cret-pass"), &tok).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["workspace"]["billing_account"], existing["username"]);
 }
@@ -164,19 +99,14 @@ async fn every_error_code_of_the_upgrade_route() {
 #[tokio::test]
 async fn two_concurrent_upgrades_give_one_200_and_one_already_commercial() {
     let h = Harness::new().await;
-    let reg = registered(&h, &free_registration("cn6")).await;
+    let reg = registered(&h.app, &free_registration("cn6")).await;
     let (ws, tok) = (reg["workspace"]["id"].clone(), token(&reg, "session"));
-    let (a, b) = (
-        create(&format!("a{}", unique()), "a@example.com"),
-        create(&format!("b{}", unique()), "b@example.com"),
-    );
+    let (a, b) =
+        (create(&format!("a{}", unique()), "a@example.com"), create(&format!("b{}", unique()), "b@example.com"));
     let (ra, rb) = join!(upgrade(&h, &ws, &a, &tok), upgrade(&h, &ws, &b, &tok));
     let mut statuses = vec![(ra.0, ra.1["code"].clone()), (rb.0, rb.1["code"].clone())];
     statuses.sort_by_key(|s| s.0);
-    assert_eq!(
-        statuses,
-        vec![(200, Value::Null), (409, json!("already_commercial"))]
-    );
+    assert_eq!(statuses, vec![(200, Value::Null), (409, json!("already_commercial"))]);
 }
 
 #[tokio::test]
@@ -192,15 +122,11 @@ async fn with_ses_down_the_upgrade_succeeds_and_one_sweep_sends_exactly_one_emai
         "billing@example.com".into(),
     ));
 
-    let reg = registered(&h, &free_registration("cn1")).await;
+    let reg = registered(&h.app, &free_registration("cn1")).await;
     let email = format!("{}@example.com", unique());
-    let (s, b) = upgrade(
-        &down,
-        &reg["workspace"]["id"],
-        &create(&format!("d{}", unique()), &email),
-        &token(&reg, "session"),
-    )
-    .await;
+    let (s, b) =
+        upgrade(&down, &reg["workspace"]["id"], &create(&format!("d{}", unique()), &email), &token(&reg, "session"))
+            .await;
     assert_eq!(s, 200, "{b}");
     assert!(mail_to(&email).await.is_empty());
 
@@ -213,7 +139,7 @@ async fn with_ses_down_the_upgrade_succeeds_and_one_sweep_sends_exactly_one_emai
 #[tokio::test]
 async fn sso_gives_the_owner_a_billing_token_and_nobody_else() {
     let h = Harness::new().await;
-    let reg = registered(&h, &commercial_registration("eu1")).await;
+    let reg = registered(&h.app, &commercial_registration("eu1")).await;
     let ws = reg["workspace"]["id"].clone();
     let (s, b) = call!(
         login::handle,
@@ -225,18 +151,11 @@ async fn sso_gives_the_owner_a_billing_token_and_nobody_else() {
     );
     assert_eq!(s, 200, "{b}");
     let billing = b["token"].as_str().unwrap().to_string();
-    let (s, b) = call!(
-        change_settlement::handle,
-        h,
-        "GET",
-        "/v1/billing/workspaces",
-        None,
-        Some(&billing)
-    );
+    let (s, b) = call!(change_settlement::handle, h, "GET", "/v1/billing/workspaces", None, Some(&billing));
     assert_eq!(s, 200);
     assert_eq!(b["workspaces"][0]["id"], ws);
 
-    let stranger = registered(&h, &free_registration("eu1")).await;
+    let stranger = registered(&h.app, &free_registration("eu1")).await;
     let (s, b) = call!(
         login::handle,
         h,
@@ -254,8 +173,5 @@ async fn sso_gives_the_owner_a_billing_token_and_nobody_else() {
         Some(&json!({"workspace_id": stranger["workspace"]["id"]})),
         Some(&token(&stranger, "session"))
     );
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (409, Some("workspace_not_commercial"))
-    );
+    assert_eq!((s, b["code"].as_str()), (409, Some("workspace_not_commercial")));
 }

@@ -40,8 +40,5 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let input = body::json::<FreeChoice>(req)?;
     let account = settlement::set_free_choice(&app.deps, &ids[0], input.enabled).await?;
     tracing::info!(admin = %who, billing_account = %account.username, free_choice = account.free_choice, "free choice set");
-    Ok(json(
-        200,
-        &j!({ "username": account.username, "free_choice": account.free_choice }),
-    ))
+    Ok(json(200, &j!({ "username": account.username, "free_choice": account.free_choice })))
 }

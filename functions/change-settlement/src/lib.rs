@@ -24,18 +24,9 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
         0 => json(200, &settlement::options(deps, &caller, &ids[0]).await?),
         1 => {
             let input = body::json::<SettlementInput>(req)?;
-            json(
-                200,
-                &j!({ "workspace": settlement::change(deps, &caller, &ids[0], input).await? }),
-            )
+            json(200, &j!({ "workspace": settlement::change(deps, &caller, &ids[0], input).await? }))
         }
-        2 => json(
-            200,
-            &j!({ "workspaces": settlement::billing_workspaces(deps, &caller).await? }),
-        ),
-        _ => json(
-            200,
-            &j!({ "cloud_accounts": settlement::billing_cloud_accounts(deps, &caller).await? }),
-        ),
+        2 => json(200, &j!({ "workspaces": settlement::billing_workspaces(deps, &caller).await? })),
+        _ => json(200, &j!({ "cloud_accounts": settlement::billing_cloud_accounts(deps, &caller).await? })),
     })
 }

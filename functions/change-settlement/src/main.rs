@@ -1,5 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    billing_http::run_http(|app, req| async move { change_settlement::handle(&app, req).await })
-        .await
+    billing_http::run_http(|app, req| async move { change_settlement::handle(&app, req).await }).await
 }

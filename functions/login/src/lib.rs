@@ -4,11 +4,8 @@ use billing_domain::service::session::{self, BillingLogin, ConsoleLogin, SsoRequ
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
-const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/sessions"),
-    ("POST", "/v1/billing/sessions"),
-    ("POST", "/v1/billing/sso"),
-];
+const ROUTES: &[(&str, &str)] =
+    &[("POST", "/v1/sessions"), ("POST", "/v1/billing/sessions"), ("POST", "/v1/billing/sso")];
 
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
     respond(dispatch(app, &req).await)
@@ -19,23 +16,13 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     app.once("login", req, async {
         match route {
             0 => {
-                let (s, user_id) =
-                    session::console_login(&app.deps, body::json::<ConsoleLogin>(req)?).await?;
-                Ok(json(
-                    200,
-                    &j!({ "token": s.token, "expires_at": s.expires_at, "user_id": user_id }),
-                ))
+                let (s, user_id) = session::console_login(&app.deps, body::json::<ConsoleLogin>(req)?).await?;
+                Ok(json(200, &j!({ "token": s.token, "expires_at": s.expires_at, "user_id": user_id })))
             }
-            1 => Ok(json(
-                200,
-                &session::billing_login(&app.deps, body::json::<BillingLogin>(req)?).await?,
-            )),
+            1 => Ok(json(200, &session::billing_login(&app.deps, body::json::<BillingLogin>(req)?).await?)),
             _ => {
                 let caller = app.caller(req)?;
-                Ok(json(
-                    200,
-                    &session::sso(&app.deps, &caller, body::json::<SsoRequest>(req)?).await?,
-                ))
+                Ok(json(200, &session::sso(&app.deps, &caller, body::json::<SsoRequest>(req)?).await?))
             }
         }
     })

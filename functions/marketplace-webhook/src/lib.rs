@@ -12,11 +12,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Instant;
 
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/v1/marketplace/aliyun"),
-    ("POST", "/v1/marketplace/aliyun"),
-    ("POST", "/v1/marketplace/aws/landing"),
-];
+const ROUTES: &[(&str, &str)] =
+    &[("GET", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aws/landing")];
 
 pub struct Webhook {
     pub app: App,
@@ -32,26 +29,15 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     let (route, _) = route::find(req, ROUTES)?;
     let params = body::form_params(req)?;
     if route < 2 {
-        let (status, answer) =
-            marketplace::aliyun_spi(&w.app.deps, &params, &w.spi_key, deadline).await?;
+        let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &w.spi_key, deadline).await?;
         return Ok(json(status, &answer));
     }
-    let token = params
-        .iter()
-        .find(|(k, _)| k == "x-amzn-marketplace-token")
-        .map(|(_, v)| v.as_str());
+    let token = params.iter().find(|(k, _)| k == "x-amzn-marketplace-token").map(|(_, v)| v.as_str());
     let claim = marketplace::aws_landing(&w.app.deps, token).await?;
-    let sep = if w.registration_url.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
+    let sep = if w.registration_url.contains('?') { '&' } else { '?' };
     Ok(http::Response::builder()
         .status(303)
-        .header(
-            "location",
-            format!("{}{sep}aws_subscription={claim}", w.registration_url),
-        )
+        .header("location", format!("{}{sep}aws_subscription={claim}", w.registration_url))
         .body(lambda_http::Body::Empty)
         .expect("static parts are valid"))
 }
@@ -65,19 +51,15 @@ struct SnsEnvelope {
 }
 
 async fn one_record(w: &Webhook, body: &str, deadline: Option<Instant>) -> Result<()> {
-    let envelope: SnsEnvelope = serde_json::from_str(body)
-        .map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
+    let envelope: SnsEnvelope =
+        serde_json::from_str(body).map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
     let n: AwsNotification = serde_json::from_str(&envelope.message)
         .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
     marketplace::aws_notification(&w.app.deps, &n, envelope.timestamp, deadline).await
 }
 
 /// Each record on its own: only the failed ones are reported back, so only they are retried.
-pub async fn handle_sqs(
-    w: &Webhook,
-    event: SqsEvent,
-    deadline: Option<Instant>,
-) -> SqsBatchResponse {
+pub async fn handle_sqs(w: &Webhook, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();

@@ -11,11 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         spi_key: Settings::aliyun_spi_key()?,
         registration_url: Settings::registration_url()?,
     });
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let w = w.clone();
-            async move { handle_event(&w, e.payload, Some(deadline(e.context.deadline))).await }
-        },
-    ))
+    lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        let w = w.clone();
+        async move { handle_event(&w, e.payload, Some(deadline(e.context.deadline))).await }
+    }))
     .await
 }

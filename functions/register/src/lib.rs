@@ -16,10 +16,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
         0 => {
             app.once("register", req, async {
                 let registration = body::json::<RegisterRequest>(req)?.validate()?;
-                Ok(json(
-                    201,
-                    &register::register(&app.deps, registration).await?,
-                ))
+                Ok(json(201, &register::register(&app.deps, registration).await?))
             })
             .await
         }

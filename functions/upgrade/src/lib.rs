@@ -14,10 +14,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     app.once("upgrade", req, async {
         let caller = app.caller(req)?;
         let input = body::json::<UpgradeRequest>(req)?;
-        Ok(json(
-            200,
-            &upgrade::upgrade(&app.deps, &caller, &ids[0], input).await?,
-        ))
+        Ok(json(200, &upgrade::upgrade(&app.deps, &caller, &ids[0], input).await?))
     })
     .await
 }

@@ -15,10 +15,7 @@ pub enum SettingsError {
 }
 
 fn var(name: &'static str) -> Result<String, SettingsError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(SettingsError::Missing(name))
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(SettingsError::Missing(name))
 }
 
 /// What the functions need from their environment.
@@ -35,10 +32,8 @@ impl Settings {
         Ok(Self {
             table_name: var("TABLE_NAME")?,
             sender_email: var("SENDER_EMAIL")?,
-            token_key: TokenKey::new(secret.as_bytes()).ok_or(SettingsError::Invalid(
-                "TOKEN_SIGNING_KEY",
-                "must be at least 32 bytes",
-            ))?,
+            token_key: TokenKey::new(secret.as_bytes())
+                .ok_or(SettingsError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes"))?,
         })
     }
 

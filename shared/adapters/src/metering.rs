@@ -18,36 +18,20 @@ impl MeteringResolver {
 #[async_trait]
 impl CustomerResolver for MeteringResolver {
     async fn resolve(&self, registration_token: &str) -> Result<AwsCustomer, ResolveError> {
-        let out = self
-            .client
-            .resolve_customer()
-            .registration_token(registration_token)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
+        let out =
+            self.client.resolve_customer().registration_token(registration_token).send().await.map_err(|e| match e
+                .as_service_error()
+            {
                 Some(
-                    ResolveCustomerError::InvalidTokenException(_)
-                    | ResolveCustomerError::ExpiredTokenException(_),
+                    ResolveCustomerError::InvalidTokenException(_) | ResolveCustomerError::ExpiredTokenException(_),
                 ) => ResolveError::InvalidToken,
-                _ => ResolveError::Unavailable(
-                    aws_sdk_marketplacemetering::error::DisplayErrorContext(e).to_string(),
-                ),
+                _ => ResolveError::Unavailable(aws_sdk_marketplacemetering::error::DisplayErrorContext(e).to_string()),
             })?;
-        match (
-            out.customer_identifier,
-            out.customer_aws_account_id,
-            out.product_code,
-        ) {
+        match (out.customer_identifier, out.customer_aws_account_id, out.product_code) {
             (Some(customer_identifier), Some(aws_account_id), Some(product_code)) => {
-                Ok(AwsCustomer {
-                    customer_identifier,
-                    aws_account_id,
-                    product_code,
-                })
+                Ok(AwsCustomer { customer_identifier, aws_account_id, product_code })
             }
-            _ => Err(ResolveError::Unavailable(
-                "ResolveCustomer answered without a customer".into(),
-            )),
+            _ => Err(ResolveError::Unavailable("ResolveCustomer answered without a customer".into())),
         }
     }
 }

@@ -17,11 +17,7 @@ impl SesMailer {
 }
 
 fn content(s: &str) -> Result<Content, MailError> {
-    Content::builder()
-        .data(s)
-        .charset("UTF-8")
-        .build()
-        .map_err(|e| MailError(e.to_string()))
+    Content::builder().data(s).charset("UTF-8").build().map_err(|e| MailError(e.to_string()))
 }
 
 #[async_trait]
@@ -29,12 +25,7 @@ impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         let message = Message::builder()
             .subject(content(&email.subject)?)
-            .body(
-                Body::builder()
-                    .text(content(&email.text)?)
-                    .html(content(&email.html)?)
-                    .build(),
-            )
+            .body(Body::builder().text(content(&email.text)?).html(content(&email.html)?).build())
             .build();
         self.client
             .send_email()

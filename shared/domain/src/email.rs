@@ -21,10 +21,7 @@ pub struct EmailIntent {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// 开通提醒: sent on every upgrade and every commercial registration.
@@ -57,12 +54,7 @@ pub fn activation(
 }
 
 /// Sent once per billing account when a cloud account's subscription ends.
-pub fn cancellation(
-    to: &str,
-    language: Language,
-    cloud_account: &str,
-    workspaces: &[(String, String)],
-) -> Email {
+pub fn cancellation(to: &str, language: Language, cloud_account: &str, workspaces: &[(String, String)]) -> Email {
     let (subject, lines) = match language {
         Language::Zh => (
             "结算方式变更通知：已切换为观测云企业账号结算".to_string(),
@@ -79,43 +71,21 @@ pub fn cancellation(
             ],
         ),
     };
-    let items: Vec<String> = workspaces
-        .iter()
-        .map(|(name, site)| format!("{name} ({site})"))
-        .collect();
+    let items: Vec<String> = workspaces.iter().map(|(name, site)| format!("{name} ({site})")).collect();
     render(to, subject, &lines, &items)
 }
 
 fn render(to: &str, subject: String, lines: &[String], items: &[String]) -> Email {
     let mut text = lines.join("\n\n");
-    let mut html = lines
-        .iter()
-        .map(|l| format!("<p>{}</p>", escape(l)))
-        .collect::<String>();
+    let mut html = lines.iter().map(|l| format!("<p>{}</p>", escape(l))).collect::<String>();
     if !items.is_empty() {
         text.push_str("\n\n");
-        text.push_str(
-            &items
-                .iter()
-                .map(|i| format!("- {i}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        text.push_str(&items.iter().map(|i| format!("- {i}")).collect::<Vec<_>>().join("\n"));
         html.push_str("<ul>");
-        html.push_str(
-            &items
-                .iter()
-                .map(|i| format!("<li>{}</li>", escape(i)))
-                .collect::<String>(),
-        );
+        html.push_str(&items.iter().map(|i| format!("<li>{}</li>", escape(i))).collect::<String>());
         html.push_str("</ul>");
     }
-    Email {
-        to: to.to_string(),
-        subject,
-        text,
-        html: format!("<html><body>{html}</body></html>"),
-    }
+    Email { to: to.to_string(), subject, text, html: format!("<html><body>{html}</body></html>") }
 }
 
 #[cfg(test)]
@@ -124,13 +94,7 @@ mod tests {
 
     #[test]
     fn activation_is_in_the_workspace_language_and_names_it() {
-        let zh = activation(
-            "a@b.co",
-            Language::Zh,
-            "acme",
-            "生产环境",
-            "中国区1（杭州）",
-        );
+        let zh = activation("a@b.co", Language::Zh, "acme", "生产环境", "中国区1（杭州）");
         assert!(zh.subject.contains("开通提醒") && zh.subject.contains("生产环境"));
         let en = activation("a@b.co", Language::En, "acme", "prod <1>", "us1");
         assert!(en.subject.contains("prod <1>"));
@@ -140,10 +104,7 @@ mod tests {
 
     #[test]
     fn cancellation_lists_every_workspace() {
-        let ws = vec![
-            ("a".to_string(), "cn1".to_string()),
-            ("b".to_string(), "us1".to_string()),
-        ];
+        let ws = vec![("a".to_string(), "cn1".to_string()), ("b".to_string(), "us1".to_string())];
         let e = cancellation("x@y.co", Language::En, "1234", &ws);
         assert!(e.text.contains("- a (cn1)") && e.text.contains("- b (us1)"));
         assert_eq!(e.html.matches("<li>").count(), 2);

@@ -52,15 +52,8 @@ pub struct User {
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Settlement {
     Enterprise,
-    Aliyun {
-        account_id: String,
-        instance_id: String,
-    },
-    Aws {
-        customer_identifier: String,
-        aws_account_id: String,
-        product_code: String,
-    },
+    Aliyun { account_id: String, instance_id: String },
+    Aws { customer_identifier: String, aws_account_id: String, product_code: String },
 }
 
 impl Settlement {
@@ -77,11 +70,9 @@ impl Settlement {
         match self {
             Settlement::Enterprise => None,
             Settlement::Aliyun { instance_id, .. } => Some(CloudAccount::aliyun_id(instance_id)),
-            Settlement::Aws {
-                customer_identifier,
-                product_code,
-                ..
-            } => Some(CloudAccount::aws_id(customer_identifier, product_code)),
+            Settlement::Aws { customer_identifier, product_code, .. } => {
+                Some(CloudAccount::aws_id(customer_identifier, product_code))
+            }
         }
     }
 }
@@ -172,8 +163,7 @@ impl CloudAccount {
 
     /// One id per end of subscription, so a resubscribed account cancelled again is a new run.
     pub fn cancellation_id(&self) -> Option<String> {
-        self.cancelled_at
-            .map(|t| format!("{}@{}", self.id, t.timestamp_millis()))
+        self.cancelled_at.map(|t| format!("{}@{}", self.id, t.timestamp_millis()))
     }
 }
 

@@ -26,10 +26,7 @@ pub enum BillingWrite {
     Create(BillingAccount),
     /// An existing account whose password the caller proved; fails with
     /// `BillingCredentialsInvalid` if its password changed since it was checked.
-    Bind {
-        username: String,
-        password_hash_checked: String,
-    },
+    Bind { username: String, password_hash_checked: String },
 }
 
 /// A cloud account a write binds a workspace to.
@@ -79,19 +76,14 @@ pub trait AccountStore: Send + Sync {
     async fn commit_upgrade(&self, write: &UpgradeWrite) -> Result<()>;
     async fn commit_settlement(&self, write: &SettlementWrite) -> Result<()>;
     /// `Ok(None)` when no such billing account exists.
-    async fn set_free_choice(
-        &self,
-        username: &str,
-        enabled: bool,
-    ) -> Result<Option<BillingAccount>>;
+    async fn set_free_choice(&self, username: &str, enabled: bool) -> Result<Option<BillingAccount>>;
 }
 
 /// Failed-login counting for `429 too_many_attempts` (fixed window, expired by TTL).
 #[async_trait]
 pub trait AttemptStore: Send + Sync {
     /// Failures recorded for `key` in the window that is open at `now`.
-    async fn failures(&self, key: &str, now: DateTime<Utc>)
-        -> Result<(u32, Option<DateTime<Utc>>)>;
+    async fn failures(&self, key: &str, now: DateTime<Utc>) -> Result<(u32, Option<DateTime<Utc>>)>;
     async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<()>;
     async fn clear(&self, key: &str) -> Result<()>;
 }
@@ -133,18 +125,8 @@ pub trait MarketplaceStore: Send + Sync {
     async fn open_cloud_account(&self, account: &CloudAccount) -> Result<CloudAccount>;
     /// Moves an account to `status` unless an event newer than `event_at` was applied.
     /// Moving to cancelled stamps `cancelled_at` (once per end of subscription).
-    async fn transition(
-        &self,
-        id: &str,
-        status: CloudStatus,
-        event_at: DateTime<Utc>,
-    ) -> Result<Option<Transition>>;
-    async fn save_claim(
-        &self,
-        claim: &str,
-        customer: &AwsCustomer,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()>;
+    async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>>;
+    async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()>;
     async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>>;
 }
 
@@ -159,10 +141,7 @@ pub enum ResolveError {
 /// AWS Marketplace Metering's `ResolveCustomer`.
 #[async_trait]
 pub trait CustomerResolver: Send + Sync {
-    async fn resolve(
-        &self,
-        registration_token: &str,
-    ) -> std::result::Result<AwsCustomer, ResolveError>;
+    async fn resolve(&self, registration_token: &str) -> std::result::Result<AwsCustomer, ResolveError>;
 }
 
 /// A workspace switched by a cancellation, as remembered for the email.
@@ -226,17 +205,7 @@ pub enum IdempotencyBegin {
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    async fn begin(
-        &self,
-        key: &str,
-        request_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin>;
-    async fn complete(
-        &self,
-        key: &str,
-        response: &StoredResponse,
-        now: DateTime<Utc>,
-    ) -> Result<()>;
+    async fn begin(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin>;
+    async fn complete(&self, key: &str, response: &StoredResponse, now: DateTime<Utc>) -> Result<()>;
     async fn abandon(&self, key: &str) -> Result<()>;
 }

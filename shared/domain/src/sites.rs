@@ -11,41 +11,13 @@ pub struct Site {
 }
 
 pub const SITES: &[Site] = &[
-    Site {
-        id: "cn1",
-        name: "中国区1（杭州）",
-        platform: Platform::Aliyun,
-    },
-    Site {
-        id: "cn2",
-        name: "中国区2（宁夏）",
-        platform: Platform::Aws,
-    },
-    Site {
-        id: "cn4",
-        name: "中国区4（广州）",
-        platform: Platform::Huawei,
-    },
-    Site {
-        id: "cn6",
-        name: "中国区6（香港）",
-        platform: Platform::Aliyun,
-    },
-    Site {
-        id: "us1",
-        name: "海外区1（俄勒冈）",
-        platform: Platform::Aws,
-    },
-    Site {
-        id: "eu1",
-        name: "欧洲区1（法兰克福）",
-        platform: Platform::Aws,
-    },
-    Site {
-        id: "ap1",
-        name: "亚太区1（新加坡）",
-        platform: Platform::Aws,
-    },
+    Site { id: "cn1", name: "中国区1（杭州）", platform: Platform::Aliyun },
+    Site { id: "cn2", name: "中国区2（宁夏）", platform: Platform::Aws },
+    Site { id: "cn4", name: "中国区4（广州）", platform: Platform::Huawei },
+    Site { id: "cn6", name: "中国区6（香港）", platform: Platform::Aliyun },
+    Site { id: "us1", name: "海外区1（俄勒冈）", platform: Platform::Aws },
+    Site { id: "eu1", name: "欧洲区1（法兰克福）", platform: Platform::Aws },
+    Site { id: "ap1", name: "亚太区1（新加坡）", platform: Platform::Aws },
 ];
 
 pub fn find(id: &str) -> Option<&'static Site> {

@@ -2,8 +2,7 @@
 //! the service.
 
 use crate::model::{
-    BillingAccount, CloudAccount, CloudStatus, Edition, Language, Platform, Settlement, User,
-    Workspace,
+    BillingAccount, CloudAccount, CloudStatus, Edition, Language, Platform, Settlement, User, Workspace,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -59,10 +58,7 @@ impl From<&Workspace> for WorkspaceView {
             edition: w.edition,
             owner_id: w.owner_id.clone(),
             billing_account: w.billing_account.clone(),
-            settlement: w.settlement.clone().map(|settlement| SettlementView {
-                settlement,
-                since: w.settlement_since,
-            }),
+            settlement: w.settlement.clone().map(|settlement| SettlementView { settlement, since: w.settlement_since }),
             created_at: w.created_at,
         }
     }
@@ -76,10 +72,7 @@ pub struct BillingAccountView {
 
 impl From<&BillingAccount> for BillingAccountView {
     fn from(b: &BillingAccount) -> Self {
-        Self {
-            username: b.username.clone(),
-            email: b.email.clone(),
-        }
+        Self { username: b.username.clone(), email: b.email.clone() }
     }
 }
 

@@ -22,15 +22,10 @@ pub fn bytes(req: &Request) -> Result<&[u8]> {
 pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T> {
     let b = bytes(req)?;
     if b.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::MalformedRequest(
-            "the request body must be a JSON object".into(),
-        ));
+        return Err(Error::MalformedRequest("the request body must be a JSON object".into()));
     }
-    serde_json::from_slice(b).map_err(|e| {
-        Error::MalformedRequest(format!(
-            "the request body is not valid JSON for this route: {e}"
-        ))
-    })
+    serde_json::from_slice(b)
+        .map_err(|e| Error::MalformedRequest(format!("the request body is not valid JSON for this route: {e}")))
 }
 
 /// `k=v` pairs from the query string and, for a form body, the body, in order.
@@ -38,17 +33,13 @@ pub fn form_params(req: &Request) -> Result<Vec<(String, String)>> {
     let mut params: Vec<(String, String)> = req
         .uri()
         .query()
-        .map(|q| {
-            serde_urlencoded::from_str(q)
-                .map_err(|_| Error::MalformedRequest("bad query string".into()))
-        })
+        .map(|q| serde_urlencoded::from_str(q).map_err(|_| Error::MalformedRequest("bad query string".into())))
         .transpose()?
         .unwrap_or_default();
     let b = bytes(req)?;
     if !b.is_empty() {
-        let body: Vec<(String, String)> = serde_urlencoded::from_bytes(b).map_err(|_| {
-            Error::MalformedRequest("the body must be application/x-www-form-urlencoded".into())
-        })?;
+        let body: Vec<(String, String)> = serde_urlencoded::from_bytes(b)
+            .map_err(|_| Error::MalformedRequest("the body must be application/x-www-form-urlencoded".into()))?;
         params.extend(body);
     }
     Ok(params)

@@ -27,21 +27,12 @@ where
         .to_str()
         .ok()
         .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| {
-            Error::field(
-                "Idempotency-Key",
-                "invalid",
-                "must be 1 to 255 visible ASCII characters",
-            )
-        })?;
+        .ok_or_else(|| Error::field("Idempotency-Key", "invalid", "must be 1 to 255 visible ASCII characters"))?;
     // The caller is part of the request: another caller's key never replays to you.
     let mut h = Sha256::new();
-    for part in [
-        req.method().as_str().as_bytes(),
-        crate::route::path(req).as_bytes(),
-        auth_header(req),
-        body::bytes(req)?,
-    ] {
+    for part in
+        [req.method().as_str().as_bytes(), crate::route::path(req).as_bytes(), auth_header(req), body::bytes(req)?]
+    {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
@@ -79,10 +70,7 @@ where
 }
 
 fn auth_header(req: &Request) -> &[u8] {
-    req.headers()
-        .get("authorization")
-        .map(|v| v.as_bytes())
-        .unwrap_or_default()
+    req.headers().get("authorization").map(|v| v.as_bytes()).unwrap_or_default()
 }
 
 fn replay(r: StoredResponse) -> HttpResponse {

@@ -41,10 +41,7 @@ pub struct App {
 
 impl From<startup::Wired> for App {
     fn from(w: startup::Wired) -> Self {
-        Self {
-            deps: w.deps,
-            idempotency: w.store,
-        }
+        Self { deps: w.deps, idempotency: w.store }
     }
 }
 
@@ -54,14 +51,7 @@ impl App {
     where
         F: std::future::Future<Output = Result<HttpResponse>>,
     {
-        idempotency::once(
-            &*self.idempotency,
-            scope,
-            req,
-            self.deps.clock.now(),
-            async { respond(run.await) },
-        )
-        .await
+        idempotency::once(&*self.idempotency, scope, req, self.deps.clock.now(), async { respond(run.await) }).await
     }
 
     pub fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {

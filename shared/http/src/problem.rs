@@ -66,21 +66,19 @@ pub fn response(e: &Error) -> HttpResponse {
         }
         other => other.to_string(),
     };
-    let mut body = json!({"type": "about:blank", "title": title(status), "status": status, "code": code, "detail": detail});
+    let mut body =
+        json!({"type": "about:blank", "title": title(status), "status": status, "code": code, "detail": detail});
     if let Error::InvalidField(errors) = e {
         body["errors"] = json!(errors);
     }
     if let Error::SettlementChangeLimit { next } = e {
         body["next_change_at"] = json!(next);
     }
-    let mut b = Response::builder()
-        .status(status)
-        .header("content-type", "application/problem+json");
+    let mut b = Response::builder().status(status).header("content-type", "application/problem+json");
     if let Error::TooManyAttempts { retry_after_secs } = e {
         b = b.header("retry-after", retry_after_secs.to_string());
     }
-    b.body(Body::Text(body.to_string()))
-        .expect("static parts are valid")
+    b.body(Body::Text(body.to_string())).expect("static parts are valid")
 }
 
 #[cfg(test)]
@@ -98,25 +96,13 @@ mod tests {
 
     #[test]
     fn field_errors_are_listed_and_too_many_attempts_says_when() {
-        let r = response(&Error::field(
-            "email",
-            "invalid",
-            "must be an email address",
-        ));
+        let r = response(&Error::field("email", "invalid", "must be an email address"));
         assert_eq!(r.status(), 422);
         assert_eq!(r.headers()["content-type"], "application/problem+json");
         let Body::Text(t) = r.body() else { panic!() };
         let v: serde_json::Value = serde_json::from_str(t).unwrap();
         assert_eq!(v["errors"][0]["field"], "email");
-        let r = response(&Error::TooManyAttempts {
-            retry_after_secs: 90,
-        });
-        assert_eq!(
-            (
-                r.status().as_u16(),
-                r.headers()["retry-after"].to_str().unwrap()
-            ),
-            (429, "90")
-        );
+        let r = response(&Error::TooManyAttempts { retry_after_secs: 90 });
+        assert_eq!((r.status().as_u16(), r.headers()["retry-after"].to_str().unwrap()), (429, "90"));
     }
 }

@@ -21,9 +21,7 @@ pub fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
     loop {
         match (ps.next(), xs.next()) {
             (None, None) => return Some(captured),
-            (Some(p), Some(x)) if p.starts_with('{') && !x.is_empty() => {
-                captured.push(x.to_string())
-            }
+            (Some(p), Some(x)) if p.starts_with('{') && !x.is_empty() => captured.push(x.to_string()),
             (Some(p), Some(x)) if p == x => {}
             _ => return None,
         }
@@ -43,11 +41,7 @@ pub fn find(req: &Request, routes: &[(&str, &str)]) -> Result<(usize, Vec<String
             }
         }
     }
-    Err(if path_known {
-        Error::MethodNotAllowed
-    } else {
-        Error::RouteNotFound
-    })
+    Err(if path_known { Error::MethodNotAllowed } else { Error::RouteNotFound })
 }
 
 #[cfg(test)]
@@ -60,10 +54,7 @@ mod tests {
             matches("/v1/workspaces/{id}/upgrade", "/v1/workspaces/ws_1/upgrade"),
             Some(vec!["ws_1".to_string()])
         );
-        assert_eq!(
-            matches("/v1/workspaces/{id}/upgrade", "/v1/workspaces//upgrade"),
-            None
-        );
+        assert_eq!(matches("/v1/workspaces/{id}/upgrade", "/v1/workspaces//upgrade"), None);
         assert_eq!(matches("/v1/sites", "/v1/sites/"), Some(vec![]));
         assert_eq!(matches("/v1/sites", "/v1/sites/x"), None);
     }

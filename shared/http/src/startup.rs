@@ -30,42 +30,26 @@ pub async fn wire() -> Result<Wired, SettingsError> {
 
 /// Wiring from a given SDK configuration (tests point it at the local servers).
 pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
-        settings.table_name.clone(),
-    ));
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
     let deps = Deps {
         accounts: store.clone(),
         attempts: store.clone(),
         outbox: store.clone(),
         marketplace: store.clone(),
         cancellations: store.clone(),
-        mailer: Arc::new(SesMailer::new(
-            aws_sdk_ses::Client::new(sdk),
-            settings.sender_email.clone(),
-        )),
-        resolver: Arc::new(MeteringResolver::new(
-            aws_sdk_marketplacemetering::Client::new(sdk),
-        )),
+        mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
+        resolver: Arc::new(MeteringResolver::new(aws_sdk_marketplacemetering::Client::new(sdk))),
         clock: Arc::new(SystemClock),
         tokens: settings.token_key.clone(),
     };
-    Wired {
-        deps,
-        store,
-        settings,
-    }
+    Wired { deps, store, settings }
 }
 
 /// When this invocation must have answered, less a margin: long work (a cancellation of
 /// thousands of workspaces) stops there and the sweeper continues it.
 pub fn invocation_deadline(ctx_deadline_ms: u64) -> std::time::Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     std::time::Instant::now()
-        + std::time::Duration::from_millis(
-            ctx_deadline_ms.saturating_sub(now_ms).saturating_sub(5_000),
-        )
+        + std::time::Duration::from_millis(ctx_deadline_ms.saturating_sub(now_ms).saturating_sub(5_000))
 }

@@ -48,31 +48,16 @@ async fn mint(State(tokens): State<Tokens>, Json(m): Json<Mint>) -> Json<Value> 
 
 fn aws_error(kind: &str, message: &str) -> Response {
     let body = json!({ "__type": kind, "message": message }).to_string();
-    (
-        StatusCode::BAD_REQUEST,
-        [
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amzn-errortype", kind),
-        ],
-        body,
-    )
+    (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.1"), ("x-amzn-errortype", kind)], body)
         .into_response()
 }
 
 fn ok(v: Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/x-amz-json-1.1")],
-        v.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [("content-type", "application/x-amz-json-1.1")], v.to_string()).into_response()
 }
 
 async fn api(State(tokens): State<Tokens>, headers: HeaderMap, body: String) -> Response {
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let Ok(input) = serde_json::from_str::<Value>(&body) else {
         return aws_error("SerializationException", "body is not JSON");
     };
@@ -93,33 +78,23 @@ async fn api(State(tokens): State<Tokens>, headers: HeaderMap, body: String) -> 
             }
         }
         "BatchMeterUsage" => {
-            let records = input["UsageRecords"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let records = input["UsageRecords"].as_array().cloned().unwrap_or_default();
             let results: Vec<Value> = records
                 .into_iter()
                 .map(|r| json!({ "UsageRecord": r, "MeteringRecordId": ulid::Ulid::new().to_string(), "Status": "Success" }))
                 .collect();
             ok(json!({ "Results": results, "UnprocessedRecords": [] }))
         }
-        other => aws_error(
-            "UnknownOperationException",
-            &format!("unknown operation {other}"),
-        ),
+        other => aws_error("UnknownOperationException", &format!("unknown operation {other}")),
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8602".into());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8602".into());
     let tokens: Tokens = Arc::default();
-    let app = Router::new()
-        .route("/", post(api))
-        .route("/_emulator/registration-tokens", post(mint))
-        .with_state(tokens);
+    let app =
+        Router::new().route("/", post(api)).route("/_emulator/registration-tokens", post(mint)).with_state(tokens);
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     eprintln!("marketplace emulator on http://{addr}");
     axum::serve(listener, app).await.expect("serve");

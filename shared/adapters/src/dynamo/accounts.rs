@@ -1,7 +1,7 @@
 //! Users, workspaces, billing accounts and their registered cloud accounts.
 
 use super::tx::{Cond, Tx};
-use super::{from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{conditional, from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use billing_domain::email::EmailIntent;
@@ -31,20 +31,14 @@ pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
     item(ws, &keys_)
 }
 
-pub(crate) fn email_item(
-    intent: &EmailIntent,
-    created_at: chrono::DateTime<chrono::Utc>,
-) -> Result<Item> {
+pub(crate) fn email_item(intent: &EmailIntent, created_at: chrono::DateTime<chrono::Utc>) -> Result<Item> {
     let mut it = item(
         &intent.email,
         &[
             ("pk", format!("MAIL#{}", intent.id)),
             ("sk", "MAIL".into()),
             ("gsi1pk", "OUTBOX".into()),
-            (
-                "gsi1sk",
-                format!("{}#{}", created_at.to_rfc3339(), intent.id),
-            ),
+            ("gsi1sk", format!("{}#{}", created_at.to_rfc3339(), intent.id)),
             ("id", intent.id.clone()),
             ("status", "pending".into()),
         ],
@@ -58,19 +52,10 @@ impl DynamoStore {
         match billing {
             BillingWrite::Create(account) => tx.put(
                 self.table(),
-                item(
-                    account,
-                    &[
-                        ("pk", keys::billing(&account.username)),
-                        ("sk", "ACCOUNT".into()),
-                    ],
-                )?,
+                item(account, &[("pk", keys::billing(&account.username)), ("sk", "ACCOUNT".into())])?,
                 Some(Cond::not_exists(Error::BillingUsernameTaken)),
             ),
-            BillingWrite::Bind {
-                username,
-                password_hash_checked,
-            } => tx.check(
+            BillingWrite::Bind { username, password_hash_checked } => tx.check(
                 self.table(),
                 key(keys::billing(username), "ACCOUNT"),
                 Cond::new("password_hash = :h", Error::BillingCredentialsInvalid)
@@ -86,19 +71,13 @@ impl DynamoStore {
         tx.check(
             self.table(),
             key(keys::cloud(id), "CLOUD"),
-            Cond::new(
-                "attribute_exists(pk) AND #st <> :cancelled",
-                Error::CloudAccountNotActive,
-            )
-            .name("#st", "status")
-            .value(":cancelled", s("cancelled")),
+            Cond::new("attribute_exists(pk) AND #st <> :cancelled", Error::CloudAccountNotActive)
+                .name("#st", "status")
+                .value(":cancelled", s("cancelled")),
         )?;
         let mut reg = key(keys::billing(billing_username), &format!("CLOUD#{id}"));
         reg.insert("gsi2pk".into(), s(keys::cloud(id)));
-        reg.insert(
-            "gsi2sk".into(),
-            s(format!("REG#{}", billing_username.to_lowercase())),
-        );
+        reg.insert("gsi2sk".into(), s(format!("REG#{}", billing_username.to_lowercase())));
         reg.insert("username".into(), s(billing_username));
         reg.insert("cloud_account_id".into(), s(id.clone()));
         tx.put(self.table(), reg, None)?;
@@ -106,27 +85,15 @@ impl DynamoStore {
             tx.delete(
                 self.table(),
                 key(format!("CLAIM#{claim}"), "CLAIM"),
-                Some(Cond::new(
-                    "attribute_exists(pk)",
-                    Error::CloudAccountNotFound,
-                )),
+                Some(Cond::new("attribute_exists(pk)", Error::CloudAccountNotFound)),
             )?;
         }
         Ok(())
     }
 
-    fn add_emails(
-        &self,
-        tx: &mut Tx,
-        emails: &[EmailIntent],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
+    fn add_emails(&self, tx: &mut Tx, emails: &[EmailIntent], now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         for e in emails {
-            tx.put(
-                self.table(),
-                email_item(e, now)?,
-                Some(Cond::not_exists(Error::Conflict)),
-            )?;
+            tx.put(self.table(), email_item(e, now)?, Some(Cond::not_exists(Error::Conflict)))?;
         }
         Ok(())
     }
@@ -143,13 +110,8 @@ impl DynamoStore {
                     .map_err(Error::internal)?,
             )]);
             for attempt in 0..8u32 {
-                let out = self
-                    .client()
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
+                let out =
+                    self.client().batch_get_item().set_request_items(Some(request)).send().await.map_err(sdk_error)?;
                 found.extend(out.responses.unwrap_or_default().into_values().flatten());
                 match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                     Some(rest) => {
@@ -167,70 +129,39 @@ impl DynamoStore {
 #[async_trait]
 impl AccountStore for DynamoStore {
     async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.get(&keys::user(id), "USER")
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(&keys::user(id), "USER").await?.map(from_item).transpose()
     }
 
     async fn user_by_login(&self, site: &str, login: &str) -> Result<Option<User>> {
-        let guard = if login.contains('@') {
-            keys::email_guard(site, login)
-        } else {
-            keys::phone_guard(site, login)
-        };
-        match self
-            .get(&guard, "GUARD")
-            .await?
-            .and_then(|g| str_attr(&g, "user_id"))
-        {
+        let guard = if login.contains('@') { keys::email_guard(site, login) } else { keys::phone_guard(site, login) };
+        match self.get(&guard, "GUARD").await?.and_then(|g| str_attr(&g, "user_id")) {
             Some(id) => self.user(&id).await,
             None => Ok(None),
         }
     }
 
     async fn billing_account(&self, username: &str) -> Result<Option<BillingAccount>> {
-        self.get(&keys::billing(username), "ACCOUNT")
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(&keys::billing(username), "ACCOUNT").await?.map(from_item).transpose()
     }
 
     async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        self.get(&keys::workspace(id), "WS")
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(&keys::workspace(id), "WS").await?.map(from_item).transpose()
     }
 
     async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>> {
-        let items = self
-            .query_all(
-                Some("gsi1"),
-                "gsi1pk",
-                &keys::billing(username),
-                "gsi1sk",
-                "WS#",
-            )
-            .await?;
+        let items = self.query_all(Some("gsi1"), "gsi1pk", &keys::billing(username), "gsi1sk", "WS#").await?;
         items.into_iter().map(from_item).collect()
     }
 
     async fn registered_cloud_accounts(&self, username: &str) -> Result<Vec<CloudAccount>> {
-        let regs = self
-            .query_all(None, "pk", &keys::billing(username), "sk", "CLOUD#")
-            .await?;
+        let regs = self.query_all(None, "pk", &keys::billing(username), "sk", "CLOUD#").await?;
         let wanted: Vec<Item> = regs
             .iter()
             .filter_map(|r| str_attr(r, "cloud_account_id"))
             .map(|id| key(keys::cloud(&id), "CLOUD"))
             .collect();
-        let mut accounts: Vec<CloudAccount> = self
-            .batch_get(wanted)
-            .await?
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_>>()?;
+        let mut accounts: Vec<CloudAccount> =
+            self.batch_get(wanted).await?.into_iter().map(from_item).collect::<Result<_>>()?;
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(accounts)
     }
@@ -249,21 +180,9 @@ impl AccountStore for DynamoStore {
             g.insert("user_id".into(), s(u.id.clone()));
             g
         };
-        tx.put(
-            t,
-            guard(keys::email_guard(&u.site, &u.email)),
-            Some(Cond::not_exists(Error::EmailTaken)),
-        )?;
-        tx.put(
-            t,
-            guard(keys::phone_guard(&u.site, &u.phone)),
-            Some(Cond::not_exists(Error::PhoneTaken)),
-        )?;
-        tx.put(
-            t,
-            workspace_item(&w.workspace)?,
-            Some(Cond::not_exists(Error::Conflict)),
-        )?;
+        tx.put(t, guard(keys::email_guard(&u.site, &u.email)), Some(Cond::not_exists(Error::EmailTaken)))?;
+        tx.put(t, guard(keys::phone_guard(&u.site, &u.phone)), Some(Cond::not_exists(Error::PhoneTaken)))?;
+        tx.put(t, workspace_item(&w.workspace)?, Some(Cond::not_exists(Error::Conflict)))?;
         if let Some(b) = &w.billing {
             self.add_billing(&mut tx, b)?;
         }
@@ -279,20 +198,10 @@ impl AccountStore for DynamoStore {
         tx.put(
             self.table(),
             workspace_item(&w.workspace)?,
-            Some(
-                Cond::new("#ed = :free", Error::AlreadyCommercial)
-                    .name("#ed", "edition")
-                    .value(":free", s("free")),
-            ),
+            Some(Cond::new("#ed = :free", Error::AlreadyCommercial).name("#ed", "edition").value(":free", s("free"))),
         )?;
         self.add_billing(&mut tx, &w.billing)?;
-        self.add_emails(
-            &mut tx,
-            &w.emails,
-            w.workspace
-                .settlement_since
-                .unwrap_or(w.workspace.created_at),
-        )?;
+        self.add_emails(&mut tx, &w.emails, w.workspace.settlement_since.unwrap_or(w.workspace.created_at))?;
         self.commit(tx).await
     }
 
@@ -316,11 +225,7 @@ impl AccountStore for DynamoStore {
         self.commit(tx).await
     }
 
-    async fn set_free_choice(
-        &self,
-        username: &str,
-        enabled: bool,
-    ) -> Result<Option<BillingAccount>> {
+    async fn set_free_choice(&self, username: &str, enabled: bool) -> Result<Option<BillingAccount>> {
         let out = self
             .client()
             .update_item()
@@ -332,15 +237,9 @@ impl AccountStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(o) => o.attributes.map(from_item).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_error(e)),
+        match conditional(out)? {
+            Some(o) => o.attributes.map(from_item).transpose(),
+            None => Ok(None), // no such billing account
         }
     }
 }

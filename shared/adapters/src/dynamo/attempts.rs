@@ -1,7 +1,7 @@
 //! Failed-login counters: one item per login, a fixed window, removed by TTL.
 
 use super::accounts::key;
-use super::{n, sdk_error, DynamoStore};
+use super::{conditional, n, sdk_error, DynamoStore};
 use async_trait::async_trait;
 use billing_domain::ports::AttemptStore;
 use billing_domain::service::session::WINDOW_MINUTES;
@@ -13,18 +13,12 @@ fn pk(login_key: &str) -> String {
 }
 
 fn num(item: &super::Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 #[async_trait]
 impl AttemptStore for DynamoStore {
-    async fn failures(
-        &self,
-        login_key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(u32, Option<DateTime<Utc>>)> {
+    async fn failures(&self, login_key: &str, now: DateTime<Utc>) -> Result<(u32, Option<DateTime<Utc>>)> {
         let Some(item) = self.get(&pk(login_key), "ATTEMPT").await? else {
             return Ok((0, None));
         };
@@ -51,16 +45,8 @@ impl AttemptStore for DynamoStore {
                 .expression_attribute_values(":now", n(now.timestamp()))
                 .send()
                 .await;
-            match counted {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if !e
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    return Err(sdk_error(e))
-                }
-                Err(_) => {}
+            if conditional(counted)?.is_some() {
+                return Ok(());
             }
             let opened = self
                 .client()
@@ -75,17 +61,10 @@ impl AttemptStore for DynamoStore {
                 .expression_attribute_values(":now", n(now.timestamp()))
                 .send()
                 .await;
-            match opened {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if !e
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    return Err(sdk_error(e))
-                }
-                Err(_) => {} // someone opened a window meanwhile: count in it
+            if conditional(opened)?.is_some() {
+                return Ok(());
             }
+            // Someone opened a window meanwhile: count in it.
         }
         Ok(())
     }

@@ -29,20 +29,13 @@ impl DynamoStore {
         ws: &Workspace,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let enterprise: Item =
-            serde_dynamo::to_item(Settlement::Enterprise).map_err(Error::internal)?;
+        let enterprise: Item = serde_dynamo::to_item(Settlement::Enterprise).map_err(Error::internal)?;
         tx.update(
             self.table(),
             key(keys::workspace(&ws.id), "WS"),
             "SET settlement = :ent, settlement_since = :now ADD version :one REMOVE gsi2pk, gsi2sk",
-            vec![],
-            vec![
-                (":ent", AttributeValue::M(enterprise)),
-                (":now", s(now.to_rfc3339())),
-                (":one", n(1)),
-            ],
-            Cond::new("gsi2pk = :cloud", Error::Conflict)
-                .value(":cloud", s(keys::cloud(cloud_account_id))),
+            vec![(":ent", AttributeValue::M(enterprise)), (":now", s(now.to_rfc3339())), (":one", n(1))],
+            Cond::new("gsi2pk = :cloud", Error::Conflict).value(":cloud", s(keys::cloud(cloud_account_id))),
         )?;
         let billing = ws.billing_account.clone().unwrap_or_default();
         let record = SwitchedWorkspace {
@@ -52,17 +45,9 @@ impl DynamoStore {
             site: ws.site.clone(),
             billing_account: billing.clone(),
         };
-        let mut it = item(
-            &record,
-            &[
-                ("pk", keys::cancel(run)),
-                ("sk", format!("WS#{}#{}", billing.to_lowercase(), ws.id)),
-            ],
-        )?;
-        it.insert(
-            "ttl".into(),
-            n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()),
-        );
+        let mut it =
+            item(&record, &[("pk", keys::cancel(run)), ("sk", format!("WS#{}#{}", billing.to_lowercase(), ws.id))])?;
+        it.insert("ttl".into(), n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()));
         tx.put(self.table(), it, None)
     }
 
@@ -124,34 +109,18 @@ impl CancellationStore for DynamoStore {
             .chunks(CHUNK)
             .map(|chunk| Box::pin(self.switch_chunk(run, cloud_account_id, chunk, now)))
             .collect();
-        stream::iter(jobs)
-            .buffer_unordered(PARALLEL)
-            .try_collect::<Vec<()>>()
-            .await?;
+        stream::iter(jobs).buffer_unordered(PARALLEL).try_collect::<Vec<()>>().await?;
         Ok(())
     }
 
     async fn switched(&self, run: &str) -> Result<Vec<SwitchedWorkspace>> {
-        let items = self
-            .query_all(None, "pk", &keys::cancel(run), "sk", "WS#")
-            .await?;
+        let items = self.query_all(None, "pk", &keys::cancel(run), "sk", "WS#").await?;
         items.into_iter().map(from_item).collect()
     }
 
     async fn registrations(&self, cloud_account_id: &str) -> Result<Vec<String>> {
-        let items = self
-            .query_all(
-                Some("gsi2"),
-                "gsi2pk",
-                &keys::cloud(cloud_account_id),
-                "gsi2sk",
-                "REG#",
-            )
-            .await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| str_attr(i, "username"))
-            .collect())
+        let items = self.query_all(Some("gsi2"), "gsi2pk", &keys::cloud(cloud_account_id), "gsi2sk", "REG#").await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "username")).collect())
     }
 
     async fn finish_billing_account(
@@ -160,18 +129,11 @@ impl CancellationStore for DynamoStore {
         username: &str,
         email: Option<&EmailIntent>,
     ) -> Result<()> {
-        let registration = key(
-            keys::billing(username),
-            &format!("CLOUD#{cloud_account_id}"),
-        );
+        let registration = key(keys::billing(username), &format!("CLOUD#{cloud_account_id}"));
         let mut tx = Tx::default();
         tx.delete(self.table(), registration.clone(), None)?;
         if let Some(e) = email {
-            tx.put(
-                self.table(),
-                email_item(e, Utc::now())?,
-                Some(Cond::not_exists(Error::Conflict)),
-            )?;
+            tx.put(self.table(), email_item(e, Utc::now())?, Some(Cond::not_exists(Error::Conflict)))?;
         }
         match self.commit(tx).await {
             Err(Error::Conflict) if email.is_some() => {
@@ -201,10 +163,7 @@ impl CancellationStore for DynamoStore {
             .update_expression("SET done_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(
-                ":ttl",
-                n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()),
-            )
+            .expression_attribute_values(":ttl", n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()))
             .send()
             .await
             .map_err(sdk_error)?;
@@ -212,17 +171,8 @@ impl CancellationStore for DynamoStore {
     }
 
     async fn unfinished(&self, limit: usize) -> Result<Vec<(String, String)>> {
-        let (items, _) = self
-            .query_page(
-                Some("gsi1"),
-                "gsi1pk",
-                "CANCELS",
-                "gsi1sk",
-                "",
-                Some(limit as i32),
-                None,
-            )
-            .await?;
+        let (items, _) =
+            self.query_page(Some("gsi1"), "gsi1pk", "CANCELS", "gsi1sk", "", Some(limit as i32), None).await?;
         Ok(items
             .iter()
             .filter_map(|i| Some((str_attr(i, "run")?, str_attr(i, "cloud_account_id")?)))

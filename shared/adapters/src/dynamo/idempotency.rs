@@ -18,12 +18,7 @@ fn pk(k: &str) -> String {
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
-    async fn begin(
-        &self,
-        k: &str,
-        request_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<IdempotencyBegin> {
+    async fn begin(&self, k: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin> {
         let mut item = key(pk(k), "IDEM");
         item.insert("request_hash".into(), s(request_hash));
         item.insert("state".into(), s("running"));
@@ -48,7 +43,9 @@ impl IdempotencyStore for DynamoStore {
             Err(e) => e,
         };
         let old = match err.as_service_error() {
-            Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => c.item.clone(),
+            Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c)) => {
+                c.item.clone()
+            }
             _ => return Err(sdk_error(err)),
         };
         let old = match old {
@@ -58,23 +55,15 @@ impl IdempotencyStore for DynamoStore {
         if str_attr(&old, "request_hash").as_deref() != Some(request_hash) {
             return Ok(IdempotencyBegin::Mismatch);
         }
-        match (
-            str_attr(&old, "state").as_deref(),
-            str_attr(&old, "response"),
-        ) {
-            (Some("done"), Some(body)) => Ok(IdempotencyBegin::Replay(
-                serde_json::from_str(&body).map_err(Error::internal)?,
-            )),
+        match (str_attr(&old, "state").as_deref(), str_attr(&old, "response")) {
+            (Some("done"), Some(body)) => {
+                Ok(IdempotencyBegin::Replay(serde_json::from_str(&body).map_err(Error::internal)?))
+            }
             _ => Ok(IdempotencyBegin::InProgress),
         }
     }
 
-    async fn complete(
-        &self,
-        k: &str,
-        response: &StoredResponse,
-        _now: DateTime<Utc>,
-    ) -> Result<()> {
+    async fn complete(&self, k: &str, response: &StoredResponse, _now: DateTime<Utc>) -> Result<()> {
         self.client()
             .update_item()
             .table_name(self.table())
@@ -83,10 +72,7 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#resp", "response")
             .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(
-                ":r",
-                s(serde_json::to_string(response).map_err(Error::internal)?),
-            )
+            .expression_attribute_values(":r", s(serde_json::to_string(response).map_err(Error::internal)?))
             .send()
             .await
             .map_err(sdk_error)?;

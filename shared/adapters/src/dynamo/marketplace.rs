@@ -2,7 +2,7 @@
 
 use super::accounts::key;
 use super::tx::{Cond, Tx};
-use super::{from_item, item, keys, n, s, sdk_error, DynamoStore};
+use super::{conditional, from_item, item, keys, n, s, sdk_error, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::model::{AwsCustomer, CloudAccount, CloudStatus};
@@ -17,10 +17,7 @@ fn cloud_item(a: &CloudAccount) -> Result<super::Item> {
 #[async_trait]
 impl MarketplaceStore for DynamoStore {
     async fn cloud_account(&self, id: &str) -> Result<Option<CloudAccount>> {
-        self.get(&keys::cloud(id), "CLOUD")
-            .await?
-            .map(from_item)
-            .transpose()
+        self.get(&keys::cloud(id), "CLOUD").await?.map(from_item).transpose()
     }
 
     async fn open_cloud_account(&self, account: &CloudAccount) -> Result<CloudAccount> {
@@ -32,36 +29,35 @@ impl MarketplaceStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(account.clone()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                self.cloud_account(&account.id)
-                    .await?
-                    .ok_or(Error::Conflict)
-            }
-            Err(e) => Err(sdk_error(e)),
+        if conditional(out)?.is_some() {
+            return Ok(account.clone());
         }
+        if !account.account_id.is_empty() {
+            // Made from a notification that came before the landing: learn the AWS account id.
+            let learnt = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(keys::cloud(&account.id), "CLOUD")))
+                .update_expression("SET account_id = :a")
+                .condition_expression("account_id = :empty")
+                .expression_attribute_values(":a", s(account.account_id.clone()))
+                .expression_attribute_values(":empty", s(""))
+                .send()
+                .await;
+            conditional(learnt)?;
+        }
+        self.cloud_account(&account.id).await?.ok_or(Error::Conflict)
     }
 
     /// Optimistic: the write is conditioned on the event time it read, so two events racing
     /// for one account are applied one after the other, newest last.
-    async fn transition(
-        &self,
-        id: &str,
-        status: CloudStatus,
-        event_at: DateTime<Utc>,
-    ) -> Result<Option<Transition>> {
+    async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>> {
         for _ in 0..10 {
             let Some(raw) = self.get(&keys::cloud(id), "CLOUD").await? else {
                 return Ok(None);
             };
-            let read_event_at = raw
-                .get("last_event_at")
-                .cloned()
-                .unwrap_or(AttributeValue::Null(true));
+            let read_event_at = raw.get("last_event_at").cloned().unwrap_or(AttributeValue::Null(true));
             let mut account: CloudAccount = from_item(raw)?;
             if event_at < account.last_event_at {
                 return Ok(Some(Transition::Stale));
@@ -78,20 +74,14 @@ impl MarketplaceStore for DynamoStore {
             tx.put(
                 self.table(),
                 cloud_item(&account)?,
-                Some(
-                    Cond::new("last_event_at = :seen", Error::Conflict)
-                        .value(":seen", read_event_at),
-                ),
+                Some(Cond::new("last_event_at = :seen", Error::Conflict).value(":seen", read_event_at)),
             )?;
             if let (false, Some(run)) = (was_cancelled, account.cancellation_id()) {
                 // The run is written with the cancellation, so the sweeper finds it even if
                 // this process dies before it starts switching workspaces.
                 let mut r = key(keys::cancel(&run), "RUN");
                 r.insert("gsi1pk".into(), s("CANCELS"));
-                r.insert(
-                    "gsi1sk".into(),
-                    s(format!("{}#{run}", event_at.to_rfc3339())),
-                );
+                r.insert("gsi1sk".into(), s(format!("{}#{run}", event_at.to_rfc3339())));
                 r.insert("run".into(), s(run.clone()));
                 r.insert("cloud_account_id".into(), s(id));
                 tx.put(self.table(), r, None)?;
@@ -105,24 +95,10 @@ impl MarketplaceStore for DynamoStore {
         Err(Error::Conflict)
     }
 
-    async fn save_claim(
-        &self,
-        claim: &str,
-        customer: &AwsCustomer,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut it = item(
-            customer,
-            &[("pk", format!("CLAIM#{claim}")), ("sk", "CLAIM".into())],
-        )?;
+    async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()> {
+        let mut it = item(customer, &[("pk", format!("CLAIM#{claim}")), ("sk", "CLAIM".into())])?;
         it.insert("ttl".into(), n(expires_at.timestamp()));
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(it))
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        self.client().put_item().table_name(self.table()).set_item(Some(it)).send().await.map_err(sdk_error)?;
         Ok(())
     }
 
@@ -131,11 +107,7 @@ impl MarketplaceStore for DynamoStore {
             return Ok(None);
         };
         // TTL deletion lags by up to days: expiry is checked here, not left to it.
-        let ttl = it
-            .get("ttl")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
+        let ttl = it.get("ttl").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         if ttl <= now.timestamp() {
             return Ok(None);
         }

@@ -33,10 +33,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn client(&self) -> &Client {
@@ -73,9 +70,7 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let (page, next) = self
-                .query_page(index, pk_name, pk, sk_name, sk_prefix, None, start)
-                .await?;
+            let (page, next) = self.query_page(index, pk_name, pk, sk_name, sk_prefix, None, start).await?;
             items.extend(page);
             match next {
                 Some(k) => start = Some(k),
@@ -110,12 +105,7 @@ impl DynamoStore {
                 .expression_attribute_names("#sk", sk_name)
                 .expression_attribute_values(":sk", s(sk_prefix))
         };
-        let out = q
-            .set_limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        let out = q.set_limit(limit).set_exclusive_start_key(start).send().await.map_err(sdk_error)?;
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 }
@@ -152,6 +142,22 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     Error::internal(aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
+/// A conditional request's outcome: `Ok(None)` when its condition failed (the store's "no",
+/// not a fault), the SDK error otherwise.
+pub(crate) fn conditional<T, E, R>(
+    result: std::result::Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(e) => Err(sdk_error(e)),
+    }
 }
 
 pub(crate) mod keys {

@@ -1,7 +1,7 @@
 //! The email outbox. A pending intent sits in gsi1 under `OUTBOX` until it is sent.
 
 use super::accounts::key;
-use super::{from_item, n, s, sdk_error, str_attr, DynamoStore};
+use super::{conditional, from_item, n, s, sdk_error, str_attr, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use billing_domain::email::{Email, EmailIntent};
@@ -25,9 +25,7 @@ impl OutboxStore for DynamoStore {
             .table_name(self.table())
             .set_key(Some(key(pk(id), "MAIL")))
             .update_expression("SET lease_until = :until ADD attempts :one")
-            .condition_expression(
-                "#st = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
+            .condition_expression("#st = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":now", n(now.timestamp()))
@@ -36,23 +34,12 @@ impl OutboxStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match out {
-            Ok(o) => {
-                let item = o.attributes.unwrap_or_default();
-                let id = str_attr(&item, "id").unwrap_or_else(|| id.to_string());
-                Ok(Some(EmailIntent {
-                    id,
-                    email: from_item::<Email>(item)?,
-                }))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_error(e)),
-        }
+        let Some(o) = conditional(out)? else {
+            return Ok(None); // sent, unknown, or leased by another sender
+        };
+        let item = o.attributes.unwrap_or_default();
+        let id = str_attr(&item, "id").unwrap_or_else(|| id.to_string());
+        Ok(Some(EmailIntent { id, email: from_item::<Email>(item)? }))
     }
 
     async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
@@ -84,17 +71,8 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn pending(&self, limit: usize) -> Result<Vec<String>> {
-        let (items, _) = self
-            .query_page(
-                Some("gsi1"),
-                "gsi1pk",
-                "OUTBOX",
-                "gsi1sk",
-                "",
-                Some(limit as i32),
-                None,
-            )
-            .await?;
+        let (items, _) =
+            self.query_page(Some("gsi1"), "gsi1pk", "OUTBOX", "gsi1sk", "", Some(limit as i32), None).await?;
         Ok(items.iter().filter_map(|i| str_attr(i, "id")).collect())
     }
 }

@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use billing_domain::{Error, Result};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How often a transaction that lost a race (TransactionConflict) is tried again before
@@ -21,12 +22,7 @@ pub(crate) struct Cond {
 
 impl Cond {
     pub fn new(expr: &'static str, error: Error) -> Self {
-        Self {
-            expr,
-            names: vec![],
-            values: vec![],
-            error,
-        }
+        Self { expr, names: vec![], values: vec![], error }
     }
     pub fn not_exists(error: Error) -> Self {
         Self::new("attribute_not_exists(pk)", error)
@@ -47,79 +43,80 @@ pub(crate) struct Tx {
     errors: Vec<Error>,
 }
 
-fn names(c: &Cond) -> Option<std::collections::HashMap<String, String>> {
-    (!c.names.is_empty()).then(|| {
-        c.names
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
+/// A condition in the shapes the SDK builders take; `values` may add the update's values.
+struct Parts {
+    expr: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<Item>,
+    error: Error,
 }
 
-fn values(c: &Cond, extra: Vec<(&'static str, AttributeValue)>) -> Option<Item> {
-    let all: Item = c
-        .values
-        .iter()
-        .cloned()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    (!all.is_empty()).then_some(all)
+impl Parts {
+    fn of(cond: Option<Cond>, extra_values: Vec<(&'static str, AttributeValue)>) -> Self {
+        let Some(c) = cond else {
+            let values: Item = extra_values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            return Self {
+                expr: None,
+                names: None,
+                values: (!values.is_empty()).then_some(values),
+                error: Error::Conflict,
+            };
+        };
+        let names: HashMap<String, String> = c.names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let values: Item = c.values.into_iter().chain(extra_values).map(|(k, v)| (k.to_string(), v)).collect();
+        Self {
+            expr: Some(c.expr.to_string()),
+            names: (!names.is_empty()).then_some(names),
+            values: (!values.is_empty()).then_some(values),
+            error: c.error,
+        }
+    }
 }
 
 impl Tx {
-    pub fn put(&mut self, table: &str, item: Item, cond: Option<Cond>) -> Result<()> {
-        let mut b = Put::builder().table_name(table).set_item(Some(item));
-        let mut err = Error::Conflict;
-        if let Some(c) = cond {
-            b = b
-                .condition_expression(c.expr)
-                .set_expression_attribute_names(names(&c))
-                .set_expression_attribute_values(values(&c, vec![]));
-            err = c.error;
-        }
-        self.items.push(
-            TransactWriteItem::builder()
-                .put(b.build().map_err(Error::internal)?)
-                .build(),
-        );
-        self.errors.push(err);
+    fn push(&mut self, item: TransactWriteItem, error: Error) -> Result<()> {
+        self.items.push(item);
+        self.errors.push(error);
         Ok(())
+    }
+
+    pub fn put(&mut self, table: &str, item: Item, cond: Option<Cond>) -> Result<()> {
+        let p = Parts::of(cond, vec![]);
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(p.expr)
+            .set_expression_attribute_names(p.names)
+            .set_expression_attribute_values(p.values)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().put(put).build(), p.error)
     }
 
     pub fn check(&mut self, table: &str, key: Item, cond: Cond) -> Result<()> {
-        let b = ConditionCheck::builder()
+        let p = Parts::of(Some(cond), vec![]);
+        let check = ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(key))
-            .condition_expression(cond.expr)
-            .set_expression_attribute_names(names(&cond))
-            .set_expression_attribute_values(values(&cond, vec![]));
-        self.items.push(
-            TransactWriteItem::builder()
-                .condition_check(b.build().map_err(Error::internal)?)
-                .build(),
-        );
-        self.errors.push(cond.error);
-        Ok(())
+            .set_condition_expression(p.expr)
+            .set_expression_attribute_names(p.names)
+            .set_expression_attribute_values(p.values)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().condition_check(check).build(), p.error)
     }
 
     pub fn delete(&mut self, table: &str, key: Item, cond: Option<Cond>) -> Result<()> {
-        let mut b = Delete::builder().table_name(table).set_key(Some(key));
-        let mut err = Error::Conflict;
-        if let Some(c) = cond {
-            b = b
-                .condition_expression(c.expr)
-                .set_expression_attribute_names(names(&c))
-                .set_expression_attribute_values(values(&c, vec![]));
-            err = c.error;
-        }
-        self.items.push(
-            TransactWriteItem::builder()
-                .delete(b.build().map_err(Error::internal)?)
-                .build(),
-        );
-        self.errors.push(err);
-        Ok(())
+        let p = Parts::of(cond, vec![]);
+        let delete = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .set_condition_expression(p.expr)
+            .set_expression_attribute_names(p.names)
+            .set_expression_attribute_values(p.values)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().delete(delete).build(), p.error)
     }
 
     /// An update; `update_values` are the values the update expression uses.
@@ -128,32 +125,20 @@ impl Tx {
         table: &str,
         key: Item,
         update: &str,
-        update_names: Vec<(&'static str, &'static str)>,
         update_values: Vec<(&'static str, AttributeValue)>,
         cond: Cond,
     ) -> Result<()> {
-        let mut all_names = cond.names.clone();
-        all_names.extend(update_names);
-        let n = (!all_names.is_empty()).then(|| {
-            all_names
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        });
-        let b = Update::builder()
+        let p = Parts::of(Some(cond), update_values);
+        let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
             .update_expression(update)
-            .condition_expression(cond.expr)
-            .set_expression_attribute_names(n)
-            .set_expression_attribute_values(values(&cond, update_values));
-        self.items.push(
-            TransactWriteItem::builder()
-                .update(b.build().map_err(Error::internal)?)
-                .build(),
-        );
-        self.errors.push(cond.error);
-        Ok(())
+            .set_condition_expression(p.expr)
+            .set_expression_attribute_names(p.names)
+            .set_expression_attribute_values(p.values)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().update(update).build(), p.error)
     }
 }
 
@@ -165,12 +150,7 @@ impl DynamoStore {
             return Ok(());
         }
         for attempt in 0..ATTEMPTS {
-            let result = self
-                .client()
-                .transact_write_items()
-                .set_transact_items(Some(tx.items.clone()))
-                .send()
-                .await;
+            let result = self.client().transact_write_items().set_transact_items(Some(tx.items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
@@ -178,18 +158,13 @@ impl DynamoStore {
             match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
                     let reasons = c.cancellation_reasons();
-                    if let Some(i) = reasons
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
-                    {
+                    if let Some(i) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
                         return Err(tx.errors.get(i).cloned().unwrap_or(Error::Conflict));
                     }
-                    if !reasons.iter().any(|r| {
-                        matches!(
-                            r.code(),
-                            Some("TransactionConflict") | Some("ThrottlingError")
-                        )
-                    }) {
+                    if !reasons
+                        .iter()
+                        .any(|r| matches!(r.code(), Some("TransactionConflict") | Some("ThrottlingError")))
+                    {
                         return Err(sdk_error(err));
                     }
                 }
@@ -197,10 +172,7 @@ impl DynamoStore {
                 _ => return Err(sdk_error(err)),
             }
             let backoff = 5u64 << attempt.min(5);
-            tokio::time::sleep(Duration::from_millis(
-                backoff + fastrand::u64(0..backoff * 2),
-            ))
-            .await;
+            tokio::time::sleep(Duration::from_millis(backoff + fastrand::u64(0..backoff * 2))).await;
         }
         Err(Error::Conflict)
     }

@@ -7,11 +7,7 @@ use subtle::ConstantTimeEq;
 pub fn sign(params: &[(String, String)], secret: &str) -> String {
     let mut pairs: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != "token").collect();
     pairs.sort();
-    let mut text = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
+    let mut text = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     text.push_str("&key=");
     text.push_str(secret);
     hex::encode(Md5::digest(text.as_bytes()))
@@ -24,11 +20,7 @@ pub fn verify(params: &[(String, String)], secret: &str) -> bool {
         return false;
     };
     let expected = sign(params, secret);
-    given
-        .to_ascii_lowercase()
-        .as_bytes()
-        .ct_eq(expected.as_bytes())
-        .into()
+    given.to_ascii_lowercase().as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -36,22 +28,14 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn signs_sorted_params_without_token_then_key() {
-        let params = p(&[
-            ("orderBizId", "42"),
-            ("action", "createInstance"),
-            ("aliUid", "1234567890123456"),
-        ]);
-        let expected = hex::encode(Md5::digest(
-            b"action=createInstance&aliUid=1234567890123456&orderBizId=42&key=s3cret",
-        ));
+        let params = p(&[("orderBizId", "42"), ("action", "createInstance"), ("aliUid", "1234567890123456")]);
+        let expected =
+            hex::encode(Md5::digest(b"action=createInstance&aliUid=1234567890123456&orderBizId=42&key=s3cret"));
         assert_eq!(sign(&params, "s3cret"), expected);
         let mut signed = params.clone();
         signed.push(("token".into(), expected.to_uppercase()));

@@ -48,10 +48,7 @@ impl TokenKey {
 
     pub fn issue(&self, principal: Principal, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
         let expires_at = now + LIFETIME;
-        let claims = Claims {
-            principal,
-            exp: expires_at.timestamp(),
-        };
+        let claims = Claims { principal, exp: expires_at.timestamp() };
         let body = B64.encode(serde_json::to_vec(&claims).expect("claims serialise"));
         let mut mac = self.mac();
         mac.update(body.as_bytes());
@@ -82,35 +79,20 @@ mod tests {
     #[test]
     fn a_token_verifies_until_it_expires() {
         let now = Utc::now();
-        let p = Principal::Billing {
-            username: "acme".into(),
-        };
+        let p = Principal::Billing { username: "acme".into() };
         let (t, exp) = key().issue(p.clone(), now);
         assert_eq!(exp, now + LIFETIME);
         assert_eq!(key().verify(&t, now), Some(p.clone()));
-        assert_eq!(
-            key().verify(&t, now + LIFETIME - Duration::seconds(1)),
-            Some(p)
-        );
-        assert_eq!(
-            key().verify(&t, now + LIFETIME + Duration::seconds(1)),
-            None
-        );
+        assert_eq!(key().verify(&t, now + LIFETIME - Duration::seconds(1)), Some(p));
+        assert_eq!(key().verify(&t, now + LIFETIME + Duration::seconds(1)), None);
     }
 
     #[test]
     fn a_tampered_or_foreign_token_is_refused() {
         let now = Utc::now();
-        let (t, _) = key().issue(
-            Principal::Console {
-                user_id: "u1".into(),
-                site: "cn1".into(),
-            },
-            now,
-        );
+        let (t, _) = key().issue(Principal::Console { user_id: "u1".into(), site: "cn1".into() }, now);
         let (body, sig) = t.split_once('.').unwrap();
-        let forged_body =
-            B64.encode(br#"{"kind":"console","user_id":"u2","site":"cn1","exp":9999999999}"#);
+        let forged_body = B64.encode(br#"{"kind":"console","user_id":"u2","site":"cn1","exp":9999999999}"#);
         assert_eq!(key().verify(&format!("{forged_body}.{sig}"), now), None);
         assert_eq!(key().verify(&format!("{body}.AAAA"), now), None);
         assert_eq!(key().verify("garbage", now), None);

@@ -23,12 +23,7 @@ impl Problems {
         }
     }
 
-    pub fn check(
-        &mut self,
-        field: &str,
-        value: Option<&str>,
-        rule: fn(&str) -> Result<(), &'static str>,
-    ) {
+    pub fn check(&mut self, field: &str, value: Option<&str>, rule: fn(&str) -> Result<(), &'static str>) {
         if let Some(v) = value {
             if let Err(message) = rule(v) {
                 self.push(field, "invalid", message);
@@ -150,13 +145,7 @@ mod tests {
     fn phone_is_e164_with_8_to_15_digits() {
         assert!(phone("+12345678").is_ok());
         assert!(phone("+123456789012345").is_ok());
-        for bad in [
-            "12345678",
-            "+1234567",
-            "+1234567890123456",
-            "+1234a5678",
-            "+",
-        ] {
+        for bad in ["12345678", "+1234567", "+1234567890123456", "+1234a5678", "+"] {
             assert!(phone(bad).is_err(), "{bad}");
         }
     }
@@ -165,12 +154,7 @@ mod tests {
     fn password_is_8_to_128_with_a_letter_and_a_digit() {
         assert!(password("abcdefg1").is_ok());
         assert!(password(&format!("a1{}", "x".repeat(126))).is_ok());
-        for bad in [
-            "abc1",
-            "abcdefgh",
-            "12345678",
-            &format!("a1{}", "x".repeat(127)),
-        ] {
+        for bad in ["abc1", "abcdefgh", "12345678", &format!("a1{}", "x".repeat(127))] {
             assert!(password(bad).is_err(), "{bad}");
         }
     }
@@ -209,10 +193,7 @@ mod tests {
         match p.finish() {
             Err(Error::InvalidField(errs)) => {
                 assert_eq!(errs.len(), 2);
-                assert_eq!(
-                    (errs[0].field.as_str(), errs[0].code),
-                    ("email", "required")
-                );
+                assert_eq!((errs[0].field.as_str(), errs[0].code), ("email", "required"));
                 assert_eq!((errs[1].field.as_str(), errs[1].code), ("phone", "invalid"));
             }
             other => panic!("{other:?}"),

@@ -45,18 +45,15 @@ fn display(account: &CloudAccount) -> String {
 }
 
 pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>) -> Result<Report> {
-    let run = account
-        .cancellation_id()
-        .ok_or_else(|| Error::internal("cancellation of an account that is not cancelled"))?;
+    let run =
+        account.cancellation_id().ok_or_else(|| Error::internal("cancellation of an account that is not cancelled"))?;
     let mut report = Report::default();
     loop {
         let page = deps.cancellations.settled_by(&account.id, PAGE).await?;
         if page.is_empty() {
             break;
         }
-        deps.cancellations
-            .switch_to_enterprise(&run, &account.id, &page, deps.clock.now())
-            .await?;
+        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, deps.clock.now()).await?;
         report.switched += page.len();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
@@ -66,10 +63,7 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
 
     let mut by_account: BTreeMap<String, Vec<SwitchedWorkspace>> = BTreeMap::new();
     for w in deps.cancellations.switched(&run).await? {
-        by_account
-            .entry(w.billing_account.to_lowercase())
-            .or_default()
-            .push(w);
+        by_account.entry(w.billing_account.to_lowercase()).or_default().push(w);
     }
     for username in deps.cancellations.registrations(&account.id).await? {
         by_account.entry(username.to_lowercase()).or_default();
@@ -84,25 +78,16 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
                     .billing_account(username)
                     .await?
                     .ok_or_else(|| Error::internal("billing account missing"))?;
-                let mut listed: Vec<(String, String)> = workspaces
-                    .iter()
-                    .map(|w| (w.name.clone(), w.site.clone()))
-                    .collect();
+                let mut listed: Vec<(String, String)> =
+                    workspaces.iter().map(|w| (w.name.clone(), w.site.clone())).collect();
                 listed.sort();
                 Some(EmailIntent {
                     id: format!("cancel-{run}-{username}"),
-                    email: email::cancellation(
-                        &billing.email,
-                        language_of(workspaces),
-                        &display(account),
-                        &listed,
-                    ),
+                    email: email::cancellation(&billing.email, language_of(workspaces), &display(account), &listed),
                 })
             }
         };
-        deps.cancellations
-            .finish_billing_account(&account.id, username, intent.as_ref())
-            .await?;
+        deps.cancellations.finish_billing_account(&account.id, username, intent.as_ref()).await?;
         intents.extend(intent.map(|i| i.id));
     }
     report.emails = intents.len();
@@ -118,8 +103,7 @@ pub async fn continue_unfinished(deps: &Deps, deadline: Option<Instant>) -> Resu
     let mut done = 0;
     for (_, cloud_id) in deps.cancellations.unfinished(25).await? {
         if let Some(account) = deps.marketplace.cloud_account(&cloud_id).await? {
-            if account.cancellation_id().is_some() && run(deps, &account, deadline).await?.finished
-            {
+            if account.cancellation_id().is_some() && run(deps, &account, deadline).await?.finished {
                 done += 1;
             }
         }

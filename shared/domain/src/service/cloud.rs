@@ -23,16 +23,9 @@ pub struct SettlementInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Enterprise,
-    Aliyun {
-        account_id: String,
-        instance_id: String,
-    },
-    Aws {
-        subscription: String,
-    },
-    Registered {
-        cloud_account_id: String,
-    },
+    Aliyun { account_id: String, instance_id: String },
+    Aws { subscription: String },
+    Registered { cloud_account_id: String },
 }
 
 impl Target {
@@ -53,12 +46,7 @@ impl Target {
     }
 
     /// Validates the fields each method needs. `allow_registered` is false at registration.
-    pub fn parse(
-        input: &SettlementInput,
-        prefix: &str,
-        allow_registered: bool,
-        p: &mut Problems,
-    ) -> Option<Target> {
+    pub fn parse(input: &SettlementInput, prefix: &str, allow_registered: bool, p: &mut Problems) -> Option<Target> {
         let f = |name: &str| {
             if prefix.is_empty() {
                 name.to_string()
@@ -73,24 +61,17 @@ impl Target {
                 p.check(&f("account_id"), account_id, fields::aliyun_account_id);
                 let instance_id = p.required(&f("instance_id"), &input.instance_id);
                 p.check(&f("instance_id"), instance_id, fields::opaque_id);
-                Some(Target::Aliyun {
-                    account_id: account_id?.to_string(),
-                    instance_id: instance_id?.to_string(),
-                })
+                Some(Target::Aliyun { account_id: account_id?.to_string(), instance_id: instance_id?.to_string() })
             }
             "aws" => {
                 let s = p.required(&f("subscription"), &input.subscription);
                 p.check(&f("subscription"), s, fields::opaque_id);
-                Some(Target::Aws {
-                    subscription: s?.to_string(),
-                })
+                Some(Target::Aws { subscription: s?.to_string() })
             }
             "registered" if allow_registered => {
                 let id = p.required(&f("cloud_account_id"), &input.cloud_account_id);
                 p.check(&f("cloud_account_id"), id, fields::opaque_id);
-                Some(Target::Registered {
-                    cloud_account_id: id?.to_string(),
-                })
+                Some(Target::Registered { cloud_account_id: id?.to_string() })
             }
             _ => {
                 p.push(&f("method"), "invalid", "is not a settlement method");
@@ -106,10 +87,7 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
     let now = deps.clock.now();
     let (account, claim) = match target {
         Target::Enterprise => return Ok(None),
-        Target::Aliyun {
-            account_id,
-            instance_id,
-        } => {
+        Target::Aliyun { account_id, instance_id } => {
             let account = deps
                 .marketplace
                 .cloud_account(&CloudAccount::aliyun_id(instance_id))
@@ -125,25 +103,13 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
             (account, None)
         }
         Target::Aws { subscription } => {
-            let customer = deps
-                .marketplace
-                .claim(subscription, now)
-                .await?
-                .ok_or(Error::CloudAccountNotFound)?;
+            let customer = deps.marketplace.claim(subscription, now).await?.ok_or(Error::CloudAccountNotFound)?;
             let id = CloudAccount::aws_id(&customer.customer_identifier, &customer.product_code);
-            let account = deps
-                .marketplace
-                .cloud_account(&id)
-                .await?
-                .ok_or(Error::CloudAccountNotFound)?;
+            let account = deps.marketplace.cloud_account(&id).await?.ok_or(Error::CloudAccountNotFound)?;
             (account, Some(subscription.clone()))
         }
         Target::Registered { cloud_account_id } => {
-            let account = deps
-                .marketplace
-                .cloud_account(cloud_account_id)
-                .await?
-                .ok_or(Error::CloudAccountNotFound)?;
+            let account = deps.marketplace.cloud_account(cloud_account_id).await?.ok_or(Error::CloudAccountNotFound)?;
             (account, None)
         }
     };

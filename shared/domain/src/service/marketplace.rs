@@ -23,11 +23,7 @@ fn spi_error(status: u16, code: &str) -> SpiAnswer {
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 /// One SPI call. Unsigned or wrongly signed calls change nothing.
@@ -43,8 +39,7 @@ pub async fn aliyun_spi(
     let now = deps.clock.now();
     match param(params, "action") {
         Some("createInstance") => {
-            let (Some(uid), Some(order)) = (param(params, "aliUid"), param(params, "orderBizId"))
-            else {
+            let (Some(uid), Some(order)) = (param(params, "aliUid"), param(params, "orderBizId")) else {
                 return Ok(spi_error(400, "invalid_parameter"));
             };
             let account = CloudAccount {
@@ -62,9 +57,7 @@ pub async fn aliyun_spi(
             let stored = deps.marketplace.open_cloud_account(&account).await?;
             Ok((200, json!({ "instanceId": stored.instance_id })))
         }
-        Some(
-            action @ ("renewInstance" | "upgradeInstance" | "expiredInstance" | "releaseInstance"),
-        ) => {
+        Some(action @ ("renewInstance" | "upgradeInstance" | "expiredInstance" | "releaseInstance")) => {
             let Some(instance) = param(params, "instanceId") else {
                 return Ok(spi_error(400, "invalid_parameter"));
             };
@@ -76,25 +69,15 @@ pub async fn aliyun_spi(
             if !closing {
                 // A closed instance stays closed: renewing it is a no-op.
                 if current.is_active() {
-                    deps.marketplace
-                        .transition(&id, CloudStatus::Active, now)
-                        .await?;
+                    deps.marketplace.transition(&id, CloudStatus::Active, now).await?;
                 }
                 return Ok((200, json!({ "success": true })));
             }
             let account = match current.status {
                 CloudStatus::Cancelled => current,
-                _ => match deps
-                    .marketplace
-                    .transition(&id, CloudStatus::Cancelled, now)
-                    .await?
-                {
+                _ => match deps.marketplace.transition(&id, CloudStatus::Cancelled, now).await? {
                     Some(Transition::Applied { account }) => account,
-                    _ => deps
-                        .marketplace
-                        .cloud_account(&id)
-                        .await?
-                        .ok_or(Error::Conflict)?,
+                    _ => deps.marketplace.cloud_account(&id).await?.ok_or(Error::Conflict)?,
                 },
             };
             cancellation::run(deps, &account, deadline).await?;
@@ -106,27 +89,19 @@ pub async fn aliyun_spi(
 
 /// The landing: resolve the buyer and keep them under a claim for registration or a change.
 pub async fn aws_landing(deps: &Deps, registration_token: Option<&str>) -> Result<String> {
-    let token = registration_token
-        .filter(|t| !t.is_empty())
-        .ok_or(Error::InvalidMarketplaceToken)?;
+    let token = registration_token.filter(|t| !t.is_empty()).ok_or(Error::InvalidMarketplaceToken)?;
     let customer = deps.resolver.resolve(token).await.map_err(|e| match e {
         ResolveError::InvalidToken => Error::InvalidMarketplaceToken,
         ResolveError::Unavailable(m) => Error::internal(m),
     })?;
     let now = deps.clock.now();
     deps.marketplace
-        .open_cloud_account(&aws_account(
-            &customer,
-            CloudStatus::Pending,
-            DateTime::<Utc>::UNIX_EPOCH,
-        ))
+        .open_cloud_account(&aws_account(&customer, CloudStatus::Pending, DateTime::<Utc>::UNIX_EPOCH))
         .await?;
     let mut bytes = [0u8; 24];
     OsRng.fill_bytes(&mut bytes);
     let claim = hex::encode(bytes);
-    deps.marketplace
-        .save_claim(&claim, &customer, now + CLAIM_LIFETIME)
-        .await?;
+    deps.marketplace.save_claim(&claim, &customer, now + CLAIM_LIFETIME).await?;
     Ok(claim)
 }
 
@@ -177,11 +152,7 @@ pub async fn aws_notification(
     // A notification may come before the buyer lands: the account is made from it.
     let id = deps
         .marketplace
-        .open_cloud_account(&aws_account(
-            &customer,
-            CloudStatus::Pending,
-            DateTime::<Utc>::UNIX_EPOCH,
-        ))
+        .open_cloud_account(&aws_account(&customer, CloudStatus::Pending, DateTime::<Utc>::UNIX_EPOCH))
         .await?
         .id;
     match deps.marketplace.transition(&id, status, event_at).await? {

@@ -12,8 +12,7 @@ pub mod upgrade;
 use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
-    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer,
-    MarketplaceStore, OutboxStore,
+    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketplaceStore, OutboxStore,
 };
 use std::sync::Arc;
 

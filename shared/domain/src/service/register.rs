@@ -142,10 +142,9 @@ impl RegisterRequest {
                     p.check("billing_account.username", u, fields::billing_username);
                     let pw = p.required("billing_account.password", &billing.password);
                     match (u, pw) {
-                        (Some(u), Some(pw)) => Some(BillingChoice::Bind {
-                            username: u.to_string(),
-                            password: pw.to_string(),
-                        }),
+                        (Some(u), Some(pw)) => {
+                            Some(BillingChoice::Bind { username: u.to_string(), password: pw.to_string() })
+                        }
                         _ => None,
                     }
                 }
@@ -154,20 +153,9 @@ impl RegisterRequest {
                     None
                 }
             };
-            let settlement = Target::parse(
-                &self.settlement.clone().unwrap_or_default(),
-                "settlement",
-                false,
-                &mut p,
-            );
-            if let (Some(company), Some(billing), Some(settlement)) =
-                (company_name, billing, settlement)
-            {
-                commercial_parts = Some(Commercial {
-                    company: company.trim().to_string(),
-                    billing,
-                    settlement,
-                });
+            let settlement = Target::parse(&self.settlement.clone().unwrap_or_default(), "settlement", false, &mut p);
+            if let (Some(company), Some(billing), Some(settlement)) = (company_name, billing, settlement) {
+                commercial_parts = Some(Commercial { company: company.trim().to_string(), billing, settlement });
             }
         }
         p.finish()?;
@@ -200,12 +188,7 @@ pub struct Registered {
 
 /// Checks a billing password. A wrong password is `401 billing_credentials_invalid`; a missing
 /// account is `when_missing`, after the same hashing work so timing tells nothing.
-async fn prove(
-    deps: &Deps,
-    username: &str,
-    password: &str,
-    when_missing: Error,
-) -> Result<BillingAccount> {
+async fn prove(deps: &Deps, username: &str, password: &str, when_missing: Error) -> Result<BillingAccount> {
     match deps.accounts.billing_account(username).await? {
         Some(account) if password::verify(password, &account.password_hash) => Ok(account),
         Some(_) => Err(Error::BillingCredentialsInvalid),
@@ -217,21 +200,13 @@ async fn prove(
 }
 
 /// Registration's bind: a missing account and a wrong password look the same.
-pub async fn prove_billing_account(
-    deps: &Deps,
-    username: &str,
-    password: &str,
-) -> Result<BillingAccount> {
+pub async fn prove_billing_account(deps: &Deps, username: &str, password: &str) -> Result<BillingAccount> {
     prove(deps, username, password, Error::BillingCredentialsInvalid).await
 }
 
 /// Upgrade's bind: the seed checks that the username exists, so a missing one is
 /// `404 billing_account_not_found`.
-pub async fn prove_billing_account_or_404(
-    deps: &Deps,
-    username: &str,
-    password: &str,
-) -> Result<BillingAccount> {
+pub async fn prove_billing_account_or_404(deps: &Deps, username: &str, password: &str) -> Result<BillingAccount> {
     prove(deps, username, password, Error::BillingAccountNotFound).await
 }
 
@@ -262,13 +237,8 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
         created_at: now,
     };
 
-    let mut write = RegistrationWrite {
-        user,
-        workspace: workspace.clone(),
-        billing: None,
-        cloud: None,
-        emails: vec![],
-    };
+    let mut write =
+        RegistrationWrite { user, workspace: workspace.clone(), billing: None, cloud: None, emails: vec![] };
     let mut billing_view = None;
     if let Some(c) = &req.commercial {
         let (account, billing_write) = match &c.billing {
@@ -286,51 +256,23 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
             BillingChoice::Bind { username, password } => {
                 let account = prove_billing_account(deps, username, password).await?;
                 let hash = account.password_hash.clone();
-                (
-                    account.clone(),
-                    BillingWrite::Bind {
-                        username: account.username,
-                        password_hash_checked: hash,
-                    },
-                )
+                (account.clone(), BillingWrite::Bind { username: account.username, password_hash_checked: hash })
             }
         };
-        let registered = match &c.billing {
-            BillingChoice::Create => vec![],
-            BillingChoice::Bind { .. } => {
-                deps.accounts
-                    .registered_cloud_accounts(&account.username)
-                    .await?
-            }
-        };
-        let offered = settlement::options(
-            &registered,
-            account.free_choice,
-            req.site.platform,
-            &Settlement::Enterprise,
-        );
+        // Registration offers new accounts and enterprise, never "registered": which accounts
+        // are on file does not change what it may choose, so they are not read.
+        let offered = settlement::options(&[], account.free_choice, req.site.platform, &Settlement::Enterprise);
         settlement::check_offered(&offered, c.settlement.method(), None)?;
         let cloud = cloud::resolve(deps, &c.settlement).await?;
 
         workspace.edition = Edition::Commercial;
         workspace.billing_account = Some(account.username.clone());
-        workspace.settlement = Some(
-            cloud
-                .as_ref()
-                .map(|b| b.account.settlement())
-                .unwrap_or(Settlement::Enterprise),
-        );
+        workspace.settlement = Some(cloud.as_ref().map(|b| b.account.settlement()).unwrap_or(Settlement::Enterprise));
         workspace.settlement_since = Some(now);
         write.workspace = workspace.clone();
         write.emails.push(EmailIntent {
             id: format!("activation-{}", workspace.id),
-            email: email::activation(
-                &account.email,
-                req.language,
-                &account.username,
-                &workspace.name,
-                req.site.name,
-            ),
+            email: email::activation(&account.email, req.language, &account.username, &workspace.name, req.site.name),
         });
         write.billing = Some(billing_write);
         write.cloud = cloud;
@@ -341,15 +283,9 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
     let ids: Vec<String> = write.emails.iter().map(|e| e.id.clone()).collect();
     outbox::deliver(deps, &ids).await;
 
-    let session = deps.session(Principal::Console {
-        user_id: write.user.id.clone(),
-        site: write.user.site.clone(),
-    });
-    let billing_session = billing_view.as_ref().map(|b| {
-        deps.session(Principal::Billing {
-            username: b.username.clone(),
-        })
-    });
+    let session = deps.session(Principal::Console { user_id: write.user.id.clone(), site: write.user.site.clone() });
+    let billing_session =
+        billing_view.as_ref().map(|b| deps.session(Principal::Billing { username: b.username.clone() }));
     Ok(Registered {
         user: UserView::from(&write.user),
         workspace: WorkspaceView::from(&workspace),

@@ -33,17 +33,11 @@ pub struct SsoRequest {
 }
 
 /// Runs the password check unless the login is locked out; records a failure when it says no.
-async fn throttled(
-    deps: &Deps,
-    key: &str,
-    password_ok: impl std::future::Future<Output = Result<bool>>,
-) -> Result<()> {
+async fn throttled(deps: &Deps, key: &str, password_ok: impl std::future::Future<Output = Result<bool>>) -> Result<()> {
     let now = deps.clock.now();
     let (failures, window_ends) = deps.attempts.failures(key, now).await?;
     if failures >= MAX_FAILURES {
-        let retry_after_secs = window_ends
-            .map(|t| (t - now).num_seconds().max(1) as u64)
-            .unwrap_or(60);
+        let retry_after_secs = window_ends.map(|t| (t - now).num_seconds().max(1) as u64).unwrap_or(60);
         return Err(Error::TooManyAttempts { retry_after_secs });
     }
     if password_ok.await? {
@@ -63,11 +57,8 @@ pub async fn console_login(deps: &Deps, req: ConsoleLogin) -> Result<(Session, S
     let login = p.required("login", &req.login);
     let password = p.required("password", &req.password);
     p.finish()?;
-    let (site, login, password) = (
-        site.unwrap_or_default(),
-        normalise_login(login.unwrap_or_default()),
-        password.unwrap_or_default(),
-    );
+    let (site, login, password) =
+        (site.unwrap_or_default(), normalise_login(login.unwrap_or_default()), password.unwrap_or_default());
     sites::find(site).ok_or(Error::UnknownSite)?;
     let key = format!("console#{site}#{login}");
     let mut user_id = None;
@@ -85,15 +76,8 @@ pub async fn console_login(deps: &Deps, req: ConsoleLogin) -> Result<(Session, S
         })
     })
     .await?;
-    let (user_id, site) =
-        user_id.ok_or_else(|| Error::internal("login succeeded without a user"))?;
-    Ok((
-        deps.session(Principal::Console {
-            user_id: user_id.clone(),
-            site,
-        }),
-        user_id,
-    ))
+    let (user_id, site) = user_id.ok_or_else(|| Error::internal("login succeeded without a user"))?;
+    Ok((deps.session(Principal::Console { user_id: user_id.clone(), site }), user_id))
 }
 
 pub async fn billing_login(deps: &Deps, req: BillingLogin) -> Result<Session> {

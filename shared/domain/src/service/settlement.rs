@@ -17,17 +17,12 @@ use serde::Serialize;
 /// A workspace the caller may manage: its owner (console token) or the billing account that
 /// settles it (billing token). Anyone else: "not found".
 async fn managed_workspace(deps: &Deps, caller: &Principal, id: &str) -> Result<Workspace> {
-    let ws = deps
-        .accounts
-        .workspace(id)
-        .await?
-        .ok_or(Error::WorkspaceNotFound)?;
+    let ws = deps.accounts.workspace(id).await?.ok_or(Error::WorkspaceNotFound)?;
     let allowed = match caller {
         Principal::Console { user_id, .. } => &ws.owner_id == user_id,
-        Principal::Billing { username } => ws
-            .billing_account
-            .as_deref()
-            .is_some_and(|b| b.eq_ignore_ascii_case(username)),
+        Principal::Billing { username } => {
+            ws.billing_account.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(username))
+        }
     };
     if !allowed {
         return Err(Error::WorkspaceNotFound);
@@ -47,37 +42,19 @@ struct Context {
 
 async fn context(deps: &Deps, caller: &Principal, id: &str) -> Result<Context> {
     let ws = managed_workspace(deps, caller, id).await?;
-    let username = ws
-        .billing_account
-        .clone()
-        .ok_or_else(|| Error::internal("commercial workspace without billing account"))?;
-    let account = deps
-        .accounts
-        .billing_account(&username)
-        .await?
-        .ok_or_else(|| Error::internal("billing account missing"))?;
-    let registered: Vec<CloudAccount> = deps
-        .accounts
-        .registered_cloud_accounts(&username)
-        .await?
-        .into_iter()
-        .filter(|a| a.is_active())
-        .collect();
-    let platform = sites::find(&ws.site)
-        .map(|s| s.platform)
-        .ok_or_else(|| Error::internal("workspace on unknown site"))?;
-    Ok(Context {
-        ws,
-        account,
-        registered,
-        platform,
-    })
+    let username =
+        ws.billing_account.clone().ok_or_else(|| Error::internal("commercial workspace without billing account"))?;
+    let account =
+        deps.accounts.billing_account(&username).await?.ok_or_else(|| Error::internal("billing account missing"))?;
+    let registered: Vec<CloudAccount> =
+        deps.accounts.registered_cloud_accounts(&username).await?.into_iter().filter(|a| a.is_active()).collect();
+    let platform =
+        sites::find(&ws.site).map(|s| s.platform).ok_or_else(|| Error::internal("workspace on unknown site"))?;
+    Ok(Context { ws, account, registered, platform })
 }
 
 fn current(ws: &Workspace) -> crate::model::Settlement {
-    ws.settlement
-        .clone()
-        .unwrap_or(crate::model::Settlement::Enterprise)
+    ws.settlement.clone().unwrap_or(crate::model::Settlement::Enterprise)
 }
 
 #[derive(Debug, Serialize)]
@@ -94,15 +71,9 @@ pub async fn options(deps: &Deps, caller: &Principal, id: &str) -> Result<Option
     let c = context(deps, caller, id).await?;
     let cur = current(&c.ws);
     let options = rules::options(&c.registered, c.account.free_choice, c.platform, &cur);
-    let settled = deps
-        .accounts
-        .workspaces_of_billing_account(&c.account.username)
-        .await?;
+    let settled = deps.accounts.workspaces_of_billing_account(&c.account.username).await?;
     Ok(Options {
-        current: SettlementView {
-            settlement: cur,
-            since: c.ws.settlement_since,
-        },
+        current: SettlementView { settlement: cur, since: c.ws.settlement_since },
         site_platform: c.platform,
         free_choice: c.account.free_choice,
         registered_cloud_accounts: c.registered.iter().map(|a| view(a, &settled)).collect(),
@@ -114,13 +85,7 @@ pub async fn options(deps: &Deps, caller: &Principal, id: &str) -> Result<Option
 fn view(a: &CloudAccount, settled: &[Workspace]) -> CloudAccountView {
     let ids = settled
         .iter()
-        .filter(|w| {
-            w.settlement
-                .as_ref()
-                .and_then(|s| s.cloud_account_id())
-                .as_deref()
-                == Some(a.id.as_str())
-        })
+        .filter(|w| w.settlement.as_ref().and_then(|s| s.cloud_account_id()).as_deref() == Some(a.id.as_str()))
         .map(|w| w.id.clone())
         .collect();
     CloudAccountView::new(a, ids)
@@ -135,12 +100,7 @@ fn peek_id(target: &Target) -> Option<String> {
     }
 }
 
-pub async fn change(
-    deps: &Deps,
-    caller: &Principal,
-    id: &str,
-    input: SettlementInput,
-) -> Result<WorkspaceView> {
+pub async fn change(deps: &Deps, caller: &Principal, id: &str, input: SettlementInput) -> Result<WorkspaceView> {
     let mut p = Problems::default();
     let target = Target::parse(&input, "", true, &mut p);
     p.finish()?;
@@ -155,19 +115,14 @@ pub async fn change(
 
     // The lock and the monthly limit need nothing of the target but its method and id.
     let current_active = match cur.cloud_account_id() {
-        Some(cid) => deps
-            .marketplace
-            .cloud_account(&cid)
-            .await?
-            .is_some_and(|a| a.is_active()),
+        Some(cid) => deps.marketplace.cloud_account(&cid).await?.is_some_and(|a| a.is_active()),
         None => false,
     };
     let same_account = peek_id(&target).is_some() && peek_id(&target) == cur.cloud_account_id();
     if current_active && target.method() != Method::Enterprise && !same_account {
         return Err(Error::CloudAccountLocked);
     }
-    let already_enterprise =
-        target == Target::Enterprise && cur == crate::model::Settlement::Enterprise;
+    let already_enterprise = target == Target::Enterprise && cur == crate::model::Settlement::Enterprise;
     if !(same_account || already_enterprise) {
         if let Some(next) = rules::next_change_at(c.ws.last_settlement_change, now) {
             return Err(Error::SettlementChangeLimit { next });
@@ -175,17 +130,8 @@ pub async fn change(
     }
 
     let binding = cloud::resolve(deps, &target).await?;
-    let wanted = binding
-        .as_ref()
-        .map(|b| b.account.settlement())
-        .unwrap_or(crate::model::Settlement::Enterprise);
-    match rules::decide_change(
-        &cur,
-        current_active,
-        &wanted,
-        c.ws.last_settlement_change,
-        now,
-    )? {
+    let wanted = binding.as_ref().map(|b| b.account.settlement()).unwrap_or(crate::model::Settlement::Enterprise);
+    match rules::decide_change(&cur, current_active, &wanted, c.ws.last_settlement_change, now)? {
         Change::Unchanged => Ok(WorkspaceView::from(&c.ws)),
         Change::Apply => {
             let ws = Workspace {
@@ -195,12 +141,7 @@ pub async fn change(
                 version: c.ws.version + 1,
                 ..c.ws
             };
-            deps.accounts
-                .commit_settlement(&SettlementWrite {
-                    workspace: ws.clone(),
-                    cloud: binding,
-                })
-                .await?;
+            deps.accounts.commit_settlement(&SettlementWrite { workspace: ws.clone(), cloud: binding }).await?;
             Ok(WorkspaceView::from(&ws))
         }
     }
@@ -215,41 +156,16 @@ fn billing_username(caller: &Principal) -> Result<&str> {
 
 pub async fn billing_workspaces(deps: &Deps, caller: &Principal) -> Result<Vec<WorkspaceView>> {
     let username = billing_username(caller)?;
-    Ok(deps
-        .accounts
-        .workspaces_of_billing_account(username)
-        .await?
-        .iter()
-        .map(WorkspaceView::from)
-        .collect())
+    Ok(deps.accounts.workspaces_of_billing_account(username).await?.iter().map(WorkspaceView::from).collect())
 }
 
-pub async fn billing_cloud_accounts(
-    deps: &Deps,
-    caller: &Principal,
-) -> Result<Vec<CloudAccountView>> {
+pub async fn billing_cloud_accounts(deps: &Deps, caller: &Principal) -> Result<Vec<CloudAccountView>> {
     let username = billing_username(caller)?;
-    let settled = deps
-        .accounts
-        .workspaces_of_billing_account(username)
-        .await?;
-    Ok(deps
-        .accounts
-        .registered_cloud_accounts(username)
-        .await?
-        .iter()
-        .map(|a| view(a, &settled))
-        .collect())
+    let settled = deps.accounts.workspaces_of_billing_account(username).await?;
+    Ok(deps.accounts.registered_cloud_accounts(username).await?.iter().map(|a| view(a, &settled)).collect())
 }
 
-pub async fn set_free_choice(
-    deps: &Deps,
-    username: &str,
-    enabled: Option<bool>,
-) -> Result<BillingAccount> {
+pub async fn set_free_choice(deps: &Deps, username: &str, enabled: Option<bool>) -> Result<BillingAccount> {
     let enabled = enabled.ok_or_else(|| Error::field("enabled", "required", "is required"))?;
-    deps.accounts
-        .set_free_choice(username, enabled)
-        .await?
-        .ok_or(Error::BillingAccountNotFound)
+    deps.accounts.set_free_choice(username, enabled).await?.ok_or(Error::BillingAccountNotFound)
 }

@@ -27,15 +27,8 @@ pub struct Upgraded {
 }
 
 enum Choice {
-    Bind {
-        username: String,
-        password: String,
-    },
-    Create {
-        username: String,
-        password: String,
-        email: String,
-    },
+    Bind { username: String, password: String },
+    Create { username: String, password: String, email: String },
 }
 
 fn validate(req: &UpgradeRequest) -> Result<Choice> {
@@ -45,11 +38,7 @@ fn validate(req: &UpgradeRequest) -> Result<Choice> {
         p.push("billing_account", "required", "is required");
     }
     let username = p.required("billing_account.username", &b.username);
-    p.check(
-        "billing_account.username",
-        username,
-        fields::billing_username,
-    );
+    p.check("billing_account.username", username, fields::billing_username);
     let pw = p.required("billing_account.password", &b.password);
     let choice = match b.mode.as_deref() {
         Some("bind") => None,
@@ -68,16 +57,9 @@ fn validate(req: &UpgradeRequest) -> Result<Choice> {
     if req.accept_agreement != Some(true) {
         return Err(Error::AgreementRequired);
     }
-    let (username, password) = (
-        username.unwrap_or_default().to_string(),
-        pw.unwrap_or_default().to_string(),
-    );
+    let (username, password) = (username.unwrap_or_default().to_string(), pw.unwrap_or_default().to_string());
     Ok(match choice {
-        Some(email) => Choice::Create {
-            username,
-            password,
-            email,
-        },
+        Some(email) => Choice::Create { username, password, email },
         None => Choice::Bind { username, password },
     })
 }
@@ -87,19 +69,10 @@ pub async fn owned_workspace(deps: &Deps, caller: &Principal, id: &str) -> Resul
     let Principal::Console { user_id, .. } = caller else {
         return Err(Error::WorkspaceNotFound);
     };
-    deps.accounts
-        .workspace(id)
-        .await?
-        .filter(|w| &w.owner_id == user_id)
-        .ok_or(Error::WorkspaceNotFound)
+    deps.accounts.workspace(id).await?.filter(|w| &w.owner_id == user_id).ok_or(Error::WorkspaceNotFound)
 }
 
-pub async fn upgrade(
-    deps: &Deps,
-    caller: &Principal,
-    workspace_id: &str,
-    req: UpgradeRequest,
-) -> Result<Upgraded> {
+pub async fn upgrade(deps: &Deps, caller: &Principal, workspace_id: &str, req: UpgradeRequest) -> Result<Upgraded> {
     let choice = validate(&req)?;
     let ws = owned_workspace(deps, caller, workspace_id).await?;
     if ws.edition != Edition::Free {
@@ -115,11 +88,7 @@ pub async fn upgrade(
             };
             (account, write)
         }
-        Choice::Create {
-            username,
-            password,
-            email,
-        } => {
+        Choice::Create { username, password, email } => {
             let account = BillingAccount {
                 username,
                 email,
@@ -139,32 +108,18 @@ pub async fn upgrade(
         version: ws.version + 1,
         ..ws
     };
-    let site_name = sites::find(&upgraded.site)
-        .map(|s| s.name)
-        .unwrap_or_default();
+    let site_name = sites::find(&upgraded.site).map(|s| s.name).unwrap_or_default();
     let intent = EmailIntent {
         id: format!("activation-{}", upgraded.id),
-        email: email::activation(
-            &account.email,
-            upgraded.language,
-            &account.username,
-            &upgraded.name,
-            site_name,
-        ),
+        email: email::activation(&account.email, upgraded.language, &account.username, &upgraded.name, site_name),
     };
     deps.accounts
-        .commit_upgrade(&UpgradeWrite {
-            workspace: upgraded.clone(),
-            billing,
-            emails: vec![intent.clone()],
-        })
+        .commit_upgrade(&UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent.clone()] })
         .await?;
     outbox::deliver(deps, &[intent.id]).await;
     Ok(Upgraded {
         workspace: WorkspaceView::from(&upgraded),
         billing_account: BillingAccountView::from(&account),
-        billing_session: deps.session(Principal::Billing {
-            username: account.username,
-        }),
+        billing_session: deps.session(Principal::Billing { username: account.username }),
     })
 }

@@ -38,12 +38,7 @@ pub struct SettlementOption {
 
 impl SettlementOption {
     fn new(method: Method, current: bool) -> Self {
-        Self {
-            method,
-            cloud_account_id: None,
-            recommended: false,
-            current,
-        }
+        Self { method, cloud_account_id: None, recommended: false, current }
     }
 }
 
@@ -73,21 +68,9 @@ pub fn options(
             current: current_account.as_deref() == Some(a.id.as_str()),
         })
         .collect();
-    let platforms: Vec<Platform> = if free_choice {
-        Platform::SETTLING.to_vec()
-    } else {
-        vec![site_platform]
-    };
-    out.extend(
-        platforms
-            .into_iter()
-            .filter_map(Method::of_platform)
-            .map(|m| SettlementOption::new(m, false)),
-    );
-    out.push(SettlementOption::new(
-        Method::Enterprise,
-        *current == Settlement::Enterprise,
-    ));
+    let platforms: Vec<Platform> = if free_choice { Platform::SETTLING.to_vec() } else { vec![site_platform] };
+    out.extend(platforms.into_iter().filter_map(Method::of_platform).map(|m| SettlementOption::new(m, false)));
+    out.push(SettlementOption::new(Method::Enterprise, *current == Settlement::Enterprise));
     out
 }
 
@@ -98,8 +81,7 @@ pub fn check_offered(
     cloud_account_id: Option<&str>,
 ) -> Result<(), Error> {
     let ok = offered.iter().any(|o| {
-        o.method == method
-            && (method != Method::Registered || o.cloud_account_id.as_deref() == cloud_account_id)
+        o.method == method && (method != Method::Registered || o.cloud_account_id.as_deref() == cloud_account_id)
     });
     if ok {
         Ok(())
@@ -139,24 +121,15 @@ pub fn decide_change(
 }
 
 /// When the next change is allowed, or `None` if one is allowed now.
-pub fn next_change_at(
-    last_change: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+pub fn next_change_at(last_change: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let last = last_change?;
     let same_month = last.year() == now.year() && last.month() == now.month();
     same_month.then(|| start_of_next_month(last))
 }
 
 fn start_of_next_month(t: DateTime<Utc>) -> DateTime<Utc> {
-    let (y, m) = if t.month() == 12 {
-        (t.year() + 1, 1)
-    } else {
-        (t.year(), t.month() + 1)
-    };
-    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-        .single()
-        .expect("the first of a month exists")
+    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("the first of a month exists")
 }
 
 #[cfg(test)]

@@ -31,20 +31,12 @@ fn expected(registered: &[CloudAccount], free_choice: bool, p: Platform) -> Vec<
     let r = !registered.is_empty();
     let mut out = Vec::new();
     let new_on = |ps: &[Platform]| -> Vec<String> {
-        ps.iter()
-            .filter(|p| **p != Platform::Huawei)
-            .map(|p| format!("{p:?}").to_lowercase())
-            .collect()
+        ps.iter().filter(|p| **p != Platform::Huawei).map(|p| format!("{p:?}").to_lowercase()).collect()
     };
     match (r, free_choice) {
         // registered cloud accounts on platform P (recommended), a new account on P, enterprise
         (true, false) => {
-            out.extend(
-                registered
-                    .iter()
-                    .filter(|a| a.platform == p)
-                    .map(|a| format!("registered:{}*", a.id)),
-            );
+            out.extend(registered.iter().filter(|a| a.platform == p).map(|a| format!("registered:{}*", a.id)));
             out.extend(new_on(&[p]));
         }
         // all registered cloud accounts (recommended), a new account on any platform, enterprise
@@ -65,10 +57,7 @@ fn expected(registered: &[CloudAccount], free_choice: bool, p: Platform) -> Vec<
 fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settlement() {
     let currents = [
         Settlement::Enterprise,
-        Settlement::Aliyun {
-            account_id: "1234567890123456".into(),
-            instance_id: "i-1".into(),
-        },
+        Settlement::Aliyun { account_id: "1234567890123456".into(), instance_id: "i-1".into() },
         Settlement::Aws {
             customer_identifier: "c-1".into(),
             aws_account_id: "111122223333".into(),
@@ -78,11 +67,7 @@ fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settleme
     let mut rows = 0;
     for site in SITES {
         let p = site.platform;
-        let other = if p == Platform::Aliyun {
-            Platform::Aws
-        } else {
-            Platform::Aliyun
-        };
+        let other = if p == Platform::Aliyun { Platform::Aws } else { Platform::Aliyun };
         let registered_sets: [(&str, Vec<CloudAccount>); 4] = [
             ("none", vec![]),
             ("same", vec![account("same", p)]),
@@ -100,11 +85,7 @@ fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settleme
                         site.id
                     );
                     assert!(got.iter().filter(|o| o.current).count() <= 1);
-                    assert_eq!(
-                        got.last().map(|o| o.method),
-                        Some(Method::Enterprise),
-                        "enterprise is always offered"
-                    );
+                    assert_eq!(got.last().map(|o| o.method), Some(Method::Enterprise), "enterprise is always offered");
                     rows += 1;
                 }
             }
@@ -138,22 +119,11 @@ fn the_current_option_is_marked() {
 
 #[test]
 fn only_offered_methods_pass_the_offer_check() {
-    let got = options(
-        &[account("x", Platform::Aliyun)],
-        false,
-        Platform::Aliyun,
-        &Settlement::Enterprise,
-    );
+    let got = options(&[account("x", Platform::Aliyun)], false, Platform::Aliyun, &Settlement::Enterprise);
     assert!(check_offered(&got, Method::Aliyun, None).is_ok());
     assert!(check_offered(&got, Method::Registered, Some("x")).is_ok());
-    assert_eq!(
-        check_offered(&got, Method::Registered, Some("y")),
-        Err(Error::SettlementNotAllowed)
-    );
-    assert_eq!(
-        check_offered(&got, Method::Aws, None),
-        Err(Error::SettlementNotAllowed)
-    );
+    assert_eq!(check_offered(&got, Method::Registered, Some("y")), Err(Error::SettlementNotAllowed));
+    assert_eq!(check_offered(&got, Method::Aws, None), Err(Error::SettlementNotAllowed));
     assert!(check_offered(&got, Method::Enterprise, None).is_ok());
 }
 
@@ -163,78 +133,33 @@ fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 
 #[test]
 fn cloud_to_another_cloud_is_locked_while_the_current_one_is_active() {
-    let aliyun = Settlement::Aliyun {
-        account_id: "1".into(),
-        instance_id: "a".into(),
-    };
-    let other = Settlement::Aliyun {
-        account_id: "1".into(),
-        instance_id: "b".into(),
-    };
-    let aws = Settlement::Aws {
-        customer_identifier: "c".into(),
-        aws_account_id: "2".into(),
-        product_code: "p".into(),
-    };
+    let aliyun = Settlement::Aliyun { account_id: "1".into(), instance_id: "a".into() };
+    let other = Settlement::Aliyun { account_id: "1".into(), instance_id: "b".into() };
+    let aws = Settlement::Aws { customer_identifier: "c".into(), aws_account_id: "2".into(), product_code: "p".into() };
     let now = at(2026, 5, 10);
-    assert_eq!(
-        decide_change(&aliyun, true, &other, None, now),
-        Err(Error::CloudAccountLocked)
-    );
-    assert_eq!(
-        decide_change(&aliyun, true, &aws, None, now),
-        Err(Error::CloudAccountLocked)
-    );
-    assert_eq!(
-        decide_change(&aliyun, true, &Settlement::Enterprise, None, now),
-        Ok(Change::Apply)
-    );
-    assert_eq!(
-        decide_change(&aliyun, false, &other, None, now),
-        Ok(Change::Apply)
-    );
-    assert_eq!(
-        decide_change(&Settlement::Enterprise, false, &aws, None, now),
-        Ok(Change::Apply)
-    );
-    assert_eq!(
-        decide_change(&aliyun, true, &aliyun, None, now),
-        Ok(Change::Unchanged)
-    );
+    assert_eq!(decide_change(&aliyun, true, &other, None, now), Err(Error::CloudAccountLocked));
+    assert_eq!(decide_change(&aliyun, true, &aws, None, now), Err(Error::CloudAccountLocked));
+    assert_eq!(decide_change(&aliyun, true, &Settlement::Enterprise, None, now), Ok(Change::Apply));
+    assert_eq!(decide_change(&aliyun, false, &other, None, now), Ok(Change::Apply));
+    assert_eq!(decide_change(&Settlement::Enterprise, false, &aws, None, now), Ok(Change::Apply));
+    assert_eq!(decide_change(&aliyun, true, &aliyun, None, now), Ok(Change::Unchanged));
 }
 
 #[test]
 fn one_change_per_calendar_month_utc() {
-    let aws = Settlement::Aws {
-        customer_identifier: "c".into(),
-        aws_account_id: "2".into(),
-        product_code: "p".into(),
-    };
+    let aws = Settlement::Aws { customer_identifier: "c".into(), aws_account_id: "2".into(), product_code: "p".into() };
     let last = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
     let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
     assert_eq!(
-        decide_change(
-            &Settlement::Enterprise,
-            false,
-            &aws,
-            Some(at(2026, 12, 1)),
-            last
-        ),
+        decide_change(&Settlement::Enterprise, false, &aws, Some(at(2026, 12, 1)), last),
         Err(Error::SettlementChangeLimit { next })
     );
-    assert_eq!(
-        decide_change(&Settlement::Enterprise, false, &aws, Some(last), next),
-        Ok(Change::Apply)
-    );
+    assert_eq!(decide_change(&Settlement::Enterprise, false, &aws, Some(last), next), Ok(Change::Apply));
     assert_eq!(
         next_change_at(Some(at(2026, 5, 3)), at(2026, 5, 30)),
         Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap())
     );
     assert_eq!(next_change_at(Some(at(2026, 4, 30)), at(2026, 5, 1)), None);
-    assert_eq!(
-        next_change_at(Some(at(2025, 5, 3)), at(2026, 5, 30)),
-        None,
-        "same month of another year"
-    );
+    assert_eq!(next_change_at(Some(at(2025, 5, 3)), at(2026, 5, 30)), None, "same month of another year");
     assert_eq!(next_change_at(None, at(2026, 5, 30)), None);
 }
