@@ -242,3 +242,70 @@ pub async fn cancellation_mail(to: &str) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Mints an AWS Marketplace registration token at the emulator (`ttl_seconds` 0: already expired).
+pub async fn mint_marketplace_token(
+    customer: &str,
+    aws_account_id: &str,
+    product_code: &str,
+    ttl_seconds: u64,
+) -> String {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let v: Value = reqwest::Client::new()
+        .post(format!("{emulator}/_emulator/registration-tokens"))
+        .json(&serde_json::json!({"customer_identifier": customer, "aws_account_id": aws_account_id,
+                                  "product_code": product_code, "ttl_seconds": ttl_seconds}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// The buyer's POST to the landing URL.
+pub fn landing_request(token: &str) -> Request {
+    raw(
+        "POST",
+        "/v1/marketplace/aws/landing",
+        &format!("x-amzn-marketplace-token={token}"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+}
+
+/// Lands with a fresh token for the customer and returns the claim.
+pub async fn land(
+    w: &marketplace_webhook::Webhook,
+    customer: &str,
+    aws_account_id: &str,
+    product_code: &str,
+) -> String {
+    let token = mint_marketplace_token(customer, aws_account_id, product_code, 3600).await;
+    let r = marketplace_webhook::handle_http(w, landing_request(&token), None).await;
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    location.split("aws_subscription=").nth(1).unwrap().to_string()
+}
+
+/// An SQS event whose records carry SNS envelopes of subscription notifications:
+/// `(action, customer identifier, product code, time)`.
+pub fn sqs_event(records: &[(&str, &str, &str, DateTime<Utc>)]) -> Value {
+    let recs: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (action, customer, product, at))| {
+            let message =
+                serde_json::json!({"action": action, "customer-identifier": customer, "product-code": product}).to_string();
+            let envelope = serde_json::json!({"Type": "Notification", "MessageId": format!("m{i}"), "Message": message,
+                                              "Timestamp": at.to_rfc3339()});
+            serde_json::json!({"messageId": format!("r{i}-{}", unique()), "eventSource": "aws:sqs", "body": envelope.to_string()})
+        })
+        .collect();
+    serde_json::json!({ "Records": recs })
+}
+
+/// Hands an SQS event to the webhook as Lambda would; returns the batch response.
+pub async fn deliver_sqs(w: &marketplace_webhook::Webhook, event: Value) -> Value {
+    marketplace_webhook::handle_event(w, event, None).await.unwrap()
+}

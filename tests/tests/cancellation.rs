@@ -7,26 +7,9 @@ use billing_domain::ports::{CancellationStore, CloudBinding, RegistrationWrite, 
 use billing_tests::*;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-fn sqs(records: &[(&str, &str, &str, DateTime<Utc>)]) -> Value {
-    let recs: Vec<Value> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (action, customer, product, at))| {
-            let message = json!({"action": action, "customer-identifier": customer, "product-code": product}).to_string();
-            let envelope = json!({"Type": "Notification", "MessageId": format!("m{i}"), "Message": message, "Timestamp": at.to_rfc3339()});
-            json!({"messageId": format!("r{i}-{}", unique()), "eventSource": "aws:sqs", "body": envelope.to_string()})
-        })
-        .collect();
-    json!({ "Records": recs })
-}
-
-async fn deliver(w: &marketplace_webhook::Webhook, event: Value) -> Value {
-    marketplace_webhook::handle_event(w, event, None).await.unwrap()
-}
 
 async fn status(w: &marketplace_webhook::Webhook, customer: &str) -> CloudStatus {
     w.app.deps.marketplace.cloud_account(&CloudAccount::aws_id(customer, "prod")).await.unwrap().unwrap().status
@@ -41,7 +24,7 @@ async fn aws_notifications_in_order_reversed_and_duplicated_end_in_the_newest_st
 
     let c = format!("in-order-{}", unique());
     for (i, a) in seq.iter().enumerate() {
-        let r = deliver(&w, sqs(&[(a, &c, "prod", at(i))])).await;
+        let r = deliver_sqs(&w, sqs_event(&[(a, &c, "prod", at(i))])).await;
         assert_eq!(r["batchItemFailures"], json!([]));
         let expect = if i < 2 { CloudStatus::Active } else { CloudStatus::Cancelled };
         assert_eq!(status(&w, &c).await, expect, "after {a}");
@@ -49,25 +32,27 @@ async fn aws_notifications_in_order_reversed_and_duplicated_end_in_the_newest_st
 
     let c = format!("reversed-{}", unique());
     for (i, a) in seq.iter().enumerate().rev() {
-        deliver(&w, sqs(&[(a, &c, "prod", at(i))])).await;
+        deliver_sqs(&w, sqs_event(&[(a, &c, "prod", at(i))])).await;
     }
     assert_eq!(status(&w, &c).await, CloudStatus::Cancelled, "a late subscribe-success does not revive it");
 
     let c = format!("duplicated-{}", unique());
     let twice: Vec<_> = seq[..1].iter().chain(seq[..1].iter()).map(|a| (*a, c.as_str(), "prod", at(0))).collect();
-    deliver(&w, sqs(&twice)).await;
+    deliver_sqs(&w, sqs_event(&twice)).await;
     assert_eq!(status(&w, &c).await, CloudStatus::Active);
-    let fail = deliver(&w, sqs(&[("subscribe-fail", &c, "prod", at(5)), ("subscribe-fail", &c, "prod", at(5))])).await;
+    let fail =
+        deliver_sqs(&w, sqs_event(&[("subscribe-fail", &c, "prod", at(5)), ("subscribe-fail", &c, "prod", at(5))]))
+            .await;
     assert_eq!(fail["batchItemFailures"], json!([]));
     assert_eq!(status(&w, &c).await, CloudStatus::Cancelled);
 
     // A record that can never be read is reported, and only it.
-    let mut bad = sqs(&[("subscribe-success", "ok-cust", "prod", at(0))]);
+    let mut bad = sqs_event(&[("subscribe-success", "ok-cust", "prod", at(0))]);
     bad["Records"]
         .as_array_mut()
         .unwrap()
         .push(json!({"messageId": "broken", "eventSource": "aws:sqs", "body": "{not json"}));
-    let r = deliver(&w, bad).await;
+    let r = deliver_sqs(&w, bad).await;
     assert_eq!(r["batchItemFailures"], json!([{"itemIdentifier": "broken"}]));
 }
 

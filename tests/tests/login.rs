@@ -103,3 +103,18 @@ async fn a_tampered_or_expired_token_gives_401() {
     h.clock.advance(Duration::minutes(61));
     assert_eq!(parts(sso(&token).await).0, 401);
 }
+
+#[tokio::test]
+async fn billing_logins_are_throttled_like_console_logins() {
+    let h = Harness::new().await;
+    let reg = commercial_registration("cn1");
+    registered(&h.app, &reg).await;
+    let attempt = |pw: &str| json!({"username": reg["username"], "password": pw});
+    for _ in 0..5 {
+        assert_eq!(login(&h, "/v1/billing/sessions", attempt("wrong-pass1")).await.0, 401);
+    }
+    let (s, b) = login(&h, "/v1/billing/sessions", attempt("s3cret-pass")).await;
+    assert_eq!((s, b["code"].as_str()), (429, Some("too_many_attempts")));
+    h.clock.advance(Duration::minutes(16));
+    assert_eq!(login(&h, "/v1/billing/sessions", attempt("s3cret-pass")).await.0, 200);
+}

@@ -300,36 +300,20 @@ async fn two_concurrent_changes_never_lose_an_update() {
 #[tokio::test]
 async fn aws_landing_with_valid_unknown_and_expired_tokens_and_registration_by_claim() {
     let w = webhook(Harness::new().await);
-    let emu = std::env::var("EMULATOR_URL").unwrap();
-    let mint = |ttl: u64| {
-        let emu = emu.clone();
-        async move {
-            let customer = format!("cust{}", unique());
-            let v: Value = reqwest::Client::new()
-                .post(format!("{emu}/_emulator/registration-tokens"))
-                .json(&json!({"customer_identifier": customer, "aws_account_id": "111122223333", "product_code": "prod-billing", "ttl_seconds": ttl}))
-                .send().await.unwrap().json().await.unwrap();
-            (v["token"].as_str().unwrap().to_string(), customer)
-        }
-    };
-    let land = |t: &str| {
-        raw(
-            "POST",
-            "/v1/marketplace/aws/landing",
-            &format!("x-amzn-marketplace-token={t}"),
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
+    let mint = |ttl: u64| async move {
+        let customer = format!("cust{}", unique());
+        (mint_marketplace_token(&customer, "111122223333", "prod-billing", ttl).await, customer)
     };
     let (tok, customer) = mint(3600).await;
-    let r = marketplace_webhook::handle_http(&w, land(&tok), None).await;
+    let r = marketplace_webhook::handle_http(&w, landing_request(&tok), None).await;
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     let claim = location.split("aws_subscription=").nth(1).unwrap().to_string();
-    let (s, b) = parts(marketplace_webhook::handle_http(&w, land("emu-unknown"), None).await);
+    let (s, b) = parts(marketplace_webhook::handle_http(&w, landing_request("emu-unknown"), None).await);
     assert_eq!((s, b["code"].as_str()), (400, Some("invalid_marketplace_token")));
     let (expired, _) = mint(0).await;
     assert_eq!(
-        parts(marketplace_webhook::handle_http(&w, land(&expired), None).await).1["code"],
+        parts(marketplace_webhook::handle_http(&w, landing_request(&expired), None).await).1["code"],
         "invalid_marketplace_token"
     );
 
@@ -344,5 +328,131 @@ async fn aws_landing_with_valid_unknown_and_expired_tokens_and_registration_by_c
     assert_eq!(
         parts(register::handle(&w.app, request("POST", "/v1/registrations", Some(&again), None)).await).1["code"],
         "cloud_account_not_found"
+    );
+}
+
+#[tokio::test]
+async fn changing_a_free_or_foreign_workspace_is_refused() {
+    let w = webhook(Harness::new().await);
+    let free = registered(&w.app, &free_registration("cn1")).await;
+    let (s, b) = settle(&w, &free["workspace"]["id"], json!({"method": "enterprise"}), &token(&free, "session")).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("workspace_not_commercial")));
+    let mine = registered(&w.app, &commercial_registration("cn1")).await;
+    let stranger = registered(&w.app, &commercial_registration("cn1")).await;
+    for tok in [token(&stranger, "session"), token(&stranger, "billing_session")] {
+        let (s, b) = settle(&w, &mine["workspace"]["id"], json!({"method": "enterprise"}), &tok).await;
+        assert_eq!((s, b["code"].as_str()), (404, Some("workspace_not_found")));
+    }
+    let (s, b) = settle(&w, &mine["workspace"]["id"], json!({"method": "enterprise"}), "forged").await;
+    assert_eq!((s, b["code"].as_str()), (401, Some("unauthenticated")));
+    let (s, b) = settle(&w, &mine["workspace"]["id"], json!({"method": "aliyun"}), &token(&mine, "session")).await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("invalid_field")));
+    // The owner's console token works as well as the billing token.
+    let (s, b) = settle(&w, &mine["workspace"]["id"], json!({"method": "enterprise"}), &token(&mine, "session")).await;
+    assert_eq!((s, b["workspace"]["settlement"]["method"].as_str()), (200, Some("enterprise")));
+}
+
+#[tokio::test]
+async fn aws_settlement_by_claim_then_unsubscribe_switches_it_back_and_emails_once() {
+    let w = webhook(Harness::new().await);
+    let mut req = commercial_registration("eu1");
+    req["workspace"]["language"] = "en".into();
+    let reg = registered(&w.app, &req).await;
+    let customer = format!("cust{}", unique());
+    let claim = land(&w, &customer, "111122223333", "prod").await;
+    let (s, b) =
+        settle(&w, &reg["workspace"]["id"], json!({"method": "aws", "subscription": claim}), &token(&reg, "session"))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["workspace"]["settlement"]["customer_identifier"], customer.as_str());
+
+    let now = chrono::Utc::now();
+    let ok = deliver_sqs(&w, sqs_event(&[("subscribe-success", &customer, "prod", now)])).await;
+    assert_eq!(ok["batchItemFailures"], json!([]));
+    let done = sqs_event(&[("unsubscribe-success", &customer, "prod", now + chrono::Duration::seconds(1))]);
+    deliver_sqs(&w, done.clone()).await;
+    deliver_sqs(&w, done).await; // delivered twice
+    assert_eq!(
+        settlement_of(&w.app, reg["workspace"]["id"].as_str().unwrap()).await,
+        Some(billing_domain::model::Settlement::Enterprise)
+    );
+    let mail = cancellation_mail(req["email"].as_str().unwrap()).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0]["subject"].as_str().unwrap().starts_with("Settlement changed"), "English workspace, English email");
+}
+
+#[tokio::test]
+async fn the_registration_choice_the_upgrade_and_the_automatic_switch_do_not_count_against_the_monthly_limit() {
+    let w = webhook(Harness::new().await);
+    let uid = aliyun_uid();
+    let (i1, i2) = (open_instance(&w, &uid).await, open_instance(&w, &uid).await);
+    let mut req = commercial_registration("cn1");
+    req["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": i1});
+    let reg = registered(&w.app, &req).await;
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &i1)]).await.0, 200);
+    let (_, o) = options(&w, &reg["workspace"]["id"], &token(&reg, "billing_session")).await;
+    assert_eq!(o["next_change_at"], Value::Null, "{o}");
+    let (s, b) = settle(
+        &w,
+        &reg["workspace"]["id"],
+        json!({"method": "aliyun", "account_id": uid, "instance_id": i2}),
+        &token(&reg, "billing_session"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+
+    let free = registered(&w.app, &free_registration("cn1")).await;
+    let body = json!({"billing_account": {"mode": "create", "username": format!("up{}", unique()),
+                      "password": "billing-pass1", "email": "up@example.com"}, "accept_agreement": true});
+    let path = format!("/v1/workspaces/{}/upgrade", free["workspace"]["id"].as_str().unwrap());
+    let (s, up) =
+        parts(upgrade::handle(&w.app, request("POST", &path, Some(&body), Some(&token(&free, "session")))).await);
+    assert_eq!(s, 200, "{up}");
+    let (s, b) = settle(
+        &w,
+        &free["workspace"]["id"],
+        json!({"method": "aliyun", "account_id": uid, "instance_id": i2}),
+        &token(&up, "billing_session"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test]
+async fn a_notification_before_the_landing_is_kept_and_the_landing_fills_in_the_account() {
+    let w = webhook(Harness::new().await);
+    let customer = format!("early{}", unique());
+    deliver_sqs(&w, sqs_event(&[("subscribe-success", &customer, "prod", chrono::Utc::now())])).await;
+    let claim = land(&w, &customer, "444455556666", "prod").await;
+    let mut req = commercial_registration("us1");
+    req["settlement"] = json!({"method": "aws", "subscription": claim});
+    let reg = registered(&w.app, &req).await;
+    assert_eq!(reg["workspace"]["settlement"]["aws_account_id"], "444455556666");
+    let account = w.app.deps.marketplace.cloud_account(&format!("aws-{customer}-prod")).await.unwrap().unwrap();
+    assert_eq!(
+        account.status,
+        billing_domain::model::CloudStatus::Active,
+        "the landing does not undo the notification"
+    );
+}
+
+#[tokio::test]
+async fn a_settlement_change_is_one_conditional_write_on_the_workspace_version() {
+    let w = webhook(Harness::new().await);
+    let reg = registered(&w.app, &commercial_registration("cn1")).await;
+    let read = workspace(&w, &reg["workspace"]["id"]).await;
+    let next = billing_domain::model::Workspace { version: read.version + 1, ..read.clone() };
+    let write =
+        |ws: billing_domain::model::Workspace| billing_domain::ports::SettlementWrite { workspace: ws, cloud: None };
+    let (wa, wb) = (write(next.clone()), write(next.clone()));
+    let (a, b) = futures::join!(w.app.deps.accounts.commit_settlement(&wa), w.app.deps.accounts.commit_settlement(&wb));
+    let mut outcomes = vec![a.is_ok(), b.is_ok()];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![false, true]);
+    assert!([a, b].contains(&Err(billing_domain::Error::Conflict)));
+    assert_eq!(
+        w.app.deps.accounts.commit_settlement(&write(next)).await,
+        Err(billing_domain::Error::Conflict),
+        "a stale version never overwrites"
     );
 }

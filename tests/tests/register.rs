@@ -256,3 +256,65 @@ async fn a_repeated_idempotency_key_returns_the_first_response() {
     let (s3, b3) = parts(register::handle(&h.app, send(&other)).await);
     assert_eq!((s3, b3["code"].as_str()), (422, Some("idempotency_key_reused")));
 }
+
+#[tokio::test]
+async fn usernames_are_display_names_and_may_repeat_within_a_site() {
+    let h = Harness::new().await;
+    let (mut a, mut b) = (free_registration("cn1"), free_registration("cn1"));
+    a["username"] = "张三".into();
+    b["username"] = "张三".into();
+    assert_eq!(post(&h, &a).await.0, 201);
+    assert_eq!(post(&h, &b).await.0, 201);
+}
+
+#[tokio::test]
+async fn commercial_registration_sends_the_activation_email_in_the_workspace_language() {
+    let h = Harness::new().await;
+    let mut req = commercial_registration("us1");
+    req["workspace"]["language"] = "en".into();
+    let (s, _) = post(&h, &req).await;
+    assert_eq!(s, 201);
+    let mail = mail_to(req["email"].as_str().unwrap()).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    let subject = mail[0]["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("Activated") && subject.contains(req["workspace"]["name"].as_str().unwrap()),
+        "{subject}"
+    );
+    let mut free = free_registration("us1");
+    free["workspace"]["language"] = "en".into();
+    post(&h, &free).await;
+    assert!(mail_to(free["email"].as_str().unwrap()).await.is_empty(), "no activation for the free edition");
+}
+
+#[tokio::test]
+async fn registering_with_an_alibaba_instance_needs_it_open_and_owned_and_registers_it() {
+    let w = webhook(Harness::new().await);
+    let uid = aliyun_uid();
+    let (open, closed) = (open_instance(&w, &uid).await, open_instance(&w, &uid).await);
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &closed)]).await.0, 200);
+    let with = |uid: &str, instance: &str| {
+        let mut r = commercial_registration("cn1");
+        r["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": instance});
+        r
+    };
+    let app = &w.app;
+    let call = |body: Value| async move {
+        parts(register::handle(app, request("POST", "/v1/registrations", Some(&body), None)).await)
+    };
+    let (s, b) = call(with(&uid, &closed)).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("cloud_account_not_active")));
+    let (s, b) = call(with(&aliyun_uid(), &open)).await;
+    assert_eq!((s, b["code"].as_str()), (409, Some("cloud_account_mismatch")));
+
+    let (s, b) = call(with(&uid, &open)).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["workspace"]["settlement"]["instance_id"], open.as_str());
+    let billing = b["billing_session"]["token"].as_str().unwrap();
+    let (_, accounts) = parts(
+        change_settlement::handle(&w.app, request("GET", "/v1/billing/cloud-accounts", None, Some(billing))).await,
+    );
+    assert_eq!(accounts["cloud_accounts"][0]["id"], format!("aliyun-{open}"));
+    assert_eq!(accounts["cloud_accounts"][0]["status"], "active");
+    assert_eq!(accounts["cloud_accounts"][0]["workspaces"], json!([b["workspace"]["id"]]));
+}
