@@ -1,10 +1,12 @@
 //! Test support: the real handlers wired to the real local servers that `make test`
 //! starts (DynamoDB Local, moto, the Marketplace emulator), with a clock tests can move.
 
-use billing_domain::ports::Clock;
+use billing_domain::model::{CloudAccount, Edition, User, Workspace};
+use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};
 use billing_http::startup::{wire_with, Wired};
 use billing_http::App;
 use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -308,4 +310,60 @@ pub fn sqs_event(records: &[(&str, &str, &str, DateTime<Utc>)]) -> Value {
 /// Hands an SQS event to the webhook as Lambda would; returns the batch response.
 pub async fn deliver_sqs(w: &marketplace_webhook::Webhook, event: Value) -> Value {
     marketplace_webhook::handle_event(w, event, None).await.unwrap()
+}
+
+/// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port
+/// (the first registers the account on the billing account, as a real binding does).
+pub async fn seed_workspaces(
+    deps: &billing_domain::service::Deps,
+    billing: &str,
+    cloud: &CloudAccount,
+    n: usize,
+    language: billing_domain::model::Language,
+) -> Vec<String> {
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let now = Utc::now();
+    let ids: Vec<String> = stream::iter(0..n)
+        .map(|i| {
+            let hash = hash.clone();
+            async move {
+                let u = unique();
+                let user = User {
+                    id: format!("usr_{u}"),
+                    site: "cn1".into(),
+                    username: "seed".into(),
+                    email: format!("{u}@seed.example"),
+                    phone: unique_phone(),
+                    password_hash: hash,
+                    created_at: now,
+                };
+                let ws = Workspace {
+                    id: format!("ws_{u}"),
+                    name: format!("seeded {i}"),
+                    language,
+                    site: "cn1".into(),
+                    edition: Edition::Commercial,
+                    owner_id: user.id.clone(),
+                    billing_account: Some(billing.to_string()),
+                    settlement: Some(cloud.settlement()),
+                    settlement_since: Some(now),
+                    last_settlement_change: None,
+                    version: 1,
+                    created_at: now,
+                };
+                let write = RegistrationWrite {
+                    user,
+                    workspace: ws.clone(),
+                    billing: None,
+                    cloud: (i == 0).then(|| CloudBinding { account: cloud.clone(), claim: None }),
+                    emails: vec![],
+                };
+                deps.accounts.commit_registration(&write).await.unwrap();
+                ws.id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    ids
 }

@@ -3,10 +3,9 @@
 use async_trait::async_trait;
 use billing_domain::email::EmailIntent;
 use billing_domain::model::{CloudAccount, CloudStatus, Edition, Settlement, User, Workspace};
-use billing_domain::ports::{CancellationStore, CloudBinding, RegistrationWrite, SwitchedWorkspace};
+use billing_domain::ports::{CancellationStore, RegistrationWrite, SwitchedWorkspace};
 use billing_tests::*;
 use chrono::{DateTime, Duration, Utc};
-use futures::stream::{self, StreamExt};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,71 +55,16 @@ async fn aws_notifications_in_order_reversed_and_duplicated_end_in_the_newest_st
     assert_eq!(r["batchItemFailures"], json!([{"itemIdentifier": "broken"}]));
 }
 
-/// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port.
-async fn seed(
-    h: &Harness,
-    billing: &str,
-    cloud: &CloudAccount,
-    n: usize,
-    language: billing_domain::model::Language,
-) -> Vec<String> {
-    let hash = billing_domain::crypto::password::hash("seeded-pass1");
-    let now = Utc::now();
-    let ids: Vec<String> = stream::iter(0..n)
-        .map(|i| {
-            let hash = hash.clone();
-            async move {
-                let u = unique();
-                let user = User {
-                    id: format!("usr_{u}"),
-                    site: "cn1".into(),
-                    username: "seed".into(),
-                    email: format!("{u}@seed.example"),
-                    phone: unique_phone(),
-                    password_hash: hash,
-                    created_at: now,
-                };
-                let ws = Workspace {
-                    id: format!("ws_{u}"),
-                    name: format!("seeded {i}"),
-                    language,
-                    site: "cn1".into(),
-                    edition: Edition::Commercial,
-                    owner_id: user.id.clone(),
-                    billing_account: Some(billing.to_string()),
-                    settlement: Some(cloud.settlement()),
-                    settlement_since: Some(now),
-                    last_settlement_change: None,
-                    version: 1,
-                    created_at: now,
-                };
-                let write = RegistrationWrite {
-                    user,
-                    workspace: ws.clone(),
-                    billing: None,
-                    cloud: (i == 0).then(|| CloudBinding { account: cloud.clone(), claim: None }),
-                    emails: vec![],
-                };
-                h.deps().accounts.commit_registration(&write).await.unwrap();
-                ws.id
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    ids
-}
-
 #[tokio::test]
 async fn one_thousand_workspaces_on_one_cloud_account_are_all_switched() {
     let w = webhook(Harness::new().await);
     let uid = aliyun_uid();
     let inst = open_instance(&w, &uid).await;
     let owner = commercial_registration("cn1");
-    registered(&Harness::new().await.app, &owner).await;
+    registered(&w.app, &owner).await;
     let cloud = w.app.deps.marketplace.cloud_account(&format!("aliyun-{inst}")).await.unwrap().unwrap();
-    let ids = seed(
-        &Harness::new().await,
+    let ids = seed_workspaces(
+        &w.app.deps,
         owner["username"].as_str().unwrap(),
         &cloud,
         1000,
@@ -180,8 +124,14 @@ impl CancellationStore for DiesHalfWay {
     async fn mark_done(&self, run: &str, now: DateTime<Utc>) -> billing_domain::Result<()> {
         self.inner.mark_done(run, now).await
     }
-    async fn unfinished(&self, limit: usize) -> billing_domain::Result<Vec<(String, String)>> {
-        self.inner.unfinished(limit).await
+    async fn finished_at(&self, run: &str) -> billing_domain::Result<Option<DateTime<Utc>>> {
+        self.inner.finished_at(run).await
+    }
+    async fn close(&self, run: &str, now: DateTime<Utc>) -> billing_domain::Result<()> {
+        self.inner.close(run, now).await
+    }
+    async fn open_runs(&self) -> billing_domain::Result<Vec<(String, String)>> {
+        self.inner.open_runs().await
     }
 }
 
@@ -201,8 +151,24 @@ async fn a_cancellation_that_dies_half_way_finishes_on_redelivery_with_one_email
     registered(&seeder.app, &a).await;
     registered(&seeder.app, &b).await;
     let cloud = w.app.deps.marketplace.cloud_account(&format!("aliyun-{inst}")).await.unwrap().unwrap();
-    let mut ids = seed(&seeder, a["username"].as_str().unwrap(), &cloud, 60, billing_domain::model::Language::Zh).await;
-    ids.extend(seed(&seeder, b["username"].as_str().unwrap(), &cloud, 60, billing_domain::model::Language::Zh).await);
+    let mut ids = seed_workspaces(
+        seeder.deps(),
+        a["username"].as_str().unwrap(),
+        &cloud,
+        60,
+        billing_domain::model::Language::Zh,
+    )
+    .await;
+    ids.extend(
+        seed_workspaces(
+            seeder.deps(),
+            b["username"].as_str().unwrap(),
+            &cloud,
+            60,
+            billing_domain::model::Language::Zh,
+        )
+        .await,
+    );
 
     let (s, _) = spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)]).await;
     assert_eq!(s, 500, "the first delivery dies");
@@ -217,4 +183,58 @@ async fn a_cancellation_that_dies_half_way_finishes_on_redelivery_with_one_email
     assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)]).await.0, 200, "and once more");
     assert_eq!(cancellation_mail(a["email"].as_str().unwrap()).await.len(), 1);
     assert_eq!(cancellation_mail(b["email"].as_str().unwrap()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_sweeper_rechecks_a_finished_cancellation_and_switches_a_workspace_the_index_showed_late() {
+    let h = Harness::new().await;
+    let clock = h.clock.clone();
+    let w = webhook(h);
+    let uid = aliyun_uid();
+    let inst = open_instance(&w, &uid).await;
+    let owner = commercial_registration("cn1");
+    registered(&w.app, &owner).await;
+    let cloud = w.app.deps.marketplace.cloud_account(&format!("aliyun-{inst}")).await.unwrap().unwrap();
+    seed_workspaces(&w.app.deps, owner["username"].as_str().unwrap(), &cloud, 3, billing_domain::model::Language::Zh)
+        .await;
+    assert_eq!(spi(&w, &[("action", "releaseInstance"), ("instanceId", &inst)]).await.0, 200);
+    let run = w.app.deps.marketplace.cloud_account(&cloud.id).await.unwrap().unwrap().cancellation_id().unwrap();
+
+    // A binding that committed just before the end but reached the index only after the run read it.
+    let now = Utc::now();
+    let u = unique();
+    let late = Workspace {
+        id: format!("ws_{u}"),
+        name: "late".into(),
+        language: billing_domain::model::Language::Zh,
+        site: "cn1".into(),
+        edition: Edition::Commercial,
+        owner_id: format!("usr_{u}"),
+        billing_account: Some(owner["username"].as_str().unwrap().into()),
+        settlement: Some(cloud.settlement()),
+        settlement_since: Some(now),
+        last_settlement_change: None,
+        version: 1,
+        created_at: now,
+    };
+    let user = User {
+        id: format!("usr_{u}"),
+        site: "cn1".into(),
+        username: "late".into(),
+        email: format!("{u}@late.example"),
+        phone: unique_phone(),
+        password_hash: "x".into(),
+        created_at: now,
+    };
+    let write = RegistrationWrite { user, workspace: late.clone(), billing: None, cloud: None, emails: vec![] };
+    w.app.deps.accounts.commit_registration(&write).await.unwrap();
+    let open = || async { w.app.deps.cancellations.open_runs().await.unwrap().iter().any(|(r, _)| r == &run) };
+    assert!(open().await, "a finished run stays listed until its recheck");
+
+    clock.advance(billing_domain::service::cancellation::RECHECK_AFTER + Duration::seconds(1));
+    sweeper::sweep(&w.app.deps, None).await.unwrap();
+    assert_eq!(settlement_of(&w.app, &late.id).await, Some(Settlement::Enterprise));
+    sweeper::sweep(&w.app.deps, None).await.unwrap();
+    assert!(!open().await, "closed once a recheck finds nothing new");
+    assert_eq!(cancellation_mail(owner["email"].as_str().unwrap()).await.len(), 1, "still one email");
 }

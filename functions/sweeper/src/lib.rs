@@ -14,7 +14,7 @@ pub struct Swept {
 
 pub async fn sweep(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<Swept> {
     let mut swept =
-        Swept { cancellations_finished: cancellation::continue_unfinished(deps, deadline).await?, ..Swept::default() };
+        Swept { cancellations_finished: cancellation::continue_open_runs(deps, deadline).await?, ..Swept::default() };
     loop {
         let d = outbox::retry_pending(deps, 100).await?;
         swept.emails_sent += d.sent;

@@ -178,9 +178,14 @@ pub trait CancellationStore: Send + Sync {
         username: &str,
         email: Option<&EmailIntent>,
     ) -> Result<()>;
+    /// Records the first time the run finished; the run stays listed for one recheck.
     async fn mark_done(&self, cancellation_id: &str, now: DateTime<Utc>) -> Result<()>;
-    /// Cancellations started but not finished, for the sweeper to continue.
-    async fn unfinished(&self, limit: usize) -> Result<Vec<(String, String)>>;
+    /// When the run first finished, if it has.
+    async fn finished_at(&self, cancellation_id: &str) -> Result<Option<DateTime<Utc>>>;
+    /// Takes the run off the sweeper's list for good.
+    async fn close(&self, cancellation_id: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Runs not closed yet, `(run, cloud account id)`, for the sweeper to continue or recheck.
+    async fn open_runs(&self) -> Result<Vec<(String, String)>>;
 }
 
 /// A response kept for an `Idempotency-Key`.

@@ -11,7 +11,6 @@ use billing_domain::ports::{CancellationStore, SwitchedWorkspace};
 use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use std::collections::HashMap;
 
 /// Workspaces per transaction: two items each, within DynamoDB's 100-item limit.
 const CHUNK: usize = 50;
@@ -160,7 +159,28 @@ impl CancellationStore for DynamoStore {
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::cancel(run), "RUN")))
-            .update_expression("SET done_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk")
+            .update_expression("SET done_at = if_not_exists(done_at, :now)")
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn finished_at(&self, run: &str) -> Result<Option<DateTime<Utc>>> {
+        let item = self.get(&keys::cancel(run), "RUN").await?;
+        Ok(item
+            .and_then(|i| str_attr(&i, "done_at"))
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    async fn close(&self, run: &str, now: DateTime<Utc>) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::cancel(run), "RUN")))
+            .update_expression("SET closed_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .expression_attribute_values(":ttl", n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()))
@@ -170,14 +190,8 @@ impl CancellationStore for DynamoStore {
         Ok(())
     }
 
-    async fn unfinished(&self, limit: usize) -> Result<Vec<(String, String)>> {
-        let (items, _) =
-            self.query_page(Some("gsi1"), "gsi1pk", "CANCELS", "gsi1sk", "", Some(limit as i32), None).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| Some((str_attr(i, "run")?, str_attr(i, "cloud_account_id")?)))
-            .collect::<HashMap<_, _>>()
-            .into_iter()
-            .collect())
+    async fn open_runs(&self) -> Result<Vec<(String, String)>> {
+        let items = self.query_all(Some("gsi1"), "gsi1pk", "CANCELS", "gsi1sk", "").await?;
+        Ok(items.iter().filter_map(|i| Some((str_attr(i, "run")?, str_attr(i, "cloud_account_id")?))).collect())
     }
 }

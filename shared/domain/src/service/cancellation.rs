@@ -6,7 +6,8 @@
 //! subscription (`CloudAccount::cancellation_id`). Switching a workspace and remembering it
 //! for the email are one transaction; the email intent's id is fixed by the run and the
 //! billing account, so a rerun (a redelivered event, or the sweeper after a crash or a
-//! deadline) finishes the job without a second email.
+//! deadline) finishes the job without a second email. The sweeper runs every finished run once
+//! more after [`RECHECK_AFTER`] to catch workspaces the index showed late, then closes it.
 
 use super::{outbox, Deps};
 use crate::email::{self, EmailIntent};
@@ -18,6 +19,10 @@ use std::time::Instant;
 
 /// Workspaces read per query page.
 const PAGE: usize = 1000;
+
+/// A finished run is run once more after this long: a workspace bound just before the end of
+/// the subscription may reach the index (eventually consistent) after the run read it.
+pub const RECHECK_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -48,6 +53,7 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
     let run =
         account.cancellation_id().ok_or_else(|| Error::internal("cancellation of an account that is not cancelled"))?;
     let mut report = Report::default();
+    let first_finished = deps.cancellations.finished_at(&run).await?;
     loop {
         let page = deps.cancellations.settled_by(&account.id, PAGE).await?;
         if page.is_empty() {
@@ -59,6 +65,18 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
             tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
             return Ok(report);
         }
+    }
+
+    if let Some(done) = first_finished {
+        if report.switched == 0 {
+            // The recheck found nothing the index had not shown the first time: close the run.
+            if deps.clock.now() - done >= RECHECK_AFTER {
+                deps.cancellations.close(&run, deps.clock.now()).await?;
+            }
+            report.finished = true;
+            return Ok(report);
+        }
+        tracing::warn!(run = %run, late = report.switched, "recheck switched workspaces the index showed late");
     }
 
     let mut by_account: BTreeMap<String, Vec<SwitchedWorkspace>> = BTreeMap::new();
@@ -98,15 +116,23 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
     Ok(report)
 }
 
-/// The sweeper's part: continue every run that has not finished.
-pub async fn continue_unfinished(deps: &Deps, deadline: Option<Instant>) -> Result<usize> {
-    let mut done = 0;
-    for (_, cloud_id) in deps.cancellations.unfinished(25).await? {
-        if let Some(account) = deps.marketplace.cloud_account(&cloud_id).await? {
-            if account.cancellation_id().is_some() && run(deps, &account, deadline).await?.finished {
-                done += 1;
+/// The sweeper's part: continue every run that has not finished, recheck finished ones, and
+/// close runs that a resubscription superseded.
+pub async fn continue_open_runs(deps: &Deps, deadline: Option<Instant>) -> Result<usize> {
+    let mut finished = 0;
+    for (run_id, cloud_id) in deps.cancellations.open_runs().await? {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let account = deps.marketplace.cloud_account(&cloud_id).await?;
+        match account {
+            Some(account) if account.cancellation_id().as_deref() == Some(run_id.as_str()) => {
+                if run(deps, &account, deadline).await?.finished {
+                    finished += 1;
+                }
             }
+            _ => deps.cancellations.close(&run_id, deps.clock.now()).await?,
         }
     }
-    Ok(done)
+    Ok(finished)
 }
