@@ -1,0 +1,70 @@
+//! Properties of the pure parsers and checks: arbitrary input never panics, and the checks
+//! accept exactly what they should.
+
+use billing_domain::crypto::spi_signature::{sign, verify};
+use billing_domain::crypto::token::{Principal, TokenKey};
+use billing_domain::rules::fields;
+use billing_domain::service::register::RegisterRequest;
+use chrono::{TimeZone, Utc};
+use proptest::prelude::*;
+
+fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+    prop::collection::vec(("[a-zA-Z]{1,12}", "\\PC{0,24}"), 0..8)
+        .prop_map(|v| v.into_iter().filter(|(k, _)| k != "token").collect())
+}
+
+proptest! {
+    #[test]
+    fn spi_signature_accepts_its_own_token_and_nothing_altered(p in params(), secret in "\\PC{1,32}", extra in "\\PC{1,8}") {
+        let mut signed = p.clone();
+        signed.push(("token".into(), sign(&p, &secret)));
+        prop_assert!(verify(&signed, &secret));
+        let mut altered = signed.clone();
+        altered.push(("zzextra".into(), extra));
+        prop_assert!(!verify(&altered, &secret));
+        prop_assert!(!verify(&p, &secret), "unsigned");
+    }
+
+    #[test]
+    fn spi_signature_check_never_panics_on_arbitrary_tokens(p in params(), token in "\\PC{0,64}") {
+        let mut with = p;
+        with.push(("token".into(), token));
+        let _ = verify(&with, "secret");
+    }
+
+    #[test]
+    fn token_verification_never_panics_and_refuses_garbage(t in "\\PC{0,200}") {
+        let key = TokenKey::new(&[9u8; 32]).unwrap();
+        prop_assert_eq!(key.verify(&t, Utc::now()), None);
+    }
+
+    #[test]
+    fn tokens_round_trip_for_any_principal(user in "\\PC{1,40}", site in "[a-z0-9]{3}") {
+        let key = TokenKey::new(&[9u8; 32]).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let p = Principal::Console { user_id: user, site };
+        let (t, _) = key.issue(p.clone(), now);
+        prop_assert_eq!(key.verify(&t, now), Some(p));
+    }
+
+    #[test]
+    fn field_rules_never_panic(v in "\\PC{0,300}") {
+        let _ = (fields::email(&v), fields::phone(&v), fields::password(&v), fields::username(&v),
+                 fields::billing_username(&v), fields::workspace_name(&v), fields::aliyun_account_id(&v));
+    }
+
+    #[test]
+    fn phones_that_pass_are_e164(v in "\\+?[0-9a-z]{0,20}") {
+        if fields::phone(&v).is_ok() {
+            prop_assert!(v.starts_with('+'));
+            prop_assert!((9..=16).contains(&v.len()));
+        }
+    }
+
+    #[test]
+    fn registration_parsing_and_validation_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(req) = serde_json::from_slice::<RegisterRequest>(&body) {
+            let _ = req.validate();
+        }
+    }
+}
