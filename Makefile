@@ -12,3 +12,9 @@ down:         ## stop what `make up` started
 
 test:         ## install what is missing, lint, start the local stack, run every test
 	bash scripts/test.sh
+
+bench:        ## release builds, then cold start, warm latency, memory and a 10,000-workspace cancellation
+	bash scripts/bench.sh
+
+reliability:  ## load run, DynamoDB killed mid-load, moto stopped mid-cancellation; invariants checked from the table
+	bash scripts/reliability.sh

@@ -1,5 +1,8 @@
 //! Test support: the real handlers wired to the real local servers that `make test`
-//! starts (DynamoDB Local, moto, the Marketplace emulator), with a clock tests can move.
+//! starts (DynamoDB Local, moto, the Marketplace emulator), with a clock tests can move;
+//! and the parts of the benchmark harness (`bench`).
+
+pub mod bench;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};
@@ -366,4 +369,25 @@ pub async fn seed_workspaces(
         .collect()
         .await;
     ids
+}
+
+/// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.
+pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
+    use lambda_http::aws_lambda_events::apigw::*;
+    use lambda_http::RequestExt;
+    let req = request(
+        "PUT",
+        &format!("/v1/admin/billing-accounts/{username}/free-choice"),
+        Some(&serde_json::json!({"enabled": enabled})),
+        None,
+    );
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    if iam {
+        let mut auth = ApiGatewayRequestAuthorizer::default();
+        let mut desc = ApiGatewayRequestAuthorizerIamDescription::default();
+        desc.user_arn = Some("arn:aws:iam::123456789012:user/manager".into());
+        auth.iam = Some(desc);
+        ctx.authorizer = Some(auth);
+    }
+    req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
 }

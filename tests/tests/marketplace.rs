@@ -28,26 +28,6 @@ async fn workspace(w: &marketplace_webhook::Webhook, id: &Value) -> billing_doma
     w.app.deps.accounts.workspace(id.as_str().unwrap()).await.unwrap().unwrap()
 }
 
-fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
-    use lambda_http::aws_lambda_events::apigw::*;
-    use lambda_http::RequestExt;
-    let req = request(
-        "PUT",
-        &format!("/v1/admin/billing-accounts/{username}/free-choice"),
-        Some(&json!({"enabled": enabled})),
-        None,
-    );
-    let mut ctx = ApiGatewayV2httpRequestContext::default();
-    if iam {
-        let mut auth = ApiGatewayRequestAuthorizer::default();
-        let mut desc = ApiGatewayRequestAuthorizerIamDescription::default();
-        desc.user_arn = Some("arn:aws:iam::123456789012:user/manager".into());
-        auth.iam = Some(desc);
-        ctx.authorizer = Some(auth);
-    }
-    req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
-}
-
 async fn fresh_billing_token(w: &marketplace_webhook::Webhook, reg: &Value) -> String {
     let body = json!({"username": reg["billing_account"]["username"], "password": "s3cret-pass"});
     let (s, b) = parts(login::handle(&w.app, request("POST", "/v1/billing/sessions", Some(&body), None)).await);

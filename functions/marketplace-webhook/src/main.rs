@@ -3,7 +3,7 @@ use billing_http::startup::invocation_deadline as deadline;
 use marketplace_webhook::{handle_event, Webhook};
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_runtime::Error> {
     billing_http::startup::init_tracing();
     let w = Arc::new(Webhook {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_runtime::Error> {
     billing_http::startup::init_tracing();
     let wired = Arc::new(billing_http::startup::wire().await?);

@@ -37,7 +37,8 @@ pub struct CloudBinding {
     pub claim: Option<String>,
 }
 
-/// Everything one registration writes, all or nothing.
+/// Everything one registration writes, all or nothing. Its `emails` are written leased to
+/// the writer (for the outbox's lease time), which sends them right after the commit.
 #[derive(Debug, Clone)]
 pub struct RegistrationWrite {
     pub user: User,
@@ -47,7 +48,8 @@ pub struct RegistrationWrite {
     pub emails: Vec<EmailIntent>,
 }
 
-/// An upgrade: the workspace (conditioned on still being free) and its billing account.
+/// An upgrade: the workspace (conditioned on still being free) and its billing account;
+/// `emails` as in [`RegistrationWrite`].
 #[derive(Debug, Clone)]
 pub struct UpgradeWrite {
     pub workspace: Workspace,

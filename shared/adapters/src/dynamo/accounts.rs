@@ -1,5 +1,6 @@
 //! Users, workspaces, billing accounts and their registered cloud accounts.
 
+use super::outbox::email_item;
 use super::tx::{Cond, Tx};
 use super::{conditional, from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
@@ -29,22 +30,6 @@ pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
         keys_.push(("gsi2sk", keys::workspace(&ws.id)));
     }
     item(ws, &keys_)
-}
-
-pub(crate) fn email_item(intent: &EmailIntent, created_at: chrono::DateTime<chrono::Utc>) -> Result<Item> {
-    let mut it = item(
-        &intent.email,
-        &[
-            ("pk", format!("MAIL#{}", intent.id)),
-            ("sk", "MAIL".into()),
-            ("gsi1pk", "OUTBOX".into()),
-            ("gsi1sk", format!("{}#{}", created_at.to_rfc3339(), intent.id)),
-            ("id", intent.id.clone()),
-            ("status", "pending".into()),
-        ],
-    )?;
-    it.insert("attempts".into(), n(0));
-    Ok(it)
 }
 
 impl DynamoStore {
@@ -93,7 +78,7 @@ impl DynamoStore {
 
     fn add_emails(&self, tx: &mut Tx, emails: &[EmailIntent], now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         for e in emails {
-            tx.put(self.table(), email_item(e, now)?, Some(Cond::not_exists(Error::Conflict)))?;
+            tx.put(self.table(), email_item(e, now, true)?, Some(Cond::not_exists(Error::Conflict)))?;
         }
         Ok(())
     }

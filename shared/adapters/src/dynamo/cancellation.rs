@@ -1,6 +1,7 @@
 //! The steps of a cancellation run, each idempotent (see `billing_domain::service::cancellation`).
 
-use super::accounts::{email_item, key};
+use super::accounts::key;
+use super::outbox::email_item;
 use super::tx::{Cond, Tx};
 use super::{from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
@@ -132,7 +133,7 @@ impl CancellationStore for DynamoStore {
         let mut tx = Tx::default();
         tx.delete(self.table(), registration.clone(), None)?;
         if let Some(e) = email {
-            tx.put(self.table(), email_item(e, Utc::now())?, Some(Cond::not_exists(Error::Conflict)))?;
+            tx.put(self.table(), email_item(e, Utc::now(), false)?, Some(Cond::not_exists(Error::Conflict)))?;
         }
         match self.commit(tx).await {
             Err(Error::Conflict) if email.is_some() => {

@@ -4,7 +4,9 @@ use super::accounts::key;
 use super::tx::{Cond, Tx};
 use super::{conditional, from_item, item, keys, n, s, sdk_error, DynamoStore};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use billing_domain::model::{AwsCustomer, CloudAccount, CloudStatus};
 use billing_domain::ports::{MarketplaceStore, Transition};
 use billing_domain::{Error, Result};
@@ -20,6 +22,7 @@ impl MarketplaceStore for DynamoStore {
         self.get(&keys::cloud(id), "CLOUD").await?.map(from_item).transpose()
     }
 
+    /// One conditional put: it creates the account, or its failure hands back the one on file.
     async fn open_cloud_account(&self, account: &CloudAccount) -> Result<CloudAccount> {
         let out = self
             .client()
@@ -27,12 +30,22 @@ impl MarketplaceStore for DynamoStore {
             .table_name(self.table())
             .set_item(Some(cloud_item(account)?))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        if conditional(out)?.is_some() {
-            return Ok(account.clone());
-        }
-        if !account.account_id.is_empty() {
+        let existing: CloudAccount = match out {
+            Ok(_) => return Ok(account.clone()),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(c)) if c.item.is_some() => {
+                    from_item(c.item.clone().unwrap_or_default())?
+                }
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    self.cloud_account(&account.id).await?.ok_or(Error::Conflict)?
+                }
+                _ => return Err(sdk_error(e)),
+            },
+        };
+        if existing.account_id.is_empty() && !account.account_id.is_empty() {
             // Made from a notification that came before the landing: learn the AWS account id.
             let learnt = self
                 .client()
@@ -46,8 +59,9 @@ impl MarketplaceStore for DynamoStore {
                 .send()
                 .await;
             conditional(learnt)?;
+            return self.cloud_account(&account.id).await?.ok_or(Error::Conflict);
         }
-        self.cloud_account(&account.id).await?.ok_or(Error::Conflict)
+        Ok(existing)
     }
 
     /// Optimistic: the write is conditioned on the event time it read, so two events racing

@@ -11,6 +11,33 @@ use chrono::{DateTime, Utc};
 
 /// How long a sender holds an intent; past it, another run may take it (the sender died).
 const LEASE_SECONDS: i64 = 60;
+/// How long marking an accepted email as sent keeps trying (well inside the lease).
+const MARK_SENT_PERSISTENCE: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// An intent as stored: pending, indexed under `OUTBOX` until sent. `leased_to_writer`: the
+/// request that commits it sends it right away, so no other sender may take it meanwhile.
+pub(crate) fn email_item(
+    intent: &EmailIntent,
+    created_at: DateTime<Utc>,
+    leased_to_writer: bool,
+) -> Result<super::Item> {
+    let mut it = super::item(
+        &intent.email,
+        &[
+            ("pk", pk(&intent.id)),
+            ("sk", "MAIL".into()),
+            ("gsi1pk", "OUTBOX".into()),
+            ("gsi1sk", format!("{}#{}", created_at.to_rfc3339(), intent.id)),
+            ("id", intent.id.clone()),
+            ("status", "pending".into()),
+        ],
+    )?;
+    it.insert("attempts".into(), n(0));
+    if leased_to_writer {
+        it.insert("lease_until".into(), n(created_at.timestamp() + LEASE_SECONDS));
+    }
+    Ok(it)
+}
 
 fn pk(id: &str) -> String {
     format!("MAIL#{id}")
@@ -42,19 +69,33 @@ impl OutboxStore for DynamoStore {
         Ok(Some(EmailIntent { id, email: from_item::<Email>(item)? }))
     }
 
+    /// SES has accepted the email: losing this write would send it again once the lease
+    /// ends, so it is retried for longer than a short DynamoDB outage lasts.
     async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(pk(id), "MAIL")))
-            .update_expression("SET #st = :sent, sent_at = :at REMOVE gsi1pk, gsi1sk, lease_until")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":sent", s("sent"))
-            .expression_attribute_values(":at", s(now.to_rfc3339()))
-            .send()
-            .await
-            .map_err(sdk_error)?;
-        Ok(())
+        let mut wait = std::time::Duration::from_millis(100);
+        let give_up = std::time::Instant::now() + MARK_SENT_PERSISTENCE;
+        loop {
+            let sent = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(pk(id), "MAIL")))
+                .update_expression("SET #st = :sent, sent_at = :at REMOVE gsi1pk, gsi1sk, lease_until")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":sent", s("sent"))
+                .expression_attribute_values(":at", s(now.to_rfc3339()))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= give_up => return Err(sdk_error(e)),
+                Err(e) => {
+                    tracing::warn!(email_id = %id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "marking an email sent: retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
+        }
     }
 
     async fn release(&self, id: &str, error: &str) -> Result<()> {

@@ -67,10 +67,8 @@ pub async fn aliyun_spi(
             };
             let closing = matches!(action, "expiredInstance" | "releaseInstance");
             if !closing {
-                // A closed instance stays closed: renewing it is a no-op.
-                if current.is_active() {
-                    deps.marketplace.transition(&id, CloudStatus::Active, now).await?;
-                }
+                // Renewing or upgrading changes nothing we keep: an open instance stays open,
+                // and a closed one stays closed.
                 return Ok((200, json!({ "success": true })));
             }
             let account = match current.status {

@@ -280,8 +280,7 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
     }
 
     deps.accounts.commit_registration(&write).await?;
-    let ids: Vec<String> = write.emails.iter().map(|e| e.id.clone()).collect();
-    outbox::deliver(deps, &ids).await;
+    outbox::deliver_committed(deps, &write.emails).await;
 
     let session = deps.session(Principal::Console { user_id: write.user.id.clone(), site: write.user.site.clone() });
     let billing_session =

@@ -5,7 +5,7 @@ use super::Deps;
 use crate::crypto::password;
 use crate::crypto::token::Principal;
 use crate::error::{Error, Result};
-use crate::model::{Edition, Session};
+use crate::model::{BillingAccount, Edition, Session, User};
 use crate::rules::fields::{normalise_login, Problems};
 use crate::sites;
 use serde::Deserialize;
@@ -32,22 +32,36 @@ pub struct SsoRequest {
     pub workspace_id: Option<String>,
 }
 
-/// Runs the password check unless the login is locked out; records a failure when it says no.
-async fn throttled(deps: &Deps, key: &str, password_ok: impl std::future::Future<Output = Result<bool>>) -> Result<()> {
+/// Reads the login's failure count and looks it up at once (one round trip of latency),
+/// refuses a locked-out login before spending argon2 on it, and counts a wrong password.
+/// An unknown login costs the same argon2 time as a wrong password and gets the same answer.
+async fn authenticate<T>(
+    deps: &Deps,
+    key: &str,
+    lookup: impl std::future::Future<Output = Result<Option<T>>>,
+    hash_of: fn(&T) -> &str,
+    password: &str,
+) -> Result<T> {
     let now = deps.clock.now();
-    let (failures, window_ends) = deps.attempts.failures(key, now).await?;
+    let ((failures, window_ends), found) = futures::try_join!(deps.attempts.failures(key, now), lookup)?;
     if failures >= MAX_FAILURES {
         let retry_after_secs = window_ends.map(|t| (t - now).num_seconds().max(1) as u64).unwrap_or(60);
         return Err(Error::TooManyAttempts { retry_after_secs });
     }
-    if password_ok.await? {
-        if failures > 0 {
-            deps.attempts.clear(key).await?;
+    match found {
+        Some(t) if password::verify(password, hash_of(&t)) => {
+            if failures > 0 {
+                deps.attempts.clear(key).await?;
+            }
+            Ok(t)
         }
-        Ok(())
-    } else {
-        deps.attempts.record_failure(key, now).await?;
-        Err(Error::InvalidCredentials)
+        other => {
+            if other.is_none() {
+                password::verify_against_nothing(password);
+            }
+            deps.attempts.record_failure(key, now).await?;
+            Err(Error::InvalidCredentials)
+        }
     }
 }
 
@@ -61,23 +75,10 @@ pub async fn console_login(deps: &Deps, req: ConsoleLogin) -> Result<(Session, S
         (site.unwrap_or_default(), normalise_login(login.unwrap_or_default()), password.unwrap_or_default());
     sites::find(site).ok_or(Error::UnknownSite)?;
     let key = format!("console#{site}#{login}");
-    let mut user_id = None;
-    throttled(deps, &key, async {
-        Ok(match deps.accounts.user_by_login(site, &login).await? {
-            Some(user) if password::verify(password, &user.password_hash) => {
-                user_id = Some((user.id, user.site));
-                true
-            }
-            Some(_) => false,
-            None => {
-                password::verify_against_nothing(password);
-                false
-            }
-        })
-    })
-    .await?;
-    let (user_id, site) = user_id.ok_or_else(|| Error::internal("login succeeded without a user"))?;
-    Ok((deps.session(Principal::Console { user_id: user_id.clone(), site }), user_id))
+    let user =
+        authenticate(deps, &key, deps.accounts.user_by_login(site, &login), |u: &User| &u.password_hash, password)
+            .await?;
+    Ok((deps.session(Principal::Console { user_id: user.id.clone(), site: user.site }), user.id))
 }
 
 pub async fn billing_login(deps: &Deps, req: BillingLogin) -> Result<Session> {
@@ -87,23 +88,15 @@ pub async fn billing_login(deps: &Deps, req: BillingLogin) -> Result<Session> {
     p.finish()?;
     let (username, password) = (username.unwrap_or_default(), password.unwrap_or_default());
     let key = format!("billing#{}", username.to_lowercase());
-    let mut found = None;
-    throttled(deps, &key, async {
-        Ok(match deps.accounts.billing_account(username).await? {
-            Some(account) if password::verify(password, &account.password_hash) => {
-                found = Some(account.username);
-                true
-            }
-            Some(_) => false,
-            None => {
-                password::verify_against_nothing(password);
-                false
-            }
-        })
-    })
+    let account = authenticate(
+        deps,
+        &key,
+        deps.accounts.billing_account(username),
+        |a: &BillingAccount| &a.password_hash,
+        password,
+    )
     .await?;
-    let username = found.ok_or_else(|| Error::internal("login succeeded without an account"))?;
-    Ok(deps.session(Principal::Billing { username }))
+    Ok(deps.session(Principal::Billing { username: account.username }))
 }
 
 /// 进入费用中心: the owner of a commercial workspace gets a billing token without a password.

@@ -6,7 +6,7 @@ use super::Deps;
 use crate::crypto::token::Principal;
 use crate::error::{Error, Result};
 use crate::model::{BillingAccount, CloudAccount, Edition, Platform, Workspace};
-use crate::ports::SettlementWrite;
+use crate::ports::{CloudBinding, SettlementWrite};
 use crate::rules::fields::Problems;
 use crate::rules::settlement::{self as rules, Change, Method, SettlementOption};
 use crate::sites;
@@ -44,10 +44,11 @@ async fn context(deps: &Deps, caller: &Principal, id: &str) -> Result<Context> {
     let ws = managed_workspace(deps, caller, id).await?;
     let username =
         ws.billing_account.clone().ok_or_else(|| Error::internal("commercial workspace without billing account"))?;
-    let account =
-        deps.accounts.billing_account(&username).await?.ok_or_else(|| Error::internal("billing account missing"))?;
-    let registered: Vec<CloudAccount> =
-        deps.accounts.registered_cloud_accounts(&username).await?.into_iter().filter(|a| a.is_active()).collect();
+    // Independent reads, one round trip of latency.
+    let (account, registered) =
+        futures::join!(deps.accounts.billing_account(&username), deps.accounts.registered_cloud_accounts(&username));
+    let account = account?.ok_or_else(|| Error::internal("billing account missing"))?;
+    let registered: Vec<CloudAccount> = registered?.into_iter().filter(|a| a.is_active()).collect();
     let platform =
         sites::find(&ws.site).map(|s| s.platform).ok_or_else(|| Error::internal("workspace on unknown site"))?;
     Ok(Context { ws, account, registered, platform })
@@ -71,7 +72,11 @@ pub async fn options(deps: &Deps, caller: &Principal, id: &str) -> Result<Option
     let c = context(deps, caller, id).await?;
     let cur = current(&c.ws);
     let options = rules::options(&c.registered, c.account.free_choice, c.platform, &cur);
-    let settled = deps.accounts.workspaces_of_billing_account(&c.account.username).await?;
+    // Which workspaces each registered account settles: only worth a query if there are any.
+    let settled = match c.registered.is_empty() {
+        true => vec![],
+        false => deps.accounts.workspaces_of_billing_account(&c.account.username).await?,
+    };
     Ok(Options {
         current: SettlementView { settlement: cur, since: c.ws.settlement_since },
         site_platform: c.platform,
@@ -114,10 +119,10 @@ pub async fn change(deps: &Deps, caller: &Principal, id: &str, input: Settlement
     rules::check_offered(&offered, target.method(), target.cloud_account_id())?;
 
     // The lock and the monthly limit need nothing of the target but its method and id.
-    let current_active = match cur.cloud_account_id() {
-        Some(cid) => deps.marketplace.cloud_account(&cid).await?.is_some_and(|a| a.is_active()),
-        None => false,
-    };
+    // The current account pays through this billing account, so it is registered there while
+    // it is active: the list read above answers without another round trip.
+    let current_id = cur.cloud_account_id();
+    let current_active = c.registered.iter().any(|a| Some(&a.id) == current_id.as_ref());
     let same_account = peek_id(&target).is_some() && peek_id(&target) == cur.cloud_account_id();
     if current_active && target.method() != Method::Enterprise && !same_account {
         return Err(Error::CloudAccountLocked);
@@ -129,7 +134,15 @@ pub async fn change(deps: &Deps, caller: &Principal, id: &str, input: Settlement
         }
     }
 
-    let binding = cloud::resolve(deps, &target).await?;
+    let binding = match &target {
+        // Offered, so on file and active: no need to read it again.
+        Target::Registered { cloud_account_id } => c
+            .registered
+            .iter()
+            .find(|a| &a.id == cloud_account_id)
+            .map(|a| CloudBinding { account: a.clone(), claim: None }),
+        _ => cloud::resolve(deps, &target).await?,
+    };
     let wanted = binding.as_ref().map(|b| b.account.settlement()).unwrap_or(crate::model::Settlement::Enterprise);
     match rules::decide_change(&cur, current_active, &wanted, c.ws.last_settlement_change, now)? {
         Change::Unchanged => Ok(WorkspaceView::from(&c.ws)),
@@ -161,8 +174,12 @@ pub async fn billing_workspaces(deps: &Deps, caller: &Principal) -> Result<Vec<W
 
 pub async fn billing_cloud_accounts(deps: &Deps, caller: &Principal) -> Result<Vec<CloudAccountView>> {
     let username = billing_username(caller)?;
-    let settled = deps.accounts.workspaces_of_billing_account(username).await?;
-    Ok(deps.accounts.registered_cloud_accounts(username).await?.iter().map(|a| view(a, &settled)).collect())
+    let (settled, accounts) = futures::join!(
+        deps.accounts.workspaces_of_billing_account(username),
+        deps.accounts.registered_cloud_accounts(username)
+    );
+    let settled = settled?;
+    Ok(accounts?.iter().map(|a| view(a, &settled)).collect())
 }
 
 pub async fn set_free_choice(deps: &Deps, username: &str, enabled: Option<bool>) -> Result<BillingAccount> {

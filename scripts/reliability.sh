@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make reliability`: the load run and the fault runs, on servers of their own (ports
+# 8620-8622, a table of its own, DynamoDB Local persisted on disk so it can be killed and
+# restarted). Each phase ends with `load check`: the invariants, read from the table.
+#   LOAD_SECONDS (default 30), LOAD_CLIENTS (default 32), CANCEL_WORKSPACES (default 2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+RUN_DIR=$root/.local/run/reliability
+rm -rf "$RUN_DIR"
+. scripts/lib.sh
+DDB=8620 MOTO=8621 EMU=8622
+db=$root/.local/reliability-db
+env_file=$root/.local/reliability.env
+trap stop_all EXIT
+
+bash scripts/install-tools.sh
+cargo build -q -p billing-tests --bin load
+load="$target/debug/load"
+rm -rf "$db" && mkdir -p "$db"
+start_dynamodb r-dynamodb $DDB "$db"
+start_moto r-moto $MOTO
+start_emulator r-emulator $EMU
+write_env "$env_file" $DDB $MOTO $EMU 9000 billing-center-reliability
+load_env "$env_file"
+
+echo "== 1. load: ${LOAD_CLIENTS:-32} clients for ${LOAD_SECONDS:-30} s, every route, zero 5xx"
+"$load" run --tag steady --seconds "${LOAD_SECONDS:-30}" --clients "${LOAD_CLIENTS:-32}"
+"$load" check --tag steady
+
+echo "== 2. DynamoDB Local killed (SIGKILL) and restarted during a load run"
+"$load" run --tag ddbfault --seconds 40 --clients 16 --allow-5xx &
+load_pid=$!
+sleep 12
+stop_one r-dynamodb KILL
+echo "   DynamoDB Local killed; restarting in 5 s"
+sleep 5
+start_dynamodb r-dynamodb $DDB "$db"
+echo "   DynamoDB Local back"
+wait $load_pid
+"$load" check --tag ddbfault
+
+echo "== 3. moto stopped during a cancellation of ${CANCEL_WORKSPACES:-2000} workspaces"
+"$load" cancel-prepare --tag mailfault --workspaces "${CANCEL_WORKSPACES:-2000}"
+stop_one r-moto KILL
+"$load" cancel-release --tag mailfault
+start_moto r-moto $MOTO
+load_env "$env_file" # a new moto: verify the sender again
+"$load" check --tag mailfault
+echo "reliability: 3 passed, 0 failed"

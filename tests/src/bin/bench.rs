@@ -1,0 +1,551 @@
+//! `make bench`: runs the release `bootstrap` of every function under a Runtime API served
+//! here, against DynamoDB Local and moto behind counting proxies, and prints a markdown
+//! report (also written to `target/bench/report.md`).
+//!
+//! Settings (environment): `BENCH_BIN_DIR` (release binaries), `BENCH_ARM64_DIR` (optional,
+//! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
+//! `BENCH_CANCEL_WORKSPACES` (default 10000), plus the local stack's `.local/env`.
+
+use billing_domain::model::Language;
+use billing_tests::bench::events::{apigw, get, json_post, scheduled};
+use billing_tests::bench::proxy::Proxy;
+use billing_tests::bench::runtime_api::Hosted;
+use billing_tests::bench::stats::{ms, percentile};
+use billing_tests::*;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const FUNCTIONS: &[&str] =
+    &["register", "login", "upgrade", "change-settlement", "marketplace-webhook", "admin", "sweeper"];
+const WARMUP: usize = 5;
+const COLD_RUNS: usize = 20;
+
+struct Scenario {
+    function: &'static str,
+    route: &'static str,
+    /// argon2id operations the route performs (hash or verify), priced apart.
+    argon2: u32,
+    events: Vec<Value>,
+}
+
+struct RouteResult {
+    function: &'static str,
+    route: &'static str,
+    argon2: u32,
+    p50: Duration,
+    p99: Duration,
+    ddb_calls: f64,
+    ses_calls: f64,
+    failures: usize,
+}
+
+struct FunctionResult {
+    name: String,
+    size_x86: Option<u64>,
+    size_arm: Option<u64>,
+    cold: Duration,
+    peak_rss_kib: u64,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn size(dir: &str, path: &str) -> Option<u64> {
+    std::fs::metadata(format!("{dir}/{path}")).ok().map(|m| m.len())
+}
+
+fn mb(bytes: Option<u64>) -> String {
+    bytes.map(|b| format!("{:.2} MB", b as f64 / 1_000_000.0)).unwrap_or_else(|| "n/a".into())
+}
+
+fn ok_response(v: &Value) -> bool {
+    match v.get("statusCode").and_then(Value::as_i64) {
+        Some(s) => (200..400).contains(&s),
+        None => v.get("batchItemFailures").map(|f| f == &json!([])).unwrap_or(true),
+    }
+}
+
+async fn median_cold_start(binary: &str, name: &str, env: &[(String, String)]) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let hosted = Hosted::start(binary, name, env).await;
+        samples.push(hosted.cold_start().await);
+        hosted.stop();
+    }
+    percentile(&samples, 50.0)
+}
+
+/// Builds every route's events. Data a route needs is prepared here, through the real
+/// handlers in-process and straight to DynamoDB Local, so it is not counted.
+async fn scenarios(w: &marketplace_webhook::Webhook, n: usize) -> Vec<Scenario> {
+    let app = &w.app;
+    let owner = commercial_registration("cn1");
+    let reg = registered(app, &owner).await;
+    let (console, billing) = (token(&reg, "session"), token(&reg, "billing_session"));
+    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    let username = owner["username"].as_str().unwrap().to_string();
+    let uid = aliyun_uid();
+    let instance = open_instance(w, &uid).await;
+
+    let mut free_for_upgrade = Vec::new();
+    let mut commercial_for_change = Vec::new();
+    for _ in 0..n {
+        free_for_upgrade.push(registered(app, &free_registration("cn2")).await);
+        let mut c = commercial_registration("cn1");
+        c["billing_account"] = json!({"mode": "bind", "username": username, "password": "s3cret-pass"});
+        commercial_for_change.push(registered(app, &c).await);
+    }
+    let mut landing_tokens = Vec::new();
+    for _ in 0..n {
+        landing_tokens.push(mint_marketplace_token(&format!("bench{}", unique()), "111122223333", "prod", 3600).await);
+    }
+    let customer = format!("bench{}", unique());
+    let t0 = chrono::Utc::now();
+
+    let repeat = |e: Value| vec![e; n];
+    let form = |body: String| {
+        apigw(
+            "POST",
+            "/v1/marketplace/aws/landing",
+            "",
+            Some(body),
+            &[("content-type", "application/x-www-form-urlencoded".into())],
+            false,
+        )
+    };
+    vec![
+        Scenario { function: "register", route: "GET /v1/sites", argon2: 0, events: repeat(get("/v1/sites", None)) },
+        Scenario {
+            function: "register",
+            route: "POST /v1/registrations (free)",
+            argon2: 1,
+            events: (0..n).map(|_| json_post("POST", "/v1/registrations", &free_registration("cn1"), None)).collect(),
+        },
+        Scenario {
+            function: "register",
+            route: "POST /v1/registrations (commercial)",
+            argon2: 1,
+            events: (0..n).map(|_| json_post("POST", "/v1/registrations", &commercial_registration("us1"), None)).collect(),
+        },
+        Scenario {
+            function: "login",
+            route: "POST /v1/sessions",
+            argon2: 1,
+            events: repeat(json_post("POST", "/v1/sessions", &json!({"site": "cn1", "login": owner["email"], "password": "s3cret-pass"}), None)),
+        },
+        Scenario {
+            function: "login",
+            route: "POST /v1/billing/sessions",
+            argon2: 1,
+            events: repeat(json_post("POST", "/v1/billing/sessions", &json!({"username": username, "password": "s3cret-pass"}), None)),
+        },
+        Scenario {
+            function: "login",
+            route: "POST /v1/billing/sso",
+            argon2: 0,
+            events: repeat(json_post("POST", "/v1/billing/sso", &json!({"workspace_id": ws}), Some(&console))),
+        },
+        Scenario {
+            function: "upgrade",
+            route: "POST /v1/workspaces/{id}/upgrade (create)",
+            argon2: 1,
+            events: free_for_upgrade
+                .iter()
+                .map(|r| {
+                    let body = json!({"billing_account": {"mode": "create", "username": format!("b{}", unique()),
+                                      "password": "billing-pass1", "email": format!("{}@example.com", unique())}, "accept_agreement": true});
+                    let path = format!("/v1/workspaces/{}/upgrade", r["workspace"]["id"].as_str().unwrap());
+                    json_post("POST", &path, &body, Some(&token(r, "session")))
+                })
+                .collect(),
+        },
+        Scenario {
+            function: "change-settlement",
+            route: "GET /v1/workspaces/{id}/settlement-options",
+            argon2: 0,
+            events: repeat(get(&format!("/v1/workspaces/{ws}/settlement-options"), Some(&billing))),
+        },
+        Scenario {
+            function: "change-settlement",
+            route: "PUT /v1/workspaces/{id}/settlement (aliyun)",
+            argon2: 0,
+            events: commercial_for_change
+                .iter()
+                .map(|r| {
+                    let path = format!("/v1/workspaces/{}/settlement", r["workspace"]["id"].as_str().unwrap());
+                    json_post("PUT", &path, &json!({"method": "aliyun", "account_id": uid, "instance_id": instance}), Some(&billing))
+                })
+                .collect(),
+        },
+        Scenario {
+            function: "change-settlement",
+            route: "GET /v1/billing/workspaces",
+            argon2: 0,
+            events: repeat(get("/v1/billing/workspaces", Some(&billing))),
+        },
+        Scenario {
+            function: "change-settlement",
+            route: "GET /v1/billing/cloud-accounts",
+            argon2: 0,
+            events: repeat(get("/v1/billing/cloud-accounts", Some(&billing))),
+        },
+        Scenario {
+            function: "admin",
+            route: "PUT /v1/admin/billing-accounts/{u}/free-choice",
+            argon2: 0,
+            events: repeat(apigw(
+                "PUT",
+                &format!("/v1/admin/billing-accounts/{username}/free-choice"),
+                "",
+                Some(json!({"enabled": false}).to_string()),
+                &[("content-type", "application/json".into())],
+                true,
+            )),
+        },
+        Scenario {
+            function: "marketplace-webhook",
+            route: "GET /v1/marketplace/aliyun (createInstance)",
+            argon2: 0,
+            events: (0..n)
+                .map(|_| {
+                    let q = spi_query(&[("action", "createInstance"), ("aliUid", &uid), ("orderBizId", &format!("o{}", unique()))]);
+                    apigw("GET", "/v1/marketplace/aliyun", &q, None, &[], false)
+                })
+                .collect(),
+        },
+        Scenario {
+            function: "marketplace-webhook",
+            route: "GET /v1/marketplace/aliyun (renewInstance)",
+            argon2: 0,
+            events: repeat(apigw(
+                "GET",
+                "/v1/marketplace/aliyun",
+                &spi_query(&[("action", "renewInstance"), ("instanceId", &instance)]),
+                None,
+                &[],
+                false,
+            )),
+        },
+        Scenario {
+            function: "marketplace-webhook",
+            route: "POST /v1/marketplace/aws/landing",
+            argon2: 0,
+            events: landing_tokens.iter().map(|t| form(format!("x-amzn-marketplace-token={t}"))).collect(),
+        },
+        Scenario {
+            function: "marketplace-webhook",
+            route: "SQS subscribe-success",
+            argon2: 0,
+            events: (0..n)
+                .map(|i| sqs_event(&[("subscribe-success", &customer, "prod", t0 + chrono::Duration::seconds(i as i64))]))
+                .collect(),
+        },
+        Scenario { function: "sweeper", route: "scheduled sweep", argon2: 0, events: repeat(scheduled()) },
+    ]
+}
+
+async fn run_scenario(hosted: &Hosted, s: Scenario, ddb: &Proxy, ses: &Proxy) -> RouteResult {
+    let mut events = s.events.into_iter();
+    let mut failures = 0;
+    for e in events.by_ref().take(WARMUP) {
+        let (ok, v, _) = hosted.invoke(e).await;
+        failures += usize::from(!(ok && ok_response(&v)));
+    }
+    let (d0, s0) = (ddb.count(), ses.count());
+    let mut samples = Vec::new();
+    for e in events {
+        let (ok, v, took) = hosted.invoke(e).await;
+        if !(ok && ok_response(&v)) {
+            failures += 1;
+            if failures == 1 {
+                eprintln!("{} {}: unexpected answer {v}", s.function, s.route);
+            }
+        }
+        samples.push(took);
+    }
+    let n = samples.len().max(1) as f64;
+    RouteResult {
+        function: s.function,
+        route: s.route,
+        argon2: s.argon2,
+        p50: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+        ddb_calls: (ddb.count() - d0) as f64 / n,
+        ses_calls: (ses.count() - s0) as f64 / n,
+        failures,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let bin_dir = env_or("BENCH_BIN_DIR", "target/release");
+    let arm_dir = std::env::var("BENCH_ARM64_DIR").ok();
+    let n: usize = env_or("BENCH_ITERATIONS", "100").parse().unwrap();
+    let cancel_n: usize = env_or("BENCH_CANCEL_WORKSPACES", "10000").parse().unwrap();
+    let out_path = env_or("BENCH_OUT", "target/bench/report.md");
+
+    let ddb = Proxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through make bench")).await;
+    let ses = Proxy::start(&std::env::var("AWS_ENDPOINT_URL_SES").unwrap()).await;
+    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("BENCH_")).collect();
+    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_DYNAMODB" && k != "AWS_ENDPOINT_URL_SES" && k != "RUST_LOG");
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb.url.clone()));
+    env.push(("AWS_ENDPOINT_URL_SES".into(), ses.url.clone()));
+    env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+    env.push(("RUST_LOG".into(), "info".into()));
+
+    // Baselines: one DynamoDB round trip through the same proxy, and argon2id on its own.
+    let sdk = billing_adapters::config::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&ddb.url).build(),
+    );
+    let table = std::env::var("TABLE_NAME").unwrap();
+    let mut get_samples = Vec::new();
+    for i in 0..(n * 2 + 20) {
+        let t = Instant::now();
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("BENCH#probe".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PROBE".into()))
+            .send()
+            .await
+            .unwrap();
+        if i >= 20 {
+            get_samples.push(t.elapsed());
+        }
+    }
+    let get_p50 = percentile(&get_samples, 50.0);
+    let (mut hash_samples, mut verify_samples) = (Vec::new(), Vec::new());
+    let phc = billing_domain::crypto::password::hash("bench-pass1");
+    for _ in 0..20 {
+        let t = Instant::now();
+        billing_domain::crypto::password::hash("bench-pass1");
+        hash_samples.push(t.elapsed());
+        let t = Instant::now();
+        billing_domain::crypto::password::verify("bench-pass1", &phc);
+        verify_samples.push(t.elapsed());
+    }
+    let argon2_p50 = percentile(&hash_samples, 50.0).max(percentile(&verify_samples, 50.0));
+    eprintln!("baselines: GetItem p50 {:.2} ms, argon2id {:.1} ms", ms(get_p50), ms(argon2_p50));
+
+    // Cold starts, next to a hello-world lambda_runtime binary built in the same run.
+    let hello = median_cold_start(&format!("{bin_dir}/hello"), "hello", &env).await;
+    let mut functions = Vec::new();
+    for f in FUNCTIONS {
+        let cold = median_cold_start(&format!("{bin_dir}/{f}"), f, &env).await;
+        eprintln!("cold start {f}: {:.1} ms (hello {:.1} ms)", ms(cold), ms(hello));
+        functions.push(FunctionResult {
+            name: f.to_string(),
+            size_x86: size(&bin_dir, f),
+            size_arm: arm_dir.as_deref().and_then(|d| size(d, &format!("{f}/bootstrap"))),
+            cold,
+            peak_rss_kib: 0,
+        });
+    }
+
+    // Warm routes: one process per function, as one Lambda execution environment.
+    let w = webhook(Harness::new().await);
+    let all = scenarios(&w, n + WARMUP).await;
+    let mut routes = Vec::new();
+    for f in functions.iter_mut() {
+        let hosted = Hosted::start(&format!("{bin_dir}/{}", f.name), &f.name, &env).await;
+        hosted.cold_start().await;
+        for s in all.iter().filter(|s| s.function == f.name) {
+            let s = Scenario { function: s.function, route: s.route, argon2: s.argon2, events: s.events.clone() };
+            let r = run_scenario(&hosted, s, &ddb, &ses).await;
+            eprintln!("{} {}: p50 {:.2} ms, {:.1} DynamoDB calls", r.function, r.route, ms(r.p50), r.ddb_calls);
+            routes.push(r);
+        }
+        f.peak_rss_kib = hosted.peak_rss_kib();
+        hosted.stop();
+    }
+
+    // Cancellation of many workspaces on one cloud account, through the release webhook.
+    let uid = aliyun_uid();
+    let instance = open_instance(&w, &uid).await;
+    let owner = commercial_registration("cn1");
+    registered(&w.app, &owner).await;
+    let cloud = w.app.deps.marketplace.cloud_account(&format!("aliyun-{instance}")).await.unwrap().unwrap();
+    let seeding = Instant::now();
+    seed_workspaces(&w.app.deps, owner["username"].as_str().unwrap(), &cloud, cancel_n, Language::Zh).await;
+    eprintln!("seeded {cancel_n} workspaces in {:.1} s", seeding.elapsed().as_secs_f64());
+    let hosted = Hosted::start(&format!("{bin_dir}/marketplace-webhook"), "marketplace-webhook", &env).await;
+    hosted.cold_start().await;
+    let release = apigw(
+        "GET",
+        "/v1/marketplace/aliyun",
+        &spi_query(&[("action", "releaseInstance"), ("instanceId", &instance)]),
+        None,
+        &[],
+        false,
+    );
+    let d0 = ddb.count();
+    let (ok, answer, took) = hosted.invoke(release).await;
+    let cancel_calls = ddb.count() - d0;
+    let cancel_rss = hosted.peak_rss_kib();
+    hosted.stop();
+    let left = w.app.deps.cancellations.settled_by(&cloud.id, 10).await.unwrap().len();
+    assert!(ok && ok_response(&answer) && left == 0, "cancellation did not finish: {answer} ({left} left)");
+    eprintln!("cancellation of {cancel_n}: {:.2} s", took.as_secs_f64());
+
+    let report = render(&RenderInput {
+        n,
+        get_samples: &get_samples,
+        hash: &hash_samples,
+        verify: &verify_samples,
+        argon2_p50,
+        hello,
+        functions: &functions,
+        routes: &routes,
+        cancel: (cancel_n, took, cancel_calls, cancel_rss),
+    });
+    println!("{report}");
+    if let Some(dir) = std::path::Path::new(&out_path).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&out_path, &report).unwrap();
+    eprintln!("report written to {out_path}");
+}
+
+struct RenderInput<'a> {
+    n: usize,
+    get_samples: &'a [Duration],
+    hash: &'a [Duration],
+    verify: &'a [Duration],
+    argon2_p50: Duration,
+    hello: Duration,
+    functions: &'a [FunctionResult],
+    routes: &'a [RouteResult],
+    cancel: (usize, Duration, u64, u64),
+}
+
+fn render(r: &RenderInput) -> String {
+    let get_p50 = percentile(r.get_samples, 50.0);
+    let mut o = String::new();
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    writeln!(o, "# Benchmark report\n").unwrap();
+    writeln!(
+        o,
+        "{} · {cpus} CPUs · DynamoDB Local and moto on 127.0.0.1 behind counting proxies · {} measured calls per route after {WARMUP} warm-up calls · release binaries under a local Lambda Runtime API\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        r.n
+    )
+    .unwrap();
+    writeln!(o, "## Baselines\n\n| what | p50 ms | p99 ms |\n|---|---:|---:|").unwrap();
+    writeln!(
+        o,
+        "| DynamoDB `GetItem` round trip (the unit below) | {:.2} | {:.2} |",
+        ms(get_p50),
+        ms(percentile(r.get_samples, 99.0))
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "| argon2id hash (m=19 MiB, t=2, p=1), priced apart | {:.1} | {:.1} |",
+        ms(percentile(r.hash, 50.0)),
+        ms(percentile(r.hash, 99.0))
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "| argon2id verify | {:.1} | {:.1} |\n",
+        ms(percentile(r.verify, 50.0)),
+        ms(percentile(r.verify, 99.0))
+    )
+    .unwrap();
+
+    writeln!(o, "## Functions\n\n| function | bootstrap x86_64 | bootstrap arm64 | cold start (median of {COLD_RUNS}) | vs hello-world ({:.1} ms) | peak RSS |", ms(r.hello)).unwrap();
+    writeln!(o, "|---|---:|---:|---:|---:|---:|").unwrap();
+    for f in r.functions {
+        writeln!(
+            o,
+            "| {} | {} | {} | {:.1} ms | {:.2}× | {:.1} MiB |",
+            f.name,
+            mb(f.size_x86),
+            mb(f.size_arm),
+            ms(f.cold),
+            f.cold.as_secs_f64() / r.hello.as_secs_f64(),
+            f.peak_rss_kib as f64 / 1024.0
+        )
+        .unwrap();
+    }
+    writeln!(
+        o,
+        "\n## Routes, warm\n\nFloor = DynamoDB calls × `GetItem` p50 + argon2id operations × {:.1} ms.\n",
+        ms(r.argon2_p50)
+    )
+    .unwrap();
+    writeln!(
+        o,
+        "| function | route | p50 ms | p99 ms | DynamoDB calls | SES calls | argon2 | floor ms | p50 / floor |"
+    )
+    .unwrap();
+    writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
+    let mut misses = Vec::new();
+    for x in r.routes {
+        let floor = x.ddb_calls * ms(get_p50) + x.argon2 as f64 * ms(r.argon2_p50);
+        let ratio = if floor > 0.0 { ms(x.p50) / floor } else { f64::NAN };
+        writeln!(
+            o,
+            "| {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {:.2} | {} |",
+            x.function,
+            x.route,
+            ms(x.p50),
+            ms(x.p99),
+            x.ddb_calls,
+            x.ses_calls,
+            x.argon2,
+            floor,
+            if ratio.is_nan() { "—".into() } else { format!("{ratio:.2}×") }
+        )
+        .unwrap();
+        if ratio > 1.5 {
+            misses.push(format!("route `{} {}`: p50 is {ratio:.2}× its floor", x.function, x.route));
+        }
+        if x.failures > 0 {
+            misses.push(format!("route `{} {}`: {} calls did not answer 2xx/3xx", x.function, x.route, x.failures));
+        }
+    }
+    let (cn, took, calls, rss) = r.cancel;
+    writeln!(o, "\n## Cancellation\n\n| workspaces on one cloud account | seconds | workspaces/s | DynamoDB calls | webhook peak RSS |").unwrap();
+    writeln!(o, "|---:|---:|---:|---:|---:|").unwrap();
+    writeln!(
+        o,
+        "| {cn} | {:.2} | {:.0} | {calls} | {:.1} MiB |",
+        took.as_secs_f64(),
+        cn as f64 / took.as_secs_f64(),
+        rss as f64 / 1024.0
+    )
+    .unwrap();
+
+    for f in r.functions {
+        let ratio = f.cold.as_secs_f64() / r.hello.as_secs_f64();
+        if ratio > 1.5 {
+            misses.push(format!("cold start of `{}`: {ratio:.2}× hello-world", f.name));
+        }
+        if f.peak_rss_kib > 32 * 1024 {
+            misses.push(format!("peak RSS of `{}`: {:.1} MiB", f.name, f.peak_rss_kib as f64 / 1024.0));
+        }
+        if f.size_arm.is_some_and(|s| s > 9_000_000) {
+            misses.push(format!("arm64 bootstrap of `{}`: {}", f.name, mb(f.size_arm)));
+        }
+    }
+    if took.as_secs() >= 60 {
+        misses.push(format!("cancellation of {cn} workspaces: {:.1} s", took.as_secs_f64()));
+    }
+    if rss > 32 * 1024 {
+        misses.push(format!("webhook peak RSS during the cancellation: {:.1} MiB", rss as f64 / 1024.0));
+    }
+    writeln!(o, "\n## Against the targets\n").unwrap();
+    writeln!(o, "Targets: cold start ≤ 1.5× hello-world; warm p50 ≤ 1.5× floor; peak RSS < 32 MiB; arm64 bootstrap < 9 MB; {cn}-workspace cancellation < 60 s.\n").unwrap();
+    if misses.is_empty() {
+        writeln!(o, "Every figure meets its target.").unwrap();
+    } else {
+        for m in misses {
+            writeln!(o, "- miss: {m}").unwrap();
+        }
+    }
+    o
+}

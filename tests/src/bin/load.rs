@@ -1,0 +1,452 @@
+//! The reliability suite's driver (`make reliability`, see scripts/reliability.sh).
+//!
+//! - `load run --seconds S --clients C --tag T [--allow-5xx]`: C concurrent clients for S
+//!   seconds through the real handlers against the local stack, mixing every route, with
+//!   deliberate collisions (shared emails, phones, billing usernames, concurrent upgrades and
+//!   changes) and cancellations while clients bind. Fails on any 5xx unless allowed.
+//! - `load cancel-prepare --workspaces N --tag T` / `load cancel-release --tag T`: a
+//!   cancellation of N workspaces, split so the script can stop moto in between.
+//! - `load check --tag T`: drains the sweeper, then checks the invariants from the table.
+
+use billing_domain::model::Language;
+use billing_tests::*;
+use chrono::Duration as ChronoDuration;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// What the clients share, so that they collide on purpose.
+struct Shared {
+    tag: String,
+    emails: Vec<String>,
+    phones: Vec<String>,
+    billing_names: Vec<String>,
+    uid: String,
+    instances: Mutex<Vec<String>>,
+    free_workspaces: Mutex<Vec<(String, String)>>,
+    commercial: Mutex<Vec<(String, String, String)>>,
+    statuses: Mutex<BTreeMap<String, u64>>,
+    server_errors: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl Shared {
+    fn tally(&self, route: &str, status: u16, body: &Value) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let code = body["code"].as_str().unwrap_or("");
+        *self.statuses.lock().unwrap().entry(format!("{route} {status} {code}")).or_default() += 1;
+        if status >= 500 {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn email(&self, i: usize) -> String {
+        self.emails[i % self.emails.len()].clone()
+    }
+}
+
+fn pick<T: Clone>(v: &Mutex<Vec<T>>) -> Option<T> {
+    let v = v.lock().unwrap();
+    (!v.is_empty()).then(|| v[fastrand::usize(..v.len())].clone())
+}
+
+async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
+    let app = &w.app;
+    let post = |path: String, body: Value, tok: Option<String>| async move {
+        match path.as_str() {
+            "/v1/registrations" => {
+                parts(register::handle(app, request("POST", &path, Some(&body), tok.as_deref())).await)
+            }
+            p if p.ends_with("/upgrade") => {
+                parts(upgrade::handle(app, request("POST", &path, Some(&body), tok.as_deref())).await)
+            }
+            _ => parts(login::handle(app, request("POST", &path, Some(&body), tok.as_deref())).await),
+        }
+    };
+    match fastrand::usize(..14) {
+        0 | 1 => {
+            // Free registrations on two sites, on a small pool of emails and phones.
+            let mut r = free_registration(if fastrand::bool() { "cn1" } else { "us1" });
+            r["email"] = s.email(fastrand::usize(..)).into();
+            r["phone"] = s.phones[fastrand::usize(..s.phones.len())].clone().into();
+            let (st, b) = post("/v1/registrations".into(), r, None).await;
+            s.tally("register free", st, &b);
+            if st == 201 {
+                s.free_workspaces
+                    .lock()
+                    .unwrap()
+                    .push((b["workspace"]["id"].as_str().unwrap().into(), token(&b, "session")));
+            }
+        }
+        2 => {
+            // Commercial registrations on a small pool of billing usernames, some with Alibaba.
+            let mut r = commercial_registration("cn1");
+            r["email"] = format!("c{}@{}", unique(), s.tag).into();
+            r["username"] = s.billing_names[fastrand::usize(..s.billing_names.len())].clone().into();
+            if let (true, Some(i)) = (fastrand::bool(), pick(&s.instances)) {
+                r["settlement"] = json!({"method": "aliyun", "account_id": s.uid, "instance_id": i});
+            }
+            let (st, b) = post("/v1/registrations".into(), r, None).await;
+            s.tally("register commercial", st, &b);
+            if st == 201 {
+                s.commercial.lock().unwrap().push((
+                    b["workspace"]["id"].as_str().unwrap().into(),
+                    token(&b, "session"),
+                    token(&b, "billing_session"),
+                ));
+            }
+        }
+        3 => {
+            let body = json!({"site": "cn1", "login": s.email(fastrand::usize(..)), "password": if fastrand::bool() { "s3cret-pass" } else { "wrong-pass1" }});
+            let (st, b) = post("/v1/sessions".into(), body, None).await;
+            s.tally("login", st, &b);
+        }
+        4 => {
+            let body = json!({"username": s.billing_names[fastrand::usize(..s.billing_names.len())], "password": "s3cret-pass"});
+            let (st, b) = post("/v1/billing/sessions".into(), body, None).await;
+            s.tally("billing login", st, &b);
+        }
+        5 => {
+            // Upgrades, sometimes of the same workspace by two clients at once.
+            if let Some((ws, tok)) = pick(&s.free_workspaces) {
+                let body = json!({"billing_account": {"mode": "create", "username": format!("u{}", unique()),
+                                  "password": "billing-pass1", "email": format!("u{}@{}", unique(), s.tag)}, "accept_agreement": true});
+                let (st, b) = post(format!("/v1/workspaces/{ws}/upgrade"), body, Some(tok.clone())).await;
+                s.tally("upgrade", st, &b);
+                if st == 200 {
+                    s.commercial.lock().unwrap().push((ws, tok, token(&b, "billing_session")));
+                }
+            }
+        }
+        6 => {
+            if let Some((ws, tok, _)) = pick(&s.commercial) {
+                let (st, b) = post("/v1/billing/sso".into(), json!({"workspace_id": ws}), Some(tok)).await;
+                s.tally("sso", st, &b);
+            }
+        }
+        7 | 8 => {
+            // Settlement changes onto pool instances, racing cancellations of those instances.
+            if let (Some((ws, _, billing)), Some(i)) = (pick(&s.commercial), pick(&s.instances)) {
+                let body = if fastrand::u8(..4) == 0 {
+                    json!({"method": "enterprise"})
+                } else {
+                    json!({"method": "aliyun", "account_id": s.uid, "instance_id": i})
+                };
+                let path = format!("/v1/workspaces/{ws}/settlement");
+                let (st, b) =
+                    parts(change_settlement::handle(app, request("PUT", &path, Some(&body), Some(&billing))).await);
+                s.tally("change settlement", st, &b);
+            }
+        }
+        9 => {
+            if let Some((ws, _, billing)) = pick(&s.commercial) {
+                let path = format!("/v1/workspaces/{ws}/settlement-options");
+                let (st, b) = parts(change_settlement::handle(app, request("GET", &path, None, Some(&billing))).await);
+                s.tally("settlement options", st, &b);
+                let (st, b) = parts(
+                    change_settlement::handle(app, request("GET", "/v1/billing/workspaces", None, Some(&billing)))
+                        .await,
+                );
+                s.tally("billing workspaces", st, &b);
+                let (st, b) = parts(
+                    change_settlement::handle(app, request("GET", "/v1/billing/cloud-accounts", None, Some(&billing)))
+                        .await,
+                );
+                s.tally("billing cloud accounts", st, &b);
+            }
+        }
+        10 => {
+            // The marketplace opens instances and, now and then, releases one while clients bind it.
+            if step.is_multiple_of(3) {
+                if let Some(i) = pick(&s.instances) {
+                    let (st, b) = spi(w, &[("action", "releaseInstance"), ("instanceId", &i)]).await;
+                    s.tally("spi release", st, &b);
+                    s.instances.lock().unwrap().retain(|x| x != &i);
+                }
+            }
+            let i = open_instance(w, &s.uid).await;
+            s.tally("spi create", 200, &Value::Null);
+            s.instances.lock().unwrap().push(i);
+        }
+        11 => {
+            let customer = format!("load{}", unique());
+            let claim = land(w, &customer, "111122223333", "prod").await;
+            s.tally("aws landing", 303, &Value::Null);
+            let now = chrono::Utc::now();
+            let mut events = vec![("subscribe-success", 0), ("unsubscribe-pending", 1), ("unsubscribe-success", 2)];
+            fastrand::shuffle(&mut events);
+            let mut r = commercial_registration("us1");
+            r["email"] = format!("a{}@{}", unique(), s.tag).into();
+            r["settlement"] = json!({"method": "aws", "subscription": claim});
+            let (st, b) = post("/v1/registrations".into(), r, None).await;
+            s.tally("register aws", st, &b);
+            for (action, at) in events {
+                let out =
+                    deliver_sqs(w, sqs_event(&[(action, &customer, "prod", now + ChronoDuration::seconds(at))])).await;
+                let failed = out["batchItemFailures"].as_array().map(|a| a.len()).unwrap_or(0);
+                s.tally("sqs", if failed == 0 { 200 } else { 500 }, &Value::Null);
+            }
+        }
+        12 => {
+            let (st, b) = parts(register::handle(app, request("GET", "/v1/sites", None, None)).await);
+            s.tally("sites", st, &b);
+            // A customer manager flips free choice on a billing account while its owners change settlements.
+            let u = &s.billing_names[fastrand::usize(..s.billing_names.len())];
+            let (st, b) = parts(admin::handle(app, admin_request(u, fastrand::bool(), true)).await);
+            s.tally("admin free choice", st, &b);
+        }
+        _ => match sweeper::sweep(&app.deps, None).await {
+            Ok(_) => s.tally("sweep", 200, &Value::Null),
+            Err(e) => {
+                eprintln!("sweep failed: {e}");
+                s.tally("sweep", 500, &Value::Null)
+            }
+        },
+    }
+}
+
+async fn run_load(tag: String) {
+    let seconds: u64 = arg("--seconds").unwrap_or("30".into()).parse().unwrap();
+    let clients: usize = arg("--clients").unwrap_or("32".into()).parse().unwrap();
+    let w = Arc::new(webhook(Harness::new().await));
+    let shared = Arc::new(Shared {
+        emails: (0..40).map(|i| format!("shared{i}@{tag}")).collect(),
+        phones: (0..40).map(|_| unique_phone()).collect(),
+        billing_names: (0..20).map(|i| format!("acct{i}-{}", unique())).collect(),
+        uid: aliyun_uid(),
+        instances: Mutex::new(vec![]),
+        free_workspaces: Mutex::new(vec![]),
+        commercial: Mutex::new(vec![]),
+        statuses: Mutex::new(BTreeMap::new()),
+        server_errors: AtomicU64::new(0),
+        calls: AtomicU64::new(0),
+        tag,
+    });
+    for _ in 0..3 {
+        let i = open_instance(&w, &shared.uid).await;
+        shared.instances.lock().unwrap().push(i);
+    }
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks = (0..clients).map(|_| {
+        let (w, s) = (w.clone(), shared.clone());
+        tokio::spawn(async move {
+            let mut step = 0;
+            while Instant::now() < end {
+                one_step(&w, &s, step).await;
+                step += 1;
+            }
+        })
+    });
+    for t in join_all(tasks).await {
+        if let Err(e) = t {
+            eprintln!("a client panicked: {e}");
+            shared.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    let calls = shared.calls.load(Ordering::Relaxed);
+    let errors = shared.server_errors.load(Ordering::Relaxed);
+    println!(
+        "load: {clients} clients for {took:.0} s: {calls} calls ({:.0}/s), {errors} answered 5xx",
+        calls as f64 / took
+    );
+    for (k, v) in shared.statuses.lock().unwrap().iter() {
+        println!("  {v:>6}  {k}");
+    }
+    if errors > 0 && !flag("--allow-5xx") {
+        eprintln!("FAIL: {errors} server errors");
+        std::process::exit(1);
+    }
+}
+
+async fn cancel_prepare(tag: &str) {
+    let n: usize = arg("--workspaces").unwrap_or("2000".into()).parse().unwrap();
+    let w = webhook(Harness::new().await);
+    let uid = aliyun_uid();
+    let instance = open_instance(&w, &uid).await;
+    let cloud = w.app.deps.marketplace.cloud_account(&format!("aliyun-{instance}")).await.unwrap().unwrap();
+    for i in 0..3 {
+        let mut owner = commercial_registration("cn1");
+        owner["email"] = format!("owner{i}{}@{tag}", unique()).into();
+        registered(&w.app, &owner).await;
+        seed_workspaces(&w.app.deps, owner["username"].as_str().unwrap(), &cloud, n / 3, Language::En).await;
+    }
+    std::fs::write(format!(".local/run/cancel-{tag}"), &instance).unwrap();
+    println!("prepared {n} workspaces on instance {instance}");
+}
+
+async fn cancel_release(tag: &str) {
+    let instance = std::fs::read_to_string(format!(".local/run/cancel-{tag}")).unwrap();
+    let w = webhook(Harness::new().await);
+    let started = Instant::now();
+    let (status, body) = spi(&w, &[("action", "releaseInstance"), ("instanceId", &instance)]).await;
+    println!("release with the mailer down: HTTP {status} {body} in {:.1} s", started.elapsed().as_secs_f64());
+    if status != 200 {
+        std::process::exit(1);
+    }
+}
+
+/// Drains the sweeper (pending mail, open cancellation runs, rechecks), then checks the
+/// invariants from the table itself.
+async fn check(tag: &str) {
+    let h = Harness::new().await;
+    for _ in 0..20 {
+        h.clock.advance(billing_domain::service::cancellation::RECHECK_AFTER + ChronoDuration::seconds(1));
+        sweeper::sweep(h.deps(), None).await.expect("sweep");
+        let open = h.deps().cancellations.open_runs().await.unwrap().len();
+        let pending = h.deps().outbox.pending(1).await.unwrap().len();
+        if open == 0 && pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let items = scan_all(&h).await;
+    let mut violations = Vec::new();
+    let s = |i: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        i.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    };
+
+    // No email or phone held by two users of a site; every guard names a user that holds it.
+    let users: Vec<_> = items.iter().filter(|i| s(i, "sk") == "USER").collect();
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    for u in &users {
+        for key in ["email", "phone"] {
+            if let Some(other) = seen.insert((s(u, "site"), format!("{key}:{}", s(u, key))), s(u, "id")) {
+                violations.push(format!(
+                    "{key} {} on {} held by {} and {}",
+                    s(u, key),
+                    s(u, "site"),
+                    other,
+                    s(u, "id")
+                ));
+            }
+        }
+    }
+    let user_ids: HashSet<String> = users.iter().map(|u| s(u, "id")).collect();
+    for g in items.iter().filter(|i| s(i, "sk") == "GUARD") {
+        if !user_ids.contains(&s(g, "user_id")) {
+            violations.push(format!("guard {} names no user", s(g, "pk")));
+        }
+    }
+    let guards = items.iter().filter(|i| s(i, "sk") == "GUARD").count();
+    if guards != users.len() * 2 {
+        violations.push(format!("{} users but {guards} guards", users.len()));
+    }
+
+    // No billing username twice, whatever its case.
+    let mut names = HashSet::new();
+    for b in items.iter().filter(|i| s(i, "sk") == "ACCOUNT") {
+        if !names.insert(s(b, "username").to_lowercase()) {
+            violations.push(format!("billing username {} twice", s(b, "username")));
+        }
+    }
+
+    // No workspace settled by a cancelled cloud account; every workspace has an owner.
+    let cancelled: HashSet<String> = items
+        .iter()
+        .filter(|i| s(i, "sk") == "CLOUD" && s(i, "status") == "cancelled")
+        .map(|i| s(i, "pk").trim_start_matches("CLOUD#").to_string())
+        .collect();
+    let mut workspaces = 0;
+    for ws in items.iter().filter(|i| s(i, "sk") == "WS") {
+        workspaces += 1;
+        if !s(ws, "gsi2pk").is_empty() && cancelled.contains(s(ws, "gsi2pk").trim_start_matches("CLOUD#")) {
+            violations.push(format!("workspace {} still settled by cancelled {}", s(ws, "id"), s(ws, "gsi2pk")));
+        }
+        if !user_ids.contains(&s(ws, "owner_id")) {
+            violations.push(format!("workspace {} has no owner", s(ws, "id")));
+        }
+    }
+
+    // Every email intent of this run sent, and sent exactly once (moto's own record).
+    let mails: Vec<_> = items.iter().filter(|i| s(i, "sk") == "MAIL" && s(i, "to").ends_with(tag)).collect();
+    let mut intended: HashMap<(String, String), i64> = HashMap::new();
+    for m in &mails {
+        if s(m, "status") != "sent" {
+            violations.push(format!("email {} still {}", s(m, "id"), s(m, "status")));
+        }
+        *intended.entry((s(m, "to"), s(m, "subject"))).or_default() += 1;
+    }
+    let moto = format!("{}/moto-api/data.json", std::env::var("MOTO_URL").unwrap());
+    let data: Value = reqwest::get(moto).await.unwrap().json().await.unwrap();
+    let mut delivered: HashMap<(String, String), i64> = HashMap::new();
+    for m in data["ses"]["Message"].as_array().cloned().unwrap_or_default() {
+        for to in m["destinations"]["ToAddresses"].as_array().cloned().unwrap_or_default() {
+            let to = to.as_str().unwrap_or_default().to_string();
+            if to.ends_with(tag) {
+                *delivered.entry((to, m["subject"].as_str().unwrap_or_default().to_string())).or_default() += 1;
+            }
+        }
+    }
+    for (k, n) in &intended {
+        let got = delivered.get(k).copied().unwrap_or(0);
+        if got != *n {
+            violations.push(format!("email to {} ({}) intended {n}, delivered {got}", k.0, k.1));
+        }
+    }
+    for (k, n) in &delivered {
+        if !intended.contains_key(k) {
+            violations.push(format!("email to {} ({}) delivered {n} times with no intent", k.0, k.1));
+        }
+    }
+    let cancelled_runs = items.iter().filter(|i| s(i, "sk") == "RUN").count();
+    println!(
+        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run: {} violations",
+        users.len(),
+        names.len(),
+        cancelled.len(),
+        mails.len(),
+        violations.len()
+    );
+    for v in violations.iter().take(20) {
+        println!("  violation: {v}");
+    }
+    if !violations.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+async fn scan_all(h: &Harness) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(&h.wired_sdk);
+    let table = std::env::var("TABLE_NAME").unwrap();
+    let mut out = vec![];
+    let mut start = None;
+    loop {
+        let page = client.scan().table_name(&table).set_exclusive_start_key(start).send().await.unwrap();
+        out.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => return out,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    // Emails of a run share a domain, so its checks ignore other runs' mail.
+    let tag = format!("{}.load.example", arg("--tag").unwrap_or_else(|| "default".into()));
+    match command.as_str() {
+        "run" => run_load(tag).await,
+        "cancel-prepare" => cancel_prepare(&tag).await,
+        "cancel-release" => cancel_release(&tag).await,
+        "check" => check(&tag).await,
+        _ => {
+            eprintln!("usage: load run|cancel-prepare|cancel-release|check [--tag T] [--seconds S] [--clients C] [--workspaces N] [--allow-5xx]");
+            std::process::exit(2);
+        }
+    }
+}
