@@ -11,7 +11,8 @@ functions=(register login upgrade change-settlement marketplace-webhook admin sw
 packages=(); for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 echo "== release build (x86_64)"
-cargo build --release "${packages[@]}" -p billing-tests --bin bench --bin hello
+cargo build --release "${packages[@]}"
+cargo build --release -p billing-tests --bin bench --bin hello # --bin narrows every -p: a build of its own
 
 arm64_dir=""
 if command -v zig >/dev/null && rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then

@@ -71,9 +71,21 @@ pub fn cancellation(to: &str, language: Language, cloud_account: &str, workspace
             ],
         ),
     };
-    let items: Vec<String> = workspaces.iter().map(|(name, site)| format!("{name} ({site})")).collect();
+    let mut items: Vec<String> =
+        workspaces.iter().take(MAX_LISTED).map(|(name, site)| format!("{name} ({site})")).collect();
+    let more = workspaces.len().saturating_sub(MAX_LISTED);
+    if more > 0 {
+        items.push(match language {
+            Language::Zh => format!("……以及另外 {more} 个工作空间，完整列表见费用中心的工作空间管理"),
+            Language::En => format!("… and {more} more workspaces: see workspace management in the billing center"),
+        });
+    }
     render(to, subject, &lines, &items)
 }
+
+/// Workspaces named in one cancellation email. An account can settle thousands; listing
+/// them all would exceed what a DynamoDB item (the intent) can hold and what a reader reads.
+pub const MAX_LISTED: usize = 100;
 
 fn render(to: &str, subject: String, lines: &[String], items: &[String]) -> Email {
     let mut text = lines.join("\n\n");
@@ -100,6 +112,18 @@ mod tests {
         assert!(en.subject.contains("prod <1>"));
         assert!(en.html.contains("prod &lt;1&gt;") && !en.html.contains("prod <1>"));
         assert_eq!(en.to, "a@b.co");
+    }
+
+    #[test]
+    fn a_cancellation_of_thousands_lists_the_first_hundred_and_counts_the_rest() {
+        let ws: Vec<(String, String)> = (0..10_000).map(|i| (format!("workspace-{i:05}"), "cn1".to_string())).collect();
+        for (language, more) in [(Language::En, "and 9900 more"), (Language::Zh, "另外 9900 个")] {
+            let e = cancellation("x@y.co", language, "1234", &ws);
+            assert_eq!(e.html.matches("<li>").count(), MAX_LISTED + 1);
+            assert!(e.text.contains("workspace-00099") && !e.text.contains("workspace-00100"));
+            assert!(e.text.contains(more), "{}", e.text);
+            assert!(e.text.len() + e.html.len() < 64 * 1024, "well under DynamoDB's 400 KB item limit");
+        }
     }
 
     #[test]

@@ -28,6 +28,9 @@ async fn forward(
     body: Bytes,
 ) -> impl IntoResponse {
     t.count.fetch_add(1, Ordering::SeqCst);
+    if std::env::var("BENCH_TRACE").is_ok() {
+        eprintln!("    -> {}", headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("?"));
+    }
     let url = format!("{}{}", t.base, uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let mut req = t.client.request(method, url).body(body);
     for (k, v) in headers.iter() {

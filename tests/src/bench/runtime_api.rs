@@ -34,7 +34,10 @@ pub struct Hosted {
 
 async fn next(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     s.shared.first_next.lock().unwrap().get_or_insert_with(Instant::now);
-    let (id, event) = s.events.lock().await.recv().await.expect("harness alive");
+    let Some((id, event)) = s.events.lock().await.recv().await else {
+        // The harness let go of this function: nothing more will come.
+        return StatusCode::GONE.into_response();
+    };
     let deadline =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + Duration::from_secs(900);
     let mut h = HeaderMap::new();
@@ -46,7 +49,7 @@ async fn next(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     );
     h.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().unwrap());
     h.insert("content-type", "application/json".parse().unwrap());
-    (h, event.to_string())
+    (h, event.to_string()).into_response()
 }
 
 fn finish(s: &AppState, id: &str, ok: bool, body: &str) -> StatusCode {

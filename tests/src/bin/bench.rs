@@ -4,7 +4,8 @@
 //!
 //! Settings (environment): `BENCH_BIN_DIR` (release binaries), `BENCH_ARM64_DIR` (optional,
 //! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
-//! `BENCH_CANCEL_WORKSPACES` (default 10000), plus the local stack's `.local/env`.
+//! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_TRACE` (set: print every call's DynamoDB
+//! requests and time), plus the local stack's `.local/env`.
 
 use billing_domain::model::Language;
 use billing_tests::bench::events::{apigw, get, json_post, scheduled};
@@ -268,8 +269,13 @@ async fn run_scenario(hosted: &Hosted, s: Scenario, ddb: &Proxy, ses: &Proxy) ->
     }
     let (d0, s0) = (ddb.count(), ses.count());
     let mut samples = Vec::new();
+    let trace = std::env::var("BENCH_TRACE").is_ok();
     for e in events {
+        let before = ddb.count();
         let (ok, v, took) = hosted.invoke(e).await;
+        if trace {
+            eprintln!("  {} {}: {} DynamoDB calls, {:.2} ms", s.function, s.route, ddb.count() - before, ms(took));
+        }
         if !(ok && ok_response(&v)) {
             failures += 1;
             if failures == 1 {

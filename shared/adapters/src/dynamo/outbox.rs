@@ -33,6 +33,7 @@ pub(crate) fn email_item(
         ],
     )?;
     it.insert("attempts".into(), n(0));
+    it.insert("created_at".into(), s(created_at.to_rfc3339()));
     if leased_to_writer {
         it.insert("lease_until".into(), n(created_at.timestamp() + LEASE_SECONDS));
     }
