@@ -43,6 +43,8 @@ pub struct Harness {
     pub app: App,
     pub clock: Arc<TestClock>,
     pub wired_sdk: aws_config::SdkConfig,
+    /// The table this harness writes to.
+    pub table: String,
 }
 
 impl Harness {
@@ -55,10 +57,27 @@ impl Harness {
     /// Wiring from a given SDK configuration, e.g. one whose SES endpoint is down.
     pub fn with_sdk(sdk: aws_config::SdkConfig) -> Self {
         let settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
+        Self::wired(sdk, settings)
+    }
+
+    /// A harness on a table of its own, made from infra/table.json, for tests that read the
+    /// whole table (a scan of the shared one grows with every run).
+    pub async fn isolated() -> Self {
+        require_env();
+        let sdk = billing_adapters::config::sdk_config().await;
+        let table = format!("t-{}", unique());
+        create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
+        let mut settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
+        settings.table_name = table;
+        Self::wired(sdk, settings)
+    }
+
+    fn wired(sdk: aws_config::SdkConfig, settings: billing_adapters::Settings) -> Self {
+        let table = settings.table_name.clone();
         let Wired { mut deps, store, .. } = wire_with(&sdk, settings);
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         deps.clock = clock.clone();
-        Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk }
+        Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk, table }
     }
 
     pub fn deps(&self) -> &billing_domain::service::Deps {
@@ -138,20 +157,57 @@ pub async fn mail_to(to: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Items of the table whose attribute `name` equals `value` (a test-only scan).
+/// Creates `table` as infra/table.json defines it (the definition template.yaml matches).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::*;
+    let spec: Value =
+        serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/table.json"))).unwrap();
+    let key = |k: &Value| {
+        KeySchemaElement::builder()
+            .attribute_name(k["AttributeName"].as_str().unwrap())
+            .key_type(KeyType::from(k["KeyType"].as_str().unwrap()))
+            .build()
+            .unwrap()
+    };
+    let keys = |v: &Value| v.as_array().unwrap().iter().map(key).collect::<Vec<_>>();
+    let mut req = client.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+    for a in spec["AttributeDefinitions"].as_array().unwrap() {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(a["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(a["AttributeType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    req = req.set_key_schema(Some(keys(&spec["KeySchema"])));
+    for g in spec["GlobalSecondaryIndexes"].as_array().unwrap() {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(g["IndexName"].as_str().unwrap())
+                .set_key_schema(Some(keys(&g["KeySchema"])))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        );
+    }
+    req.send().await.unwrap();
+}
+
+/// Items of the harness's table whose attribute `name` equals `value` (a test-only scan:
+/// use it on an `isolated` harness).
 pub async fn items_where(
     h: &Harness,
     name: &str,
     value: &str,
 ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let client = aws_sdk_dynamodb::Client::new(&h.wired_sdk);
-    let table = std::env::var("TABLE_NAME").unwrap();
     let mut out = vec![];
     let mut start = None;
     loop {
         let page = client
             .scan()
-            .table_name(&table)
+            .table_name(&h.table)
             .filter_expression("#n = :v")
             .expression_attribute_names("#n", name)
             .expression_attribute_values(":v", aws_sdk_dynamodb::types::AttributeValue::S(value.into()))

@@ -85,7 +85,10 @@ async fn one_thousand_workspaces_on_one_cloud_account_are_all_switched() {
         assert_eq!(settlement_of(&w.app, id).await, Some(Settlement::Enterprise));
     }
     assert!(w.app.deps.cancellations.settled_by(&cloud.id, 10).await.unwrap().is_empty());
-    assert_eq!(cancellation_mail(owner["email"].as_str().unwrap()).await.len(), 1);
+    let mail = cancellation_mail(owner["email"].as_str().unwrap()).await;
+    assert_eq!(mail.len(), 1);
+    let body = mail[0]["body"].as_str().unwrap();
+    assert!(body.contains("and 900 more"), "one email names the first 100 and counts the rest");
 }
 
 /// The real store, failing once after switching part of a page: the process "dies half way".
@@ -112,8 +115,13 @@ impl CancellationStore for DiesHalfWay {
         }
         self.inner.switch_to_enterprise(run, c, ws, now).await
     }
-    async fn switched(&self, run: &str) -> billing_domain::Result<Vec<SwitchedWorkspace>> {
-        self.inner.switched(run).await
+    async fn switched_page(
+        &self,
+        run: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> billing_domain::Result<(Vec<SwitchedWorkspace>, Option<String>)> {
+        self.inner.switched_page(run, after, limit).await
     }
     async fn registrations(&self, c: &str) -> billing_domain::Result<Vec<String>> {
         self.inner.registrations(c).await

@@ -23,7 +23,7 @@ async fn sites_lists_the_catalogue() {
 
 #[tokio::test]
 async fn free_registration_creates_user_and_free_workspace_without_leaking_the_password() {
-    let h = Harness::new().await;
+    let h = Harness::isolated().await;
     let req = free_registration("cn1");
     let (status, body) = post(&h, &req).await;
     assert_eq!(status, 201, "{body}");
@@ -172,7 +172,7 @@ async fn malformed_bodies_are_400_oversized_413_and_unknown_routes_404_405() {
 
 #[tokio::test]
 async fn twenty_concurrent_registrations_with_one_email_give_one_201_and_nineteen_email_taken() {
-    let h = Harness::new().await;
+    let h = Harness::isolated().await;
     let email = format!("{}@example.com", unique());
     let ws_name = format!("race {}", unique());
     let attempts = (0..20).map(|_| {
@@ -213,7 +213,7 @@ async fn email_and_phone_are_unique_within_a_site_only() {
 
 #[tokio::test]
 async fn a_taken_billing_username_is_refused_unless_bound_with_its_password() {
-    let h = Harness::new().await;
+    let h = Harness::isolated().await;
     let owner = commercial_registration("cn1");
     assert_eq!(post(&h, &owner).await.0, 201);
     let username = owner["username"].as_str().unwrap();

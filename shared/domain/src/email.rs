@@ -53,8 +53,15 @@ pub fn activation(
     render(to, subject, &lines, &[])
 }
 
-/// Sent once per billing account when a cloud account's subscription ends.
-pub fn cancellation(to: &str, language: Language, cloud_account: &str, workspaces: &[(String, String)]) -> Email {
+/// Sent once per billing account when a cloud account's subscription ends. `listed` holds
+/// at most [`MAX_LISTED`] of the `total` workspaces that changed.
+pub fn cancellation(
+    to: &str,
+    language: Language,
+    cloud_account: &str,
+    listed: &[(String, String)],
+    total: usize,
+) -> Email {
     let (subject, lines) = match language {
         Language::Zh => (
             "结算方式变更通知：已切换为观测云企业账号结算".to_string(),
@@ -72,8 +79,8 @@ pub fn cancellation(to: &str, language: Language, cloud_account: &str, workspace
         ),
     };
     let mut items: Vec<String> =
-        workspaces.iter().take(MAX_LISTED).map(|(name, site)| format!("{name} ({site})")).collect();
-    let more = workspaces.len().saturating_sub(MAX_LISTED);
+        listed.iter().take(MAX_LISTED).map(|(name, site)| format!("{name} ({site})")).collect();
+    let more = total.saturating_sub(items.len());
     if more > 0 {
         items.push(match language {
             Language::Zh => format!("……以及另外 {more} 个工作空间，完整列表见费用中心的工作空间管理"),
@@ -118,7 +125,7 @@ mod tests {
     fn a_cancellation_of_thousands_lists_the_first_hundred_and_counts_the_rest() {
         let ws: Vec<(String, String)> = (0..10_000).map(|i| (format!("workspace-{i:05}"), "cn1".to_string())).collect();
         for (language, more) in [(Language::En, "and 9900 more"), (Language::Zh, "另外 9900 个")] {
-            let e = cancellation("x@y.co", language, "1234", &ws);
+            let e = cancellation("x@y.co", language, "1234", &ws[..MAX_LISTED], ws.len());
             assert_eq!(e.html.matches("<li>").count(), MAX_LISTED + 1);
             assert!(e.text.contains("workspace-00099") && !e.text.contains("workspace-00100"));
             assert!(e.text.contains(more), "{}", e.text);
@@ -129,7 +136,7 @@ mod tests {
     #[test]
     fn cancellation_lists_every_workspace() {
         let ws = vec![("a".to_string(), "cn1".to_string()), ("b".to_string(), "us1".to_string())];
-        let e = cancellation("x@y.co", Language::En, "1234", &ws);
+        let e = cancellation("x@y.co", Language::En, "1234", &ws, ws.len());
         assert!(e.text.contains("- a (cn1)") && e.text.contains("- b (us1)"));
         assert_eq!(e.html.matches("<li>").count(), 2);
     }

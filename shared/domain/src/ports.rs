@@ -170,7 +170,14 @@ pub trait CancellationStore: Send + Sync {
         workspaces: &[Workspace],
         now: DateTime<Utc>,
     ) -> Result<()>;
-    async fn switched(&self, cancellation_id: &str) -> Result<Vec<SwitchedWorkspace>>;
+    /// One page of the workspaces a run switched, ordered by billing account; pass the
+    /// returned cursor to read the next page (`None`: this was the last).
+    async fn switched_page(
+        &self,
+        cancellation_id: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<SwitchedWorkspace>, Option<String>)>;
     /// Billing accounts that have the cloud account registered.
     async fn registrations(&self, cloud_account_id: &str) -> Result<Vec<String>>;
     /// Removes the registration and, if given, writes the email intent (once: its id is fixed).

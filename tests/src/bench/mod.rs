@@ -1,6 +1,7 @@
 //! The benchmark's parts: a minimal Lambda Runtime API that hosts one function process,
 //! a counting HTTP proxy in front of DynamoDB Local and moto, and event builders.
 
+pub mod baseline;
 pub mod events;
 pub mod proxy;
 pub mod runtime_api;

@@ -8,12 +8,14 @@
 //! requests and time), plus the local stack's `.local/env`.
 
 use billing_domain::model::Language;
+use billing_tests::bench::baseline;
 use billing_tests::bench::events::{apigw, get, json_post, scheduled};
-use billing_tests::bench::proxy::Proxy;
+use billing_tests::bench::proxy::{since, Ops, Proxy};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
 use billing_tests::*;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -36,9 +38,33 @@ struct RouteResult {
     argon2: u32,
     p50: Duration,
     p99: Duration,
-    ddb_calls: f64,
-    ses_calls: f64,
+    /// Calls per invocation, by operation: DynamoDB's, then the other AWS services'.
+    dynamodb: BTreeMap<String, f64>,
+    other: BTreeMap<String, f64>,
     failures: usize,
+}
+
+impl RouteResult {
+    fn dynamodb_calls(&self) -> f64 {
+        self.dynamodb.values().sum()
+    }
+    fn other_calls(&self) -> f64 {
+        self.other.values().sum()
+    }
+}
+
+fn per_call(ops: Ops, n: f64) -> BTreeMap<String, f64> {
+    ops.into_iter().map(|(k, v)| (k, v as f64 / n)).collect()
+}
+
+fn describe(ops: &BTreeMap<String, f64>) -> String {
+    if ops.is_empty() {
+        return "0".into();
+    }
+    let total: f64 = ops.values().sum();
+    let parts: Vec<String> =
+        ops.iter().map(|(k, v)| if (*v - 1.0).abs() < 0.05 { k.clone() } else { format!("{v:.1}×{k}") }).collect();
+    format!("{total:.1}: {}", parts.join(", "))
 }
 
 struct FunctionResult {
@@ -80,8 +106,8 @@ async fn median_cold_start(binary: &str, name: &str, env: &[(String, String)]) -
 
 /// Builds every route's events. Data a route needs is prepared here, through the real
 /// handlers in-process and straight to DynamoDB Local, so it is not counted.
-/// Also returns a workspace id: the item the `GetItem` baseline reads.
-async fn scenarios(w: &marketplace_webhook::Webhook, n: usize) -> (Vec<Scenario>, String) {
+/// Also returns a workspace and its billing account: what the baselines read.
+async fn scenarios(w: &marketplace_webhook::Webhook, n: usize) -> (Vec<Scenario>, (String, String)) {
     let app = &w.app;
     let owner = commercial_registration("cn1");
     let reg = registered(app, &owner).await;
@@ -111,7 +137,7 @@ async fn scenarios(w: &marketplace_webhook::Webhook, n: usize) -> (Vec<Scenario>
     let customer = format!("bench{}", unique());
     let t0 = chrono::Utc::now();
 
-    let probe = ws.clone();
+    let probe = (ws.clone(), username.clone());
     let repeat = |e: Value| vec![e; n];
     let form = |body: String| {
         apigw(
@@ -260,21 +286,41 @@ async fn scenarios(w: &marketplace_webhook::Webhook, n: usize) -> (Vec<Scenario>
     (list, probe)
 }
 
-async fn run_scenario(hosted: &Hosted, s: Scenario, ddb: &Proxy, ses: &Proxy) -> RouteResult {
+struct Proxies {
+    dynamodb: Proxy,
+    ses: Proxy,
+    metering: Proxy,
+}
+
+impl Proxies {
+    fn snapshot(&self) -> (Ops, Ops) {
+        let mut other = self.ses.ops();
+        other.extend(self.metering.ops());
+        (self.dynamodb.ops(), other)
+    }
+}
+
+async fn run_scenario(hosted: &Hosted, s: Scenario, proxies: &Proxies) -> RouteResult {
     let mut events = s.events.into_iter();
     let mut failures = 0;
     for e in events.by_ref().take(WARMUP) {
         let (ok, v, _) = hosted.invoke(e).await;
         failures += usize::from(!(ok && ok_response(&v)));
     }
-    let (d0, s0) = (ddb.count(), ses.count());
+    let (d0, o0) = proxies.snapshot();
     let mut samples = Vec::new();
     let trace = std::env::var("BENCH_TRACE").is_ok();
     for e in events {
-        let before = ddb.count();
+        let before = proxies.dynamodb.count();
         let (ok, v, took) = hosted.invoke(e).await;
         if trace {
-            eprintln!("  {} {}: {} DynamoDB calls, {:.2} ms", s.function, s.route, ddb.count() - before, ms(took));
+            eprintln!(
+                "  {} {}: {} DynamoDB calls, {:.2} ms",
+                s.function,
+                s.route,
+                proxies.dynamodb.count() - before,
+                ms(took)
+            );
         }
         if !(ok && ok_response(&v)) {
             failures += 1;
@@ -285,14 +331,15 @@ async fn run_scenario(hosted: &Hosted, s: Scenario, ddb: &Proxy, ses: &Proxy) ->
         samples.push(took);
     }
     let n = samples.len().max(1) as f64;
+    let (d1, o1) = proxies.snapshot();
     RouteResult {
         function: s.function,
         route: s.route,
         argon2: s.argon2,
         p50: percentile(&samples, 50.0),
         p99: percentile(&samples, 99.0),
-        ddb_calls: (ddb.count() - d0) as f64 / n,
-        ses_calls: (ses.count() - s0) as f64 / n,
+        dynamodb: per_call(since(&d0, &d1), n),
+        other: per_call(since(&o0, &o1), n),
         failures,
     }
 }
@@ -305,12 +352,21 @@ async fn main() {
     let cancel_n: usize = env_or("BENCH_CANCEL_WORKSPACES", "10000").parse().unwrap();
     let out_path = env_or("BENCH_OUT", "target/bench/report.md");
 
-    let ddb = Proxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through make bench")).await;
-    let ses = Proxy::start(&std::env::var("AWS_ENDPOINT_URL_SES").unwrap()).await;
+    let endpoint =
+        |name: &str| std::env::var(name).expect("run through make bench: the local stack's settings are missing");
+    let proxies = Proxies {
+        dynamodb: Proxy::start(&endpoint("AWS_ENDPOINT_URL_DYNAMODB")).await,
+        ses: Proxy::start(&endpoint("AWS_ENDPOINT_URL_SES")).await,
+        metering: Proxy::start(&endpoint("AWS_ENDPOINT_URL_MARKETPLACE_METERING")).await,
+    };
+    let routed = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", &proxies.dynamodb.url),
+        ("AWS_ENDPOINT_URL_SES", &proxies.ses.url),
+        ("AWS_ENDPOINT_URL_MARKETPLACE_METERING", &proxies.metering.url),
+    ];
     let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("BENCH_")).collect();
-    env.retain(|(k, _)| k != "AWS_ENDPOINT_URL_DYNAMODB" && k != "AWS_ENDPOINT_URL_SES" && k != "RUST_LOG");
-    env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb.url.clone()));
-    env.push(("AWS_ENDPOINT_URL_SES".into(), ses.url.clone()));
+    env.retain(|(k, _)| k != "RUST_LOG" && !routed.iter().any(|(r, _)| r == k));
+    env.extend(routed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
     // As deployed (template.yaml): the CA bundle named, no certificate directory to scan.
     env.retain(|(k, _)| k != "SSL_CERT_DIR" && k != "SSL_CERT_FILE");
@@ -325,31 +381,31 @@ async fn main() {
     let w = webhook(Harness::new().await);
     let (all, probe) = scenarios(&w, n + WARMUP).await;
 
-    // Baselines: one DynamoDB round trip through the same proxy (a consistent read of an
-    // existing workspace, as the routes do), and argon2id on its own.
+    // Baselines: each kind of call on its own through the same proxies (reads of an existing
+    // workspace, as the routes do), and argon2id on its own.
     let sdk = billing_adapters::config::sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&ddb.url).build(),
-    );
     let table = std::env::var("TABLE_NAME").unwrap();
-    let mut get_samples = Vec::new();
-    for i in 0..(n * 2 + 20) {
-        let t = Instant::now();
-        let found = client
-            .get_item()
-            .table_name(&table)
-            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("WS#{probe}")))
-            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("WS".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        assert!(found.item.is_some());
-        if i >= 20 {
-            get_samples.push(t.elapsed());
-        }
+    let mut tokens = Vec::new();
+    for _ in 0..n + 10 {
+        tokens.push(mint_marketplace_token(&format!("base{}", unique()), "111122223333", "prod", 3600).await);
     }
-    let get_p50 = percentile(&get_samples, 50.0);
+    let billing_key = format!("BILLING#{}", probe.1.to_lowercase());
+    let units = baseline::measure(
+        &baseline::Probe {
+            sdk: &sdk,
+            dynamodb_url: &proxies.dynamodb.url,
+            ses_url: &proxies.ses.url,
+            metering_url: &proxies.metering.url,
+            table: &table,
+            workspace_id: &probe.0,
+            billing_key,
+            tokens,
+            sender: std::env::var("SENDER_EMAIL").unwrap(),
+        },
+        n,
+    )
+    .await;
+    let get_samples = units["GetItem"].clone();
     let (mut hash_samples, mut verify_samples) = (Vec::new(), Vec::new());
     let phc = billing_domain::crypto::password::hash("bench-pass1");
     for _ in 0..20 {
@@ -361,7 +417,7 @@ async fn main() {
         verify_samples.push(t.elapsed());
     }
     let argon2_p50 = percentile(&hash_samples, 50.0).max(percentile(&verify_samples, 50.0));
-    eprintln!("baselines: GetItem p50 {:.2} ms, argon2id {:.1} ms", ms(get_p50), ms(argon2_p50));
+    eprintln!("baselines: GetItem p50 {:.2} ms, argon2id {:.1} ms", ms(percentile(&get_samples, 50.0)), ms(argon2_p50));
 
     // Cold starts, next to a hello-world lambda_runtime binary built in the same run.
     let hello = median_cold_start(&format!("{bin_dir}/hello"), "hello", &env).await;
@@ -385,8 +441,8 @@ async fn main() {
         hosted.cold_start().await;
         for s in all.iter().filter(|s| s.function == f.name) {
             let s = Scenario { function: s.function, route: s.route, argon2: s.argon2, events: s.events.clone() };
-            let r = run_scenario(&hosted, s, &ddb, &ses).await;
-            eprintln!("{} {}: p50 {:.2} ms, {:.1} DynamoDB calls", r.function, r.route, ms(r.p50), r.ddb_calls);
+            let r = run_scenario(&hosted, s, &proxies).await;
+            eprintln!("{} {}: p50 {:.2} ms, DynamoDB {}", r.function, r.route, ms(r.p50), describe(&r.dynamodb));
             routes.push(r);
         }
         f.peak_rss_kib = hosted.peak_rss_kib();
@@ -412,9 +468,9 @@ async fn main() {
         &[],
         false,
     );
-    let d0 = ddb.count();
+    let d0 = proxies.dynamodb.count();
     let (ok, answer, took) = hosted.invoke(release).await;
-    let cancel_calls = ddb.count() - d0;
+    let cancel_calls = proxies.dynamodb.count() - d0;
     let cancel_rss = hosted.peak_rss_kib();
     hosted.stop();
     let left = w.app.deps.cancellations.settled_by(&cloud.id, 10).await.unwrap().len();
@@ -423,6 +479,7 @@ async fn main() {
 
     let report = render(&RenderInput {
         n,
+        units: &units,
         get_samples: &get_samples,
         hash: &hash_samples,
         verify: &verify_samples,
@@ -442,6 +499,7 @@ async fn main() {
 
 struct RenderInput<'a> {
     n: usize,
+    units: &'a BTreeMap<String, Vec<Duration>>,
     get_samples: &'a [Duration],
     hash: &'a [Duration],
     verify: &'a [Duration],
@@ -454,24 +512,24 @@ struct RenderInput<'a> {
 
 fn render(r: &RenderInput) -> String {
     let get_p50 = percentile(r.get_samples, 50.0);
+    let unit = baseline::p50s(r.units);
     let mut o = String::new();
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     writeln!(o, "# Benchmark report\n").unwrap();
     writeln!(
         o,
-        "{} · {cpus} CPUs · DynamoDB Local and moto on 127.0.0.1 behind counting proxies · {} measured calls per route after {WARMUP} warm-up calls · release binaries under a local Lambda Runtime API\n",
+        "{} · {cpus} CPUs · DynamoDB Local, moto and the Marketplace emulator on 127.0.0.1 behind counting proxies · {} measured calls per route after {WARMUP} warm-up calls · release binaries under a local Lambda Runtime API\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         r.n
     )
     .unwrap();
-    writeln!(o, "## Baselines\n\n| what | p50 ms | p99 ms |\n|---|---:|---:|").unwrap();
-    writeln!(
-        o,
-        "| DynamoDB `GetItem` round trip (the unit below) | {:.2} | {:.2} |",
-        ms(get_p50),
-        ms(percentile(r.get_samples, 99.0))
-    )
-    .unwrap();
+    writeln!(o, "## Baselines\n\nEach kind of call on its own, through the same proxies as the functions.\n").unwrap();
+    writeln!(o, "| call | p50 ms | p99 ms |\n|---|---:|---:|").unwrap();
+    for (op, samples) in r.units {
+        let note = if op == "GetItem" { " (the target's unit)" } else { "" };
+        writeln!(o, "| `{op}`{note} | {:.2} | {:.2} |", ms(percentile(samples, 50.0)), ms(percentile(samples, 99.0)))
+            .unwrap();
+    }
     writeln!(
         o,
         "| argon2id hash (m=19 MiB, t=2, p=1), priced apart | {:.1} | {:.1} |",
@@ -487,7 +545,12 @@ fn render(r: &RenderInput) -> String {
     )
     .unwrap();
 
-    writeln!(o, "## Functions\n\n| function | bootstrap x86_64 | bootstrap arm64 | cold start (median of {COLD_RUNS}) | vs hello-world ({:.1} ms) | peak RSS |", ms(r.hello)).unwrap();
+    writeln!(
+        o,
+        "## Functions\n\n| function | bootstrap x86_64 | bootstrap arm64 | cold start (median of {COLD_RUNS}) | vs hello-world ({:.1} ms) | peak RSS |",
+        ms(r.hello)
+    )
+    .unwrap();
     writeln!(o, "|---|---:|---:|---:|---:|---:|").unwrap();
     for f in r.functions {
         writeln!(
@@ -502,43 +565,52 @@ fn render(r: &RenderInput) -> String {
         )
         .unwrap();
     }
-    let invocation = r.routes.iter().find(|x| x.ddb_calls == 0.0 && x.argon2 == 0).map(|x| x.p50).unwrap_or_default();
     writeln!(
         o,
-        "\n## Routes, warm\n\nFloor = DynamoDB calls × `GetItem` p50 + argon2id operations × {:.1} ms (the target's \
-         measure). The last column adds what an invocation costs with no I/O at all (`GET /v1/sites`, {:.2} ms: the \
-         Runtime API round trip and the event's JSON), which the floor leaves out.\n",
-        ms(r.argon2_p50),
-        ms(invocation)
+        "\n## Routes, warm\n\nFloor = round trips (DynamoDB and other AWS calls) × `GetItem` p50 + argon2id operations × {:.1} ms: \
+         the target's measure. Floor by call = each call priced at its own baseline above (a transaction or a query costs more \
+         than a `GetItem`) + argon2id.\n",
+        ms(r.argon2_p50)
     )
     .unwrap();
-    writeln!(
-        o,
-        "| function | route | p50 ms | p99 ms | DynamoDB calls | SES calls | argon2 | floor ms | p50 / floor | p50 / (floor + invocation) |"
-    )
-    .unwrap();
-    writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|").unwrap();
+    writeln!(o, "| function | route | p50 ms | p99 ms | DynamoDB calls | other AWS calls | argon2 | floor ms | p50 / floor | floor by call ms | p50 / floor by call |").unwrap();
+    writeln!(o, "|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|").unwrap();
     let mut misses = Vec::new();
     for x in r.routes {
-        let floor = x.ddb_calls * ms(get_p50) + x.argon2 as f64 * ms(r.argon2_p50);
-        let ratio = if floor > 0.0 { ms(x.p50) / floor } else { f64::NAN };
+        let argon2 = x.argon2 as f64 * ms(r.argon2_p50);
+        let floor = (x.dynamodb_calls() + x.other_calls()) * ms(get_p50) + argon2;
+        let by_call: f64 = x
+            .dynamodb
+            .iter()
+            .chain(x.other.iter())
+            .map(|(op, count)| count * ms(unit.get(op).copied().unwrap_or(get_p50)))
+            .sum::<f64>()
+            + argon2;
+        let ratio = |f: f64| if f > 0.0 { format!("{:.2}×", ms(x.p50) / f) } else { "—".into() };
         writeln!(
             o,
-            "| {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {:.2} | {} | {:.2}× |",
+            "| {} | {} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {} | {:.2} | {} |",
             x.function,
             x.route,
             ms(x.p50),
             ms(x.p99),
-            x.ddb_calls,
-            x.ses_calls,
+            describe(&x.dynamodb),
+            describe(&x.other),
             x.argon2,
             floor,
-            if ratio.is_nan() { "—".into() } else { format!("{ratio:.2}×") },
-            ms(x.p50) / (floor + ms(invocation))
+            ratio(floor),
+            by_call,
+            ratio(by_call)
         )
         .unwrap();
-        if ratio > 1.5 {
-            misses.push(format!("route `{} {}`: p50 is {ratio:.2}× its floor", x.function, x.route));
+        if floor > 0.0 && ms(x.p50) / floor > 1.5 {
+            misses.push(format!(
+                "route `{} {}`: p50 is {:.2}× its floor ({:.2}× priced by call)",
+                x.function,
+                x.route,
+                ms(x.p50) / floor,
+                ms(x.p50) / by_call
+            ));
         }
         if x.failures > 0 {
             misses.push(format!("route `{} {}`: {} calls did not answer 2xx/3xx", x.function, x.route, x.failures));

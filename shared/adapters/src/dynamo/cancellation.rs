@@ -113,9 +113,17 @@ impl CancellationStore for DynamoStore {
         Ok(())
     }
 
-    async fn switched(&self, run: &str) -> Result<Vec<SwitchedWorkspace>> {
-        let items = self.query_all(None, "pk", &keys::cancel(run), "sk", "WS#").await?;
-        items.into_iter().map(from_item).collect()
+    async fn switched_page(
+        &self,
+        run: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<SwitchedWorkspace>, Option<String>)> {
+        let start = after.map(|sk| key(keys::cancel(run), &sk));
+        let (items, last) =
+            self.query_page(None, "pk", &keys::cancel(run), "sk", "WS#", Some(limit as i32), start).await?;
+        let cursor = last.and_then(|k| str_attr(&k, "sk"));
+        Ok((items.into_iter().map(from_item).collect::<Result<_>>()?, cursor))
     }
 
     async fn registrations(&self, cloud_account_id: &str) -> Result<Vec<String>> {

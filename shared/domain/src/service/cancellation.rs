@@ -32,13 +32,32 @@ pub struct Report {
     pub finished: bool,
 }
 
-/// The language most of the workspaces use (Chinese on a tie: the product's first language).
-fn language_of(ws: &[SwitchedWorkspace]) -> Language {
-    let en = ws.iter().filter(|w| w.language == Language::En).count();
-    if en * 2 > ws.len() {
-        Language::En
-    } else {
-        Language::Zh
+/// What one billing account's email says: the first workspaces by name, how many in all, and
+/// in which language most of them are. Built page by page, so a run's memory does not grow
+/// with its size.
+#[derive(Default)]
+struct Notice {
+    listed: Vec<(String, String)>,
+    total: usize,
+    english: usize,
+}
+
+impl Notice {
+    fn add(&mut self, w: SwitchedWorkspace) {
+        self.total += 1;
+        self.english += usize::from(w.language == Language::En);
+        if self.listed.len() < email::MAX_LISTED {
+            self.listed.push((w.name, w.site));
+        }
+    }
+
+    /// The language most of the workspaces use (Chinese on a tie: the product's first language).
+    fn language(&self) -> Language {
+        if self.english * 2 > self.total {
+            Language::En
+        } else {
+            Language::Zh
+        }
     }
 }
 
@@ -79,33 +98,43 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         tracing::warn!(run = %run, late = report.switched, "recheck switched workspaces the index showed late");
     }
 
-    let mut by_account: BTreeMap<String, Vec<SwitchedWorkspace>> = BTreeMap::new();
-    for w in deps.cancellations.switched(&run).await? {
-        by_account.entry(w.billing_account.to_lowercase()).or_default().push(w);
+    let mut notices: BTreeMap<String, Notice> = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = deps.cancellations.switched_page(&run, cursor, PAGE).await?;
+        for w in page {
+            notices.entry(w.billing_account.to_lowercase()).or_default().add(w);
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
     }
     for username in deps.cancellations.registrations(&account.id).await? {
-        by_account.entry(username.to_lowercase()).or_default();
+        notices.entry(username.to_lowercase()).or_default();
     }
     let mut intents = Vec::new();
-    for (username, workspaces) in &by_account {
-        let intent = match workspaces.is_empty() {
-            true => None,
-            false => {
+    for (username, mut notice) in notices {
+        let intent = match notice.total {
+            0 => None,
+            _ => {
                 let billing = deps
                     .accounts
-                    .billing_account(username)
+                    .billing_account(&username)
                     .await?
                     .ok_or_else(|| Error::internal("billing account missing"))?;
-                let mut listed: Vec<(String, String)> =
-                    workspaces.iter().map(|w| (w.name.clone(), w.site.clone())).collect();
-                listed.sort();
-                Some(EmailIntent {
-                    id: format!("cancel-{run}-{username}"),
-                    email: email::cancellation(&billing.email, language_of(workspaces), &display(account), &listed),
-                })
+                notice.listed.sort();
+                let body = email::cancellation(
+                    &billing.email,
+                    notice.language(),
+                    &display(account),
+                    &notice.listed,
+                    notice.total,
+                );
+                Some(EmailIntent { id: format!("cancel-{run}-{username}"), email: body })
             }
         };
-        deps.cancellations.finish_billing_account(&account.id, username, intent.as_ref()).await?;
+        deps.cancellations.finish_billing_account(&account.id, &username, intent.as_ref()).await?;
         intents.extend(intent.map(|i| i.id));
     }
     report.emails = intents.len();
