@@ -4,7 +4,8 @@
 //!
 //! Settings (environment): `BENCH_BIN_DIR` (release binaries), `BENCH_ARM64_DIR` (optional,
 //! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
-//! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_TRACE` (set: print every call's DynamoDB
+//! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_RUST_LOG` (the functions' log level,
+//! default info as deployed), `BENCH_TRACE` (set: print every call's DynamoDB
 //! requests and time), plus the local stack's `.local/env`.
 
 use billing_domain::model::Language;
@@ -376,7 +377,8 @@ async fn main() {
     {
         env.push(("SSL_CERT_FILE".into(), bundle.to_string()));
     }
-    env.push(("RUST_LOG".into(), "info".into()));
+    // Production logs at info (template.yaml); BENCH_RUST_LOG prices logging itself.
+    env.push(("RUST_LOG".into(), env_or("BENCH_RUST_LOG", "info")));
 
     let w = webhook(Harness::new().await);
     let (all, probe) = scenarios(&w, n + WARMUP).await;
