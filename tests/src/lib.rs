@@ -371,8 +371,46 @@ pub async fn deliver_sqs(w: &marketplace_webhook::Webhook, event: Value) -> Valu
     marketplace_webhook::handle_event(w, event, None).await.unwrap()
 }
 
-/// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port
-/// (the first registers the account on the billing account, as a real binding does).
+/// A user and a commercial workspace of `billing` settled by `cloud`, as a registration
+/// writes them; `bind` also registers the account on the billing account, as a real binding does.
+pub fn settled_registration(
+    billing: &str,
+    cloud: &CloudAccount,
+    name: String,
+    language: billing_domain::model::Language,
+    password_hash: String,
+    bind: bool,
+) -> RegistrationWrite {
+    let now = Utc::now();
+    let u = unique();
+    let user = User {
+        id: format!("usr_{u}"),
+        site: "cn1".into(),
+        username: "seed".into(),
+        email: format!("{u}@seed.example"),
+        phone: unique_phone(),
+        password_hash,
+        created_at: now,
+    };
+    let workspace = Workspace {
+        id: format!("ws_{u}"),
+        name,
+        language,
+        site: "cn1".into(),
+        edition: Edition::Commercial,
+        owner_id: user.id.clone(),
+        billing_account: Some(billing.to_string()),
+        settlement: Some(cloud.settlement()),
+        settlement_since: Some(now),
+        last_settlement_change: None,
+        version: 1,
+        created_at: now,
+    };
+    let cloud = bind.then(|| CloudBinding { account: cloud.clone(), claim: None });
+    RegistrationWrite { user, workspace, billing: None, cloud, emails: vec![] }
+}
+
+/// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port.
 pub async fn seed_workspaces(
     deps: &billing_domain::service::Deps,
     billing: &str,
@@ -381,50 +419,17 @@ pub async fn seed_workspaces(
     language: billing_domain::model::Language,
 ) -> Vec<String> {
     let hash = billing_domain::crypto::password::hash("seeded-pass1");
-    let now = Utc::now();
-    let ids: Vec<String> = stream::iter(0..n)
+    stream::iter(0..n)
         .map(|i| {
-            let hash = hash.clone();
+            let write = settled_registration(billing, cloud, format!("seeded {i}"), language, hash.clone(), i == 0);
             async move {
-                let u = unique();
-                let user = User {
-                    id: format!("usr_{u}"),
-                    site: "cn1".into(),
-                    username: "seed".into(),
-                    email: format!("{u}@seed.example"),
-                    phone: unique_phone(),
-                    password_hash: hash,
-                    created_at: now,
-                };
-                let ws = Workspace {
-                    id: format!("ws_{u}"),
-                    name: format!("seeded {i}"),
-                    language,
-                    site: "cn1".into(),
-                    edition: Edition::Commercial,
-                    owner_id: user.id.clone(),
-                    billing_account: Some(billing.to_string()),
-                    settlement: Some(cloud.settlement()),
-                    settlement_since: Some(now),
-                    last_settlement_change: None,
-                    version: 1,
-                    created_at: now,
-                };
-                let write = RegistrationWrite {
-                    user,
-                    workspace: ws.clone(),
-                    billing: None,
-                    cloud: (i == 0).then(|| CloudBinding { account: cloud.clone(), claim: None }),
-                    emails: vec![],
-                };
                 deps.accounts.commit_registration(&write).await.unwrap();
-                ws.id
+                write.workspace.id
             }
         })
         .buffer_unordered(16)
         .collect()
-        .await;
-    ids
+        .await
 }
 
 /// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.

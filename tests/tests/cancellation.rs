@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use billing_domain::email::EmailIntent;
-use billing_domain::model::{CloudAccount, CloudStatus, Edition, Settlement, User, Workspace};
-use billing_domain::ports::{CancellationStore, RegistrationWrite, SwitchedWorkspace};
+use billing_domain::model::{CloudAccount, CloudStatus, Settlement, Workspace};
+use billing_domain::ports::{CancellationStore, SwitchedWorkspace};
 use billing_tests::*;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -209,32 +209,15 @@ async fn the_sweeper_rechecks_a_finished_cancellation_and_switches_a_workspace_t
     let run = w.app.deps.marketplace.cloud_account(&cloud.id).await.unwrap().unwrap().cancellation_id().unwrap();
 
     // A binding that committed just before the end but reached the index only after the run read it.
-    let now = Utc::now();
-    let u = unique();
-    let late = Workspace {
-        id: format!("ws_{u}"),
-        name: "late".into(),
-        language: billing_domain::model::Language::Zh,
-        site: "cn1".into(),
-        edition: Edition::Commercial,
-        owner_id: format!("usr_{u}"),
-        billing_account: Some(owner["username"].as_str().unwrap().into()),
-        settlement: Some(cloud.settlement()),
-        settlement_since: Some(now),
-        last_settlement_change: None,
-        version: 1,
-        created_at: now,
-    };
-    let user = User {
-        id: format!("usr_{u}"),
-        site: "cn1".into(),
-        username: "late".into(),
-        email: format!("{u}@late.example"),
-        phone: unique_phone(),
-        password_hash: "x".into(),
-        created_at: now,
-    };
-    let write = RegistrationWrite { user, workspace: late.clone(), billing: None, cloud: None, emails: vec![] };
+    let write = settled_registration(
+        owner["username"].as_str().unwrap(),
+        &cloud,
+        "late".into(),
+        billing_domain::model::Language::Zh,
+        "x".into(),
+        false,
+    );
+    let late = write.workspace.clone();
     w.app.deps.accounts.commit_registration(&write).await.unwrap();
     let open = || async { w.app.deps.cancellations.open_runs().await.unwrap().iter().any(|(r, _)| r == &run) };
     assert!(open().await, "a finished run stays listed until its recheck");
