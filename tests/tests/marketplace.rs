@@ -258,23 +258,87 @@ async fn a_billing_account_lists_workspaces_on_three_sites() {
     assert_eq!(s, 403, "a console token is not a billing token");
 }
 
+/// The real store, holding each settlement commit until both concurrent requests have read
+/// the workspace: the race the version condition must settle, made certain to happen.
+struct BothReadFirst {
+    inner: std::sync::Arc<dyn billing_domain::ports::AccountStore>,
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait::async_trait]
+impl billing_domain::ports::AccountStore for BothReadFirst {
+    async fn user(&self, id: &str) -> billing_domain::Result<Option<billing_domain::model::User>> {
+        self.inner.user(id).await
+    }
+    async fn user_by_login(
+        &self,
+        site: &str,
+        login: &str,
+    ) -> billing_domain::Result<Option<billing_domain::model::User>> {
+        self.inner.user_by_login(site, login).await
+    }
+    async fn billing_account(&self, u: &str) -> billing_domain::Result<Option<billing_domain::model::BillingAccount>> {
+        self.inner.billing_account(u).await
+    }
+    async fn workspace(&self, id: &str) -> billing_domain::Result<Option<billing_domain::model::Workspace>> {
+        self.inner.workspace(id).await
+    }
+    async fn workspaces_of_billing_account(
+        &self,
+        u: &str,
+    ) -> billing_domain::Result<Vec<billing_domain::model::Workspace>> {
+        self.inner.workspaces_of_billing_account(u).await
+    }
+    async fn registered_cloud_accounts(
+        &self,
+        u: &str,
+    ) -> billing_domain::Result<Vec<billing_domain::model::CloudAccount>> {
+        self.inner.registered_cloud_accounts(u).await
+    }
+    async fn commit_registration(&self, w: &billing_domain::ports::RegistrationWrite) -> billing_domain::Result<()> {
+        self.inner.commit_registration(w).await
+    }
+    async fn commit_upgrade(&self, w: &billing_domain::ports::UpgradeWrite) -> billing_domain::Result<()> {
+        self.inner.commit_upgrade(w).await
+    }
+    async fn commit_settlement(&self, w: &billing_domain::ports::SettlementWrite) -> billing_domain::Result<()> {
+        self.barrier.wait().await;
+        self.inner.commit_settlement(w).await
+    }
+    async fn set_free_choice(
+        &self,
+        u: &str,
+        on: bool,
+    ) -> billing_domain::Result<Option<billing_domain::model::BillingAccount>> {
+        self.inner.set_free_choice(u, on).await
+    }
+}
+
 #[tokio::test]
-async fn two_concurrent_changes_never_lose_an_update() {
-    let w = webhook(Harness::new().await);
+async fn two_concurrent_changes_give_one_200_and_one_409_conflict_never_a_lost_update() {
+    let mut h = Harness::new().await;
+    let real = h.app.deps.accounts.clone();
+    h.app.deps.accounts = std::sync::Arc::new(BothReadFirst { inner: real, barrier: tokio::sync::Barrier::new(2) });
+    let w = webhook(h);
     let uid = aliyun_uid();
-    let inst = open_instance(&w, &uid).await;
+    let (i1, i2) = (open_instance(&w, &uid).await, open_instance(&w, &uid).await);
     let reg = registered(&w.app, &commercial_registration("cn1")).await;
     let (ws, tok) = (reg["workspace"]["id"].clone(), token(&reg, "billing_session"));
-    let a = settle(&w, &ws, json!({"method": "aliyun", "account_id": uid, "instance_id": inst}), &tok);
-    let reg2 = json!({"method": "aliyun", "account_id": uid, "instance_id": inst});
-    let b = settle(&w, &ws, reg2, &tok);
-    let (ra, rb) = futures::join!(a, b);
-    let ok: Vec<_> = [&ra, &rb].into_iter().filter(|r| r.0 == 200).collect();
-    assert!(!ok.is_empty());
-    for r in [&ra, &rb] {
-        assert!(r.0 == 200 || (r.0 == 409 && (r.1["code"] == "conflict")), "{r:?}");
-    }
-    assert_eq!(workspace(&w, &ws).await.version, 2, "exactly one change was written");
+    let (ra, rb) = futures::join!(
+        settle(&w, &ws, json!({"method": "aliyun", "account_id": uid, "instance_id": i1}), &tok),
+        settle(&w, &ws, json!({"method": "aliyun", "account_id": uid, "instance_id": i2}), &tok)
+    );
+    let mut outcomes = vec![(ra.0, ra.1["code"].clone()), (rb.0, rb.1["code"].clone())];
+    outcomes.sort_by_key(|o| o.0);
+    assert_eq!(outcomes, vec![(200, Value::Null), (409, json!("conflict"))], "{ra:?} {rb:?}");
+    let winner = if ra.0 == 200 { &ra.1 } else { &rb.1 };
+    let stored = workspace(&w, &ws).await;
+    assert_eq!(stored.version, 2, "exactly one change was written");
+    assert_eq!(
+        stored.settlement.and_then(|s| s.cloud_account_id()),
+        Some(format!("aliyun-{}", winner["workspace"]["settlement"]["instance_id"].as_str().unwrap())),
+        "the stored settlement is the winner's"
+    );
 }
 
 #[tokio::test]
