@@ -9,7 +9,7 @@ use lambda_http::RequestExt;
 use serde::Deserialize;
 use serde_json::json as j;
 
-const ROUTES: &[(&str, &str)] = &[("PUT", "/v1/admin/billing-accounts/{username}/free-choice")];
+pub const ROUTES: &[route::Route] = &[("PUT", "/v1/admin/billing-accounts/{username}/free-choice")];
 
 #[derive(Deserialize)]
 struct FreeChoice {

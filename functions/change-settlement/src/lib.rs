@@ -5,7 +5,7 @@ use billing_domain::service::settlement;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
-const ROUTES: &[(&str, &str)] = &[
+pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/workspaces/{workspace_id}/settlement-options"),
     ("PUT", "/v1/workspaces/{workspace_id}/settlement"),
     ("GET", "/v1/billing/workspaces"),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Instant;
 
-const ROUTES: &[(&str, &str)] =
+pub const ROUTES: &[route::Route] =
     &[("GET", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aws/landing")];
 
 pub struct Webhook {

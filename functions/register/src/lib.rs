@@ -5,7 +5,7 @@ use billing_domain::sites::SITES;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
-const ROUTES: &[(&str, &str)] = &[("POST", "/v1/registrations"), ("GET", "/v1/sites")];
+pub const ROUTES: &[route::Route] = &[("POST", "/v1/registrations"), ("GET", "/v1/sites")];
 
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
     respond(dispatch(app, &req).await)
@@ -14,7 +14,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     match route::find(req, ROUTES)?.0 {
         0 => {
-            app.once("register", req, async {
+            app.once("register", None, req, async {
                 let registration = body::json::<RegisterRequest>(req)?.validate()?;
                 Ok(json(201, &register::register(&app.deps, registration).await?))
             })

@@ -3,7 +3,7 @@
 use billing_domain::service::upgrade::{self, UpgradeRequest};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 
-const ROUTES: &[(&str, &str)] = &[("POST", "/v1/workspaces/{workspace_id}/upgrade")];
+pub const ROUTES: &[route::Route] = &[("POST", "/v1/workspaces/{workspace_id}/upgrade")];
 
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
     respond(dispatch(app, &req).await)
@@ -11,8 +11,8 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let (_, ids) = route::find(req, ROUTES)?;
-    app.once("upgrade", req, async {
-        let caller = app.caller(req)?;
+    let caller = app.caller(req)?;
+    app.once("upgrade", Some(&caller.subject()), req, async {
         let input = body::json::<UpgradeRequest>(req)?;
         Ok(json(200, &upgrade::upgrade(&app.deps, &caller, &ids[0], input).await?))
     })

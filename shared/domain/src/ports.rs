@@ -81,12 +81,27 @@ pub trait AccountStore: Send + Sync {
     async fn set_free_choice(&self, username: &str, enabled: bool) -> Result<Option<BillingAccount>>;
 }
 
-/// Failed-login counting for `429 too_many_attempts` (fixed window, expired by TTL).
+/// How many password checks may fail for one key within one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub max_failures: u32,
+    pub window: chrono::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptGrant {
+    /// The attempt is taken: it counts as a failure unless the check succeeds and clears it.
+    Granted,
+    /// `max_failures` are counted in the window that ends at `until`.
+    Locked { until: DateTime<Utc> },
+}
+
+/// Password-check throttling for `429 too_many_attempts`. An attempt is taken, atomically,
+/// before the password is checked, so concurrent guesses cannot all be checked.
 #[async_trait]
 pub trait AttemptStore: Send + Sync {
-    /// Failures recorded for `key` in the window that is open at `now`.
-    async fn failures(&self, key: &str, now: DateTime<Utc>) -> Result<(u32, Option<DateTime<Utc>>)>;
-    async fn record_failure(&self, key: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn take(&self, key: &str, throttle: Throttle, now: DateTime<Utc>) -> Result<AttemptGrant>;
+    /// A check succeeded: the key starts afresh.
     async fn clear(&self, key: &str) -> Result<()>;
 }
 

@@ -1,46 +1,110 @@
-//! Request bodies: at most 64 KiB; JSON that does not parse or has wrong types is `400`.
+//! Request bodies: at most 64 KiB and UTF-8 on every route; JSON that does not parse or has
+//! wrong types is `400`.
 
 use billing_domain::{Error, Result};
 use lambda_http::{Body, Request};
+use percent_encoding::percent_decode;
 use serde::de::DeserializeOwned;
 
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn bytes(req: &Request) -> Result<&[u8]> {
-    let b: &[u8] = match req.body() {
-        Body::Empty => &[],
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
+/// The body as text. A base64 body (`isBase64Encoded`) arrives as bytes: it must be UTF-8 like
+/// any other, whether or not the route reads it.
+pub fn text(req: &Request) -> Result<&str> {
+    let t: &str = match req.body() {
+        Body::Empty => "",
+        Body::Text(t) => t,
+        Body::Binary(b) => {
+            std::str::from_utf8(b).map_err(|_| Error::MalformedRequest("the request body is not UTF-8".into()))?
+        }
+        _ => "",
     };
-    if b.len() > MAX_BODY {
+    if t.len() > MAX_BODY {
         return Err(Error::PayloadTooLarge);
     }
-    Ok(b)
+    Ok(t)
 }
 
 pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T> {
-    let b = bytes(req)?;
-    if b.iter().all(u8::is_ascii_whitespace) {
+    let t = text(req)?;
+    if t.trim().is_empty() {
         return Err(Error::MalformedRequest("the request body must be a JSON object".into()));
     }
-    serde_json::from_slice(b)
+    serde_json::from_str(t)
         .map_err(|e| Error::MalformedRequest(format!("the request body is not valid JSON for this route: {e}")))
+}
+
+/// `application/x-www-form-urlencoded` pairs, decoded strictly: a `%XX` sequence that does not
+/// decode to UTF-8 is malformed, never replaced by U+FFFD and passed on.
+fn form_pairs(s: &str) -> Result<Vec<(String, String)>> {
+    let decode = |part: &str| -> Result<String> {
+        let plus_as_space = part.replace('+', " ");
+        percent_decode(plus_as_space.as_bytes())
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| Error::MalformedRequest("a form parameter is not UTF-8 once decoded".into()))
+    };
+    s.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
 }
 
 /// `k=v` pairs from the query string and, for a form body, the body, in order.
 pub fn form_params(req: &Request) -> Result<Vec<(String, String)>> {
-    let mut params: Vec<(String, String)> = req
-        .uri()
-        .query()
-        .map(|q| serde_urlencoded::from_str(q).map_err(|_| Error::MalformedRequest("bad query string".into())))
-        .transpose()?
-        .unwrap_or_default();
-    let b = bytes(req)?;
-    if !b.is_empty() {
-        let body: Vec<(String, String)> = serde_urlencoded::from_bytes(b)
-            .map_err(|_| Error::MalformedRequest("the body must be application/x-www-form-urlencoded".into()))?;
-        params.extend(body);
-    }
+    let mut params = form_pairs(req.uri().query().unwrap_or_default())?;
+    params.extend(form_pairs(text(req)?)?);
     Ok(params)
+}
+
+/// Percent-decodes one path segment; a segment that does not decode to UTF-8 stays as sent
+/// (it names nothing, so the route answers "not found").
+pub fn path_segment(raw: &str) -> String {
+    percent_decode(raw.as_bytes()).decode_utf8().map(|c| c.into_owned()).unwrap_or_else(|_| raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(body: Body, uri: &str) -> Request {
+        http::Request::builder().uri(uri).body(body).unwrap()
+    }
+
+    #[test]
+    fn invalid_utf8_is_malformed_whatever_the_route_reads() {
+        let r = req(Body::Binary(vec![0x7b, 0xff, 0xfe, 0x7d]), "https://x/v1/sites");
+        assert!(matches!(text(&r), Err(Error::MalformedRequest(_))));
+        assert!(matches!(json::<serde_json::Value>(&r), Err(Error::MalformedRequest(_))));
+        assert!(matches!(form_params(&r), Err(Error::MalformedRequest(_))));
+        let ok = req(Body::Binary(br#"{"a":1}"#.to_vec()), "https://x/");
+        assert_eq!(json::<serde_json::Value>(&ok).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn form_decoding_is_strict_and_keeps_order() {
+        let r = req(Body::Text("b=2+3&c=%E4%B8%AD".into()), "https://x/p?a=1&token=x%2By");
+        let p = form_params(&r).unwrap();
+        let want = [("a", "1"), ("token", "x+y"), ("b", "2 3"), ("c", "中")];
+        assert_eq!(p, want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>());
+        let bad = req(Body::Text("a=%FF".into()), "https://x/p");
+        assert!(matches!(form_params(&bad), Err(Error::MalformedRequest(_))));
+        let bad_query = req(Body::Empty, "https://x/p?a=%C3%28");
+        assert!(form_params(&bad_query).is_err());
+    }
+
+    #[test]
+    fn bodies_over_64_kib_are_too_large() {
+        let r = req(Body::Text("x".repeat(MAX_BODY + 1)), "https://x/");
+        assert_eq!(text(&r), Err(Error::PayloadTooLarge));
+    }
+
+    #[test]
+    fn path_segments_decode_or_stay_as_sent() {
+        assert_eq!(path_segment("a%40b.c"), "a@b.c");
+        assert_eq!(path_segment("%FF"), "%FF");
+    }
 }

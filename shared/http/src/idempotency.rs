@@ -9,10 +9,13 @@ use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 
-/// Runs `run` at most once per key. `scope` separates functions' keys.
+/// Runs `run` at most once per key. `scope` separates functions' keys; `subject` (who an
+/// authenticated route acts for) separates callers', so no caller can use up another's key.
+/// Unauthenticated routes have no subject and keep the key alone.
 pub async fn once<F>(
     store: &dyn IdempotencyStore,
     scope: &str,
+    subject: Option<&str>,
     req: &Request,
     now: DateTime<Utc>,
     run: F,
@@ -28,16 +31,12 @@ where
         .ok()
         .filter(|k| (1..=255).contains(&k.len()))
         .ok_or_else(|| Error::field("Idempotency-Key", "invalid", "must be 1 to 255 visible ASCII characters"))?;
-    // The caller is part of the request: another caller's key never replays to you.
-    let mut h = Sha256::new();
-    for part in
-        [req.method().as_str().as_bytes(), crate::route::path(req).as_bytes(), auth_header(req), body::bytes(req)?]
-    {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    let request_hash = hex::encode(h.finalize());
-    let scoped = format!("{scope}#{key}");
+    let request_hash = digest(&[req.method().as_str(), crate::route::path(req), body::text(req)?]);
+    // Hashed: a subject (an IAM ARN, say) may be long, and the record's key must stay short.
+    let scoped = match subject {
+        Some(who) => format!("{scope}#{}#{key}", &digest(&[who])[..32]),
+        None => format!("{scope}#{key}"),
+    };
     match store.begin(&scoped, &request_hash, now).await? {
         IdempotencyBegin::Started => {}
         IdempotencyBegin::Replay(r) => return Ok(replay(r)),
@@ -69,8 +68,13 @@ where
     Ok(response)
 }
 
-fn auth_header(req: &Request) -> &[u8] {
-    req.headers().get("authorization").map(|v| v.as_bytes()).unwrap_or_default()
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 fn replay(r: StoredResponse) -> HttpResponse {

@@ -46,12 +46,14 @@ impl From<startup::Wired> for App {
 }
 
 impl App {
-    /// A POST route's work, run at most once per `Idempotency-Key`.
-    pub async fn once<F>(&self, scope: &str, req: &Request, run: F) -> Result<HttpResponse>
+    /// A POST route's work, run at most once per `Idempotency-Key` of `subject` (the caller of
+    /// an authenticated route; `None` on open routes).
+    pub async fn once<F>(&self, scope: &str, subject: Option<&str>, req: &Request, run: F) -> Result<HttpResponse>
     where
         F: std::future::Future<Output = Result<HttpResponse>>,
     {
-        idempotency::once(&*self.idempotency, scope, req, self.deps.clock.now(), async { respond(run.await) }).await
+        let now = self.deps.clock.now();
+        idempotency::once(&*self.idempotency, scope, subject, req, now, async { respond(run.await) }).await
     }
 
     pub fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {

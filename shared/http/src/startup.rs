@@ -45,11 +45,53 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     Wired { deps, store, settings }
 }
 
+/// Lambda's limit on an invocation: a deadline further away than this is not a deadline.
+const LONGEST_INVOCATION: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Work stops this long before the deadline, so the answer still leaves in time.
+const MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// When this invocation must have answered, less a margin: long work (a cancellation of
 /// thousands of workspaces) stops there and the sweeper continues it.
+///
+/// Lambda sends the deadline as epoch milliseconds. A value already past or implausibly far
+/// (`cargo lambda watch` sends a relative 600000, which reads as 1970) is not a deadline: the
+/// function's configured timeout (`FUNCTION_TIMEOUT_SECONDS`, set in template.yaml) stands
+/// in for it.
 pub fn invocation_deadline(ctx_deadline_ms: u64) -> std::time::Instant {
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    std::time::Instant::now()
-        + std::time::Duration::from_millis(ctx_deadline_ms.saturating_sub(now_ms).saturating_sub(5_000))
+    let left = std::time::Duration::from_millis(ctx_deadline_ms.saturating_sub(now_ms));
+    let budget = if left.is_zero() || left > LONGEST_INVOCATION { configured_timeout() } else { left };
+    std::time::Instant::now() + budget.saturating_sub(MARGIN).max(MARGIN)
+}
+
+fn configured_timeout() -> std::time::Duration {
+    let secs = std::env::var("FUNCTION_TIMEOUT_SECONDS").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(30);
+    std::time::Duration::from_secs(secs.clamp(1, LONGEST_INVOCATION.as_secs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    fn epoch_ms_in(d: Duration) -> u64 {
+        (SystemTime::now() + d).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    }
+
+    #[test]
+    fn an_epoch_deadline_is_kept_less_the_margin() {
+        let d = invocation_deadline(epoch_ms_in(Duration::from_secs(60)));
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(55), "{left:?}");
+    }
+
+    #[test]
+    fn a_relative_past_or_far_deadline_falls_back_to_the_configured_timeout() {
+        // FUNCTION_TIMEOUT_SECONDS is unset in unit tests: the fallback is 30 s.
+        for bogus in [600_000, 0, epoch_ms_in(Duration::from_secs(3600))] {
+            let left = invocation_deadline(bogus).saturating_duration_since(Instant::now());
+            assert!(left > Duration::from_secs(20) && left <= Duration::from_secs(25), "{bogus}: {left:?}");
+        }
+    }
 }

@@ -20,6 +20,16 @@ pub enum Principal {
     Billing { username: String },
 }
 
+impl Principal {
+    /// A stable name for who this is, whatever token they hold (scopes `Idempotency-Key`s).
+    pub fn subject(&self) -> String {
+        match self {
+            Principal::Console { user_id, .. } => format!("user:{user_id}"),
+            Principal::Billing { username } => format!("billing:{}", username.to_lowercase()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     #[serde(flatten)]

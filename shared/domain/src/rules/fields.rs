@@ -116,12 +116,38 @@ pub fn aliyun_account_id(v: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Longest id the service hands out or takes from a marketplace (workspaces, instances,
+/// claims). Anything longer names nothing: DynamoDB refuses keys over 2 KB, so it never
+/// reaches the store. The OpenAPI document states the same limits (a test compares them).
+pub const ID_MAX: usize = 128;
+/// Cloud account ids wrap a marketplace id (`aliyun-<instance id>`), so they may be longer.
+pub const CLOUD_ACCOUNT_ID_MAX: usize = 256;
+/// A login is an email (at most 254 characters) or an E.164 phone.
+pub const LOGIN_MAX: usize = 254;
+
+fn visible_ascii(v: &str, max: usize) -> bool {
+    (1..=max).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
 pub fn opaque_id(v: &str) -> Result<(), &'static str> {
-    if (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) {
+    if visible_ascii(v, ID_MAX) {
         Ok(())
     } else {
         Err("must be 1 to 128 visible ASCII characters")
     }
+}
+
+pub fn cloud_account_id(v: &str) -> Result<(), &'static str> {
+    if visible_ascii(v, CLOUD_ACCOUNT_ID_MAX) {
+        Ok(())
+    } else {
+        Err("must be 1 to 256 visible ASCII characters")
+    }
+}
+
+/// Whether `v` could be an id this service handed out; if not, it names nothing.
+pub fn is_id(v: &str) -> bool {
+    visible_ascii(v, ID_MAX)
 }
 
 /// The form in which logins are compared and stored: emails are case-insensitive.
@@ -182,6 +208,16 @@ mod tests {
         assert!(aliyun_account_id("1234567890123456").is_ok());
         assert!(aliyun_account_id("123456789012345").is_err());
         assert!(aliyun_account_id("123456789012345x").is_err());
+    }
+
+    #[test]
+    fn ids_are_1_to_128_visible_ascii_characters() {
+        assert!(is_id("ws_01abc") && is_id(&"x".repeat(ID_MAX)));
+        for bad in ["", "a b", "名字", &"x".repeat(ID_MAX + 1), "a\u{7f}"] {
+            assert!(!is_id(bad), "{bad:?}");
+        }
+        assert!(cloud_account_id(&format!("aliyun-{}", "i".repeat(ID_MAX))).is_ok());
+        assert!(cloud_account_id(&"c".repeat(CLOUD_ACCOUNT_ID_MAX + 1)).is_err());
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl Target {
         }
     }
 
-    /// Validates the fields each method needs. `allow_registered` is false at registration.
+    /// Validates the fields each method needs (the method itself first). `allow_registered`
+    /// is false at registration.
     pub fn parse(input: &SettlementInput, prefix: &str, allow_registered: bool, p: &mut Problems) -> Option<Target> {
         let f = |name: &str| {
             if prefix.is_empty() {
@@ -54,7 +55,12 @@ impl Target {
                 format!("{prefix}.{name}")
             }
         };
-        match input.method.as_deref().unwrap_or("enterprise") {
+        // No default here: a missing or unknown method changes nothing (api.md gives none).
+        let Some(method) = input.method.as_deref() else {
+            p.push(&f("method"), "required", "is required");
+            return None;
+        };
+        match method {
             "enterprise" => Some(Target::Enterprise),
             "aliyun" => {
                 let account_id = p.required(&f("account_id"), &input.account_id);
@@ -70,7 +76,7 @@ impl Target {
             }
             "registered" if allow_registered => {
                 let id = p.required(&f("cloud_account_id"), &input.cloud_account_id);
-                p.check(&f("cloud_account_id"), id, fields::opaque_id);
+                p.check(&f("cloud_account_id"), id, fields::cloud_account_id);
                 Some(Target::Registered { cloud_account_id: id?.to_string() })
             }
             _ => {

@@ -6,6 +6,7 @@ use crate::crypto::spi_signature;
 use crate::error::{Error, Result};
 use crate::model::{AwsCustomer, CloudAccount, CloudStatus, Platform};
 use crate::ports::{ResolveError, Transition};
+use crate::rules::fields;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -14,6 +15,9 @@ use std::time::Instant;
 
 /// How long a resolved AWS customer waits to be claimed by a registration or change.
 pub const CLAIM_LIFETIME: Duration = Duration::hours(24);
+
+/// Longer than any registration token AWS issues: refused without asking AWS.
+const MAX_MARKETPLACE_TOKEN: usize = 4096;
 
 /// An SPI answer: status and body, in the marketplace's own shape.
 pub type SpiAnswer = (u16, Value);
@@ -42,6 +46,9 @@ pub async fn aliyun_spi(
             let (Some(uid), Some(order)) = (param(params, "aliUid"), param(params, "orderBizId")) else {
                 return Ok(spi_error(400, "invalid_parameter"));
             };
+            if fields::aliyun_account_id(uid).is_err() || !fields::is_id(order) {
+                return Ok(spi_error(400, "invalid_parameter"));
+            }
             let account = CloudAccount {
                 id: CloudAccount::aliyun_id(order),
                 platform: Platform::Aliyun,
@@ -61,6 +68,9 @@ pub async fn aliyun_spi(
             let Some(instance) = param(params, "instanceId") else {
                 return Ok(spi_error(400, "invalid_parameter"));
             };
+            if !fields::is_id(instance) {
+                return Ok(spi_error(404, "instance_not_found")); // no instance has such an id
+            }
             let id = CloudAccount::aliyun_id(instance);
             let Some(current) = deps.marketplace.cloud_account(&id).await? else {
                 return Ok(spi_error(404, "instance_not_found"));
@@ -87,7 +97,9 @@ pub async fn aliyun_spi(
 
 /// The landing: resolve the buyer and keep them under a claim for registration or a change.
 pub async fn aws_landing(deps: &Deps, registration_token: Option<&str>) -> Result<String> {
-    let token = registration_token.filter(|t| !t.is_empty()).ok_or(Error::InvalidMarketplaceToken)?;
+    let token = registration_token
+        .filter(|t| !t.is_empty() && t.len() <= MAX_MARKETPLACE_TOKEN)
+        .ok_or(Error::InvalidMarketplaceToken)?;
     let customer = deps.resolver.resolve(token).await.map_err(|e| match e {
         ResolveError::InvalidToken => Error::InvalidMarketplaceToken,
         ResolveError::Unavailable(m) => Error::internal(m),
@@ -135,6 +147,9 @@ pub async fn aws_notification(
     event_at: DateTime<Utc>,
     deadline: Option<Instant>,
 ) -> Result<()> {
+    if !fields::is_id(&n.customer_identifier) || !fields::is_id(&n.product_code) {
+        return Err(Error::MalformedRequest("customer-identifier and product-code must be ids".into()));
+    }
     let status = match n.action.as_str() {
         "subscribe-success" => CloudStatus::Active,
         "subscribe-fail" | "unsubscribe-success" => CloudStatus::Cancelled,

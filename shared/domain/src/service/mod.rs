@@ -38,6 +38,15 @@ impl Deps {
     }
 }
 
+/// The workspace `id` names, if any. An id the service could never have handed out (too
+/// long, not visible ASCII) names nothing and is not looked up.
+pub(crate) async fn workspace_if(deps: &Deps, id: &str) -> crate::Result<Option<crate::model::Workspace>> {
+    if !crate::rules::fields::is_id(id) {
+        return Ok(None);
+    }
+    deps.accounts.workspace(id).await
+}
+
 pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
 }

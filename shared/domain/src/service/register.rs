@@ -1,6 +1,7 @@
 //! Flow 1: register a free or commercial workspace, all or nothing.
 
 use super::cloud::{self, SettlementInput, Target};
+use super::session::{check_billing_password, Checked};
 use super::{new_id, outbox, Deps};
 use crate::crypto::password;
 use crate::crypto::token::Principal;
@@ -130,30 +131,41 @@ impl RegisterRequest {
             let company = self.company.clone().unwrap_or_default();
             let company_name = p.required("company.name", &company.name);
             p.check("company.name", company_name, fields::company_name);
-            let billing = self.billing_account.clone().unwrap_or_default();
-            let billing = match billing.mode.as_deref().unwrap_or("create") {
-                "create" => {
-                    // The billing account takes the user's username: it must be a valid billing username.
-                    p.check("username", username, fields::billing_username);
-                    Some(BillingChoice::Create)
-                }
-                "bind" => {
-                    let u = p.required("billing_account.username", &billing.username);
-                    p.check("billing_account.username", u, fields::billing_username);
-                    let pw = p.required("billing_account.password", &billing.password);
-                    match (u, pw) {
-                        (Some(u), Some(pw)) => {
-                            Some(BillingChoice::Bind { username: u.to_string(), password: pw.to_string() })
+            // `billing_account` and `settlement` default as whole objects (create, enterprise);
+            // an object that is sent must say which mode or method it means.
+            let billing = match &self.billing_account {
+                None => Some(BillingChoice::Create),
+                Some(b) => match b.mode.as_deref() {
+                    Some("create") => Some(BillingChoice::Create),
+                    Some("bind") => {
+                        let u = p.required("billing_account.username", &b.username);
+                        p.check("billing_account.username", u, fields::billing_username);
+                        let pw = p.required("billing_account.password", &b.password);
+                        match (u, pw) {
+                            (Some(u), Some(pw)) => {
+                                Some(BillingChoice::Bind { username: u.to_string(), password: pw.to_string() })
+                            }
+                            _ => None,
                         }
-                        _ => None,
                     }
-                }
-                _ => {
-                    p.push("billing_account.mode", "invalid", "must be create or bind");
-                    None
-                }
+                    Some(_) => {
+                        p.push("billing_account.mode", "invalid", "must be create or bind");
+                        None
+                    }
+                    None => {
+                        p.push("billing_account.mode", "required", "is required");
+                        None
+                    }
+                },
             };
-            let settlement = Target::parse(&self.settlement.clone().unwrap_or_default(), "settlement", false, &mut p);
+            if billing == Some(BillingChoice::Create) {
+                // The billing account takes the user's username: it must be a valid billing username.
+                p.check("username", username, fields::billing_username);
+            }
+            let settlement = match &self.settlement {
+                None => Some(Target::Enterprise),
+                Some(s) => Target::parse(s, "settlement", false, &mut p),
+            };
             if let (Some(company), Some(billing), Some(settlement)) = (company_name, billing, settlement) {
                 commercial_parts = Some(Commercial { company: company.trim().to_string(), billing, settlement });
             }
@@ -186,28 +198,23 @@ pub struct Registered {
     pub billing_session: Option<Session>,
 }
 
-/// Checks a billing password. A wrong password is `401 billing_credentials_invalid`; a missing
-/// account is `when_missing`, after the same hashing work so timing tells nothing.
-async fn prove(deps: &Deps, username: &str, password: &str, when_missing: Error) -> Result<BillingAccount> {
-    match deps.accounts.billing_account(username).await? {
-        Some(account) if password::verify(password, &account.password_hash) => Ok(account),
-        Some(_) => Err(Error::BillingCredentialsInvalid),
-        None => {
-            password::verify_against_nothing(password);
-            Err(when_missing)
-        }
-    }
-}
-
-/// Registration's bind: a missing account and a wrong password look the same.
+/// Registration's bind: a missing account and a wrong password look the same. The check
+/// counts against the account's lock like any other (see `session::check_billing_password`).
 pub async fn prove_billing_account(deps: &Deps, username: &str, password: &str) -> Result<BillingAccount> {
-    prove(deps, username, password, Error::BillingCredentialsInvalid).await
+    match check_billing_password(deps, username, password).await? {
+        Checked::Verified(account) => Ok(account),
+        _ => Err(Error::BillingCredentialsInvalid),
+    }
 }
 
 /// Upgrade's bind: the seed checks that the username exists, so a missing one is
 /// `404 billing_account_not_found`.
 pub async fn prove_billing_account_or_404(deps: &Deps, username: &str, password: &str) -> Result<BillingAccount> {
-    prove(deps, username, password, Error::BillingAccountNotFound).await
+    match check_billing_password(deps, username, password).await? {
+        Checked::Verified(account) => Ok(account),
+        Checked::WrongPassword => Err(Error::BillingCredentialsInvalid),
+        Checked::NoSuchAccount => Err(Error::BillingAccountNotFound),
+    }
 }
 
 pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {

@@ -17,7 +17,7 @@ use serde::Serialize;
 /// A workspace the caller may manage: its owner (console token) or the billing account that
 /// settles it (billing token). Anyone else: "not found".
 async fn managed_workspace(deps: &Deps, caller: &Principal, id: &str) -> Result<Workspace> {
-    let ws = deps.accounts.workspace(id).await?.ok_or(Error::WorkspaceNotFound)?;
+    let ws = super::workspace_if(deps, id).await?.ok_or(Error::WorkspaceNotFound)?;
     let allowed = match caller {
         Principal::Console { user_id, .. } => &ws.owner_id == user_id,
         Principal::Billing { username } => {
@@ -184,5 +184,8 @@ pub async fn billing_cloud_accounts(deps: &Deps, caller: &Principal) -> Result<V
 
 pub async fn set_free_choice(deps: &Deps, username: &str, enabled: Option<bool>) -> Result<BillingAccount> {
     let enabled = enabled.ok_or_else(|| Error::field("enabled", "required", "is required"))?;
+    if crate::rules::fields::billing_username(username).is_err() {
+        return Err(Error::BillingAccountNotFound); // no account can have this name
+    }
     deps.accounts.set_free_choice(username, enabled).await?.ok_or(Error::BillingAccountNotFound)
 }

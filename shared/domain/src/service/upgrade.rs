@@ -48,8 +48,12 @@ fn validate(req: &UpgradeRequest) -> Result<Choice> {
             p.check("billing_account.email", email, fields::email);
             email.map(normalise_login)
         }
-        _ => {
+        Some(_) => {
             p.push("billing_account.mode", "invalid", "must be bind or create");
+            None
+        }
+        None => {
+            p.push("billing_account.mode", "required", "is required");
             None
         }
     };
@@ -69,7 +73,7 @@ pub async fn owned_workspace(deps: &Deps, caller: &Principal, id: &str) -> Resul
     let Principal::Console { user_id, .. } = caller else {
         return Err(Error::WorkspaceNotFound);
     };
-    deps.accounts.workspace(id).await?.filter(|w| &w.owner_id == user_id).ok_or(Error::WorkspaceNotFound)
+    super::workspace_if(deps, id).await?.filter(|w| &w.owner_id == user_id).ok_or(Error::WorkspaceNotFound)
 }
 
 pub async fn upgrade(deps: &Deps, caller: &Principal, workspace_id: &str, req: UpgradeRequest) -> Result<Upgraded> {
