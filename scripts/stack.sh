@@ -2,7 +2,8 @@
 # The local stack: DynamoDB Local, moto (SES), the Marketplace emulator, and every function
 # under `cargo lambda watch`, all on 127.0.0.1.
 #   stack.sh services   start the AWS stand-ins, create the table, write .local/env
-#   stack.sh up         services + cargo lambda watch, in the background
+#   stack.sh up         services + cargo lambda watch + the scheduler (template.yaml's
+#                       schedules, invoked by name through watch), in the background
 #   stack.sh dev        services + cargo lambda watch in the foreground; Ctrl-C stops all
 #   stack.sh down       stop everything this script started
 set -euo pipefail
@@ -29,18 +30,25 @@ watch_cmd() {
   exec cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT"
 }
 
+# EventBridge's part: every schedule of template.yaml, invoking the function by name through watch.
+start_scheduler() {
+  ( set -a; . .local/env; set +a; start scheduler "$tools/moto/bin/python" "$root/scripts/scheduler.py" )
+}
+
 case "${1:-}" in
   services) services ;;
   up)
     services
     start watch bash "$0" _watch
     wait_for watch 120 curl -s "http://127.0.0.1:$WATCH_PORT/"
+    start_scheduler
     echo "stack up: functions at http://127.0.0.1:$WATCH_PORT; settings in .local/env; logs in $logs"
     ;;
   dev)
     trap stop_all EXIT INT TERM
     services
-    echo "functions at http://127.0.0.1:$WATCH_PORT (Ctrl-C stops everything)"
+    echo "functions at http://127.0.0.1:$WATCH_PORT (Ctrl-C stops everything); schedules: $logs/scheduler.log"
+    start_scheduler
     ( watch_cmd )
     ;;
   _watch) watch_cmd ;;

@@ -49,3 +49,21 @@ fn every_function_crate_is_deployed_with_the_arm64_cargolambda_build() {
     deployed.sort();
     assert_eq!(deployed, crates);
 }
+
+#[test]
+fn every_function_knows_its_own_timeout_for_when_the_deadline_cannot_be_read() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let globals = &yaml["Globals"]["Function"];
+    for (name, r) in yaml["Resources"].as_mapping().unwrap() {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let p = &r["Properties"];
+        let timeout = p["Timeout"].as_u64().or(globals["Timeout"].as_u64()).unwrap();
+        let told = p["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECONDS"]
+            .as_u64()
+            .or(globals["Environment"]["Variables"]["FUNCTION_TIMEOUT_SECONDS"].as_u64());
+        assert_eq!(told, Some(timeout), "{name:?}: FUNCTION_TIMEOUT_SECONDS must equal Timeout");
+    }
+}
