@@ -23,11 +23,15 @@ venv() { # name, packages...
 }
 # moto pins boto3; cfn-lint and cargo-lambda get venvs of their own so the pins never clash.
 venv moto 'moto[server]==5.*'
-venv cfn-lint 'cfn-lint==1.*'
+venv cfn-lint 'cfn-lint==1.*' 'openapi-spec-validator==0.7.*'
 venv cargo-lambda 'cargo-lambda==1.*' ziglang
 
 ln -sf "$tools/moto/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/cfn-lint/bin/cfn-lint" "$tools/bin/cfn-lint"
+if [ ! -x "$tools/cfn-lint/bin/openapi-spec-validator" ]; then
+  "$tools/cfn-lint/bin/pip" install --quiet --disable-pip-version-check 'openapi-spec-validator==0.7.*'
+fi
+ln -sf "$tools/cfn-lint/bin/openapi-spec-validator" "$tools/bin/openapi-spec-validator"
 ln -sf "$tools/cargo-lambda/bin/cargo-lambda" "$tools/bin/cargo-lambda"
 # cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
 zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)

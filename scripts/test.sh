@@ -9,6 +9,7 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cfn-lint template.yaml
+openapi-spec-validator openapi.yaml
 
 echo "== local stack"
 started_here=no

@@ -242,14 +242,15 @@ pub fn token(v: &Value, which: &str) -> String {
     v[which]["token"].as_str().unwrap().to_string()
 }
 
-/// Signs SPI parameters as the Alibaba marketplace does.
+/// Signs SPI parameters as the Alibaba marketplace does, and URL-encodes them.
 pub fn spi_query(params: &[(&str, &str)]) -> String {
     let key = std::env::var("ALIYUN_SPI_KEY").expect("ALIYUN_SPI_KEY");
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let token = billing_domain::crypto::spi_signature::sign(&owned, &key);
     let mut all = owned;
     all.push(("token".into(), token));
-    all.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    all.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 pub fn aliyun_uid() -> String {

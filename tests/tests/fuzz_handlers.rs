@@ -145,6 +145,144 @@ fn call(route: usize, body: &[u8], who: usize) -> u16 {
     resp.status().as_u16()
 }
 
+/// Identifiers of any length and alphabet: short, just over a limit, and far over DynamoDB's
+/// 2 KB key limit; ASCII, CJK, controls and `%` sequences.
+fn ident() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,40}",
+        "[!-~]{120,300}",
+        "[a-z0-9]{2000,3100}",
+        prop::collection::vec(any::<char>(), 0..1500).prop_map(String::from_iter),
+        "(%[0-9A-F]{2}){1,40}",
+    ]
+}
+
+fn encode(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One identifier placed where a route takes it (path, body field or SPI parameter); every
+/// other part of the request is valid, so the identifier is what reaches the store.
+fn call_with_id(place: usize, id: &str) -> u16 {
+    let wd = world();
+    let ws = &wd.workspace;
+    let (console, billing) = (wd.console.as_str(), wd.billing.as_str());
+    let e = encode(id);
+    let app = &wd.w.app;
+    let post = |path: String, body: serde_json::Value, tok: Option<&str>| request("POST", &path, Some(&body), tok);
+    let mut reg = commercial_registration("cn1");
+    let req = match place % 16 {
+        0 => post(
+            "/v1/sessions".into(),
+            serde_json::json!({"site": "cn1", "login": id, "password": "s3cret-pass"}),
+            None,
+        ),
+        1 => post("/v1/billing/sessions".into(), serde_json::json!({"username": id, "password": "s3cret-pass"}), None),
+        2 => post("/v1/billing/sso".into(), serde_json::json!({"workspace_id": id}), Some(console)),
+        3 => request("GET", &format!("/v1/workspaces/{e}/settlement-options"), None, Some(billing)),
+        4 => request(
+            "PUT",
+            &format!("/v1/workspaces/{e}/settlement"),
+            Some(&serde_json::json!({"method": "enterprise"})),
+            Some(billing),
+        ),
+        5 => post(
+            format!("/v1/workspaces/{e}/upgrade"),
+            serde_json::json!({"billing_account": {"mode": "bind", "username": "abcd", "password": "x"}, "accept_agreement": true}),
+            Some(console),
+        ),
+        6 => request(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/settlement"),
+            Some(&serde_json::json!({"method": "registered", "cloud_account_id": id})),
+            Some(billing),
+        ),
+        7 => request(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/settlement"),
+            Some(&serde_json::json!({"method": "aliyun", "account_id": id, "instance_id": id})),
+            Some(billing),
+        ),
+        8 => request(
+            "PUT",
+            &format!("/v1/workspaces/{ws}/settlement"),
+            Some(&serde_json::json!({"method": "aws", "subscription": id})),
+            Some(billing),
+        ),
+        9 => {
+            reg["billing_account"] = serde_json::json!({"mode": "bind", "username": id, "password": "s3cret-pass"});
+            post("/v1/registrations".into(), reg, None)
+        }
+        10 => {
+            reg["email"] = id.into();
+            reg["phone"] = id.into();
+            reg["username"] = id.into();
+            post("/v1/registrations".into(), reg, None)
+        }
+        11 => {
+            reg["settlement"] = serde_json::json!({"method": "aliyun", "account_id": aliyun_uid(), "instance_id": id});
+            post("/v1/registrations".into(), reg, None)
+        }
+        12 => post(
+            format!("/v1/workspaces/{ws}/upgrade"),
+            serde_json::json!({"billing_account": {"mode": "create", "username": id, "password": "s3cret-pass1", "email": "a@b.co"}, "accept_agreement": true}),
+            Some(console),
+        ),
+        13 => {
+            let mut r = admin_request("x", true, true);
+            *r.uri_mut() =
+                format!("https://api.example.com/v1/admin/billing-accounts/{e}/free-choice").parse().unwrap();
+            r
+        }
+        14 => raw(
+            "GET",
+            &format!(
+                "/v1/marketplace/aliyun?{}",
+                spi_query(&[("action", "createInstance"), ("aliUid", id), ("orderBizId", id)])
+            ),
+            "",
+            &[],
+        ),
+        _ => raw(
+            "POST",
+            "/v1/marketplace/aliyun",
+            &spi_query(&[("action", "releaseInstance"), ("instanceId", id)]),
+            &[("content-type", "application/x-www-form-urlencoded")],
+        ),
+    };
+    let resp = wd.rt.block_on(async {
+        match place % 16 {
+            0..=2 => login::handle(app, req).await,
+            3 | 4 | 6..=8 => change_settlement::handle(app, req).await,
+            5 | 12 => upgrade::handle(app, req).await,
+            9..=11 => register::handle(app, req).await,
+            13 => admin::handle(app, req).await,
+            _ => marketplace_webhook::handle_http(&wd.w, req, None).await,
+        }
+    });
+    resp.status().as_u16()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn identifiers_of_any_length_anywhere_never_give_a_5xx(place in 0usize..16, id in ident()) {
+        let status = call_with_id(place, &id);
+        prop_assert!(status < 500, "place {place} answered {status} for an id of {} bytes: {:?}", id.len(), id.chars().take(60).collect::<String>());
+    }
+
+    #[test]
+    fn sqs_notifications_with_identifiers_of_any_length_are_reported_not_crashed(customer in ident(), product in ident()) {
+        let wd = world();
+        let message = serde_json::json!({"action": "subscribe-success", "customer-identifier": customer, "product-code": product}).to_string();
+        let body = serde_json::json!({"Type": "Notification", "Message": message, "Timestamp": "2026-01-01T00:00:00Z"}).to_string();
+        let event = serde_json::json!({"Records": [{"messageId": "m", "eventSource": "aws:sqs", "body": body}]});
+        let out = wd.rt.block_on(marketplace_webhook::handle_event(&wd.w, event, None)).unwrap();
+        prop_assert!(out["batchItemFailures"].as_array().unwrap().len() <= 1);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
