@@ -21,10 +21,11 @@ venv() { # name, packages...
     "$tools/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
   fi
 }
-# moto pins boto3; cfn-lint and cargo-lambda get venvs of their own so the pins never clash.
+# moto pins boto3; cfn-lint, cargo-lambda and the SAM CLI get venvs of their own so the pins never clash.
 venv moto 'moto[server]==5.*'
 venv cfn-lint 'cfn-lint==1.*' 'openapi-spec-validator==0.7.*'
 venv cargo-lambda 'cargo-lambda==1.*' ziglang
+venv sam 'aws-sam-cli==1.*'
 
 ln -sf "$tools/moto/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/cfn-lint/bin/cfn-lint" "$tools/bin/cfn-lint"
@@ -33,6 +34,7 @@ if [ ! -x "$tools/cfn-lint/bin/openapi-spec-validator" ]; then
 fi
 ln -sf "$tools/cfn-lint/bin/openapi-spec-validator" "$tools/bin/openapi-spec-validator"
 ln -sf "$tools/cargo-lambda/bin/cargo-lambda" "$tools/bin/cargo-lambda"
+ln -sf "$tools/sam/bin/sam" "$tools/bin/sam"
 # cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
 zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)
 ln -sf "$zig" "$tools/bin/zig"

@@ -9,6 +9,7 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 openapi-spec-validator openapi.yaml
 
 echo "== local stack"

@@ -326,6 +326,80 @@ pub async fn mint_marketplace_token(
     v["token"].as_str().unwrap().to_string()
 }
 
+/// Mints a registration token for a new-style product: `ResolveCustomer` answers with the AWS
+/// account id, the licence and the product code, and no customer identifier.
+pub async fn mint_license_token(aws_account_id: &str, license_arn: &str, product_code: &str) -> String {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let v: Value = reqwest::Client::new()
+        .post(format!("{emulator}/_emulator/registration-tokens"))
+        .json(&serde_json::json!({"license_arn": license_arn, "aws_account_id": aws_account_id, "product_code": product_code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// A licence ARN as AWS License Manager writes them, unique per call.
+pub fn license_arn() -> String {
+    format!("arn:aws:license-manager::294406891311:license:l-{}", unique())
+}
+
+/// A new-style buyer lands with a fresh token for the licence; returns the claim.
+pub async fn land_license(
+    w: &marketplace_webhook::Webhook,
+    aws_account_id: &str,
+    license_arn: &str,
+    product_code: &str,
+) -> String {
+    let token = mint_license_token(aws_account_id, license_arn, product_code).await;
+    let r = marketplace_webhook::handle_http(w, landing_request(&token), None).await;
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    location.split("aws_subscription=").nth(1).unwrap().to_string()
+}
+
+/// An EventBridge event of `aws.agreement-marketplace` as AWS documents it for SaaS sellers.
+/// `detail` is merged into the documented common detail (agreement id, buyer account).
+pub fn agreement_event(
+    detail_type: &str,
+    agreement_id: &str,
+    acceptor: &str,
+    detail: Value,
+    at: DateTime<Utc>,
+) -> Value {
+    let mut d = serde_json::json!({
+        "requestId": unique(), "catalog": "AWSMarketplace",
+        "agreement": {"id": agreement_id}, "acceptor": {"accountId": acceptor},
+        "proposer": {"accountId": "294406891311"}, "offer": {"id": "offer-1234567890123"}
+    });
+    for (k, v) in detail.as_object().cloned().unwrap_or_default() {
+        match (d.get_mut(&k), v) {
+            (Some(Value::Object(into)), Value::Object(from)) => into.extend(from),
+            (_, v) => {
+                d[&k] = v;
+            }
+        }
+    }
+    serde_json::json!({
+        "version": "0", "id": unique(), "detail-type": detail_type, "source": "aws.agreement-marketplace",
+        "account": "294406891311", "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "region": "us-east-1",
+        "resources": [format!("arn:aws:aws-marketplace::aws:agreement:{agreement_id}")], "detail": d
+    })
+}
+
+/// An SQS event whose records carry these bodies (EventBridge events, SNS envelopes, ...).
+pub fn sqs_bodies(bodies: &[Value]) -> Value {
+    let recs: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| serde_json::json!({"messageId": format!("r{i}-{}", unique()), "eventSource": "aws:sqs", "body": b.to_string()}))
+        .collect();
+    serde_json::json!({ "Records": recs })
+}
+
 /// The buyer's POST to the landing URL.
 pub fn landing_request(token: &str) -> Request {
     raw(

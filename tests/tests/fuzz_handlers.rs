@@ -273,6 +273,22 @@ proptest! {
     }
 
     #[test]
+    fn agreement_events_with_arbitrary_details_are_reported_not_crashed(
+        detail in json_value(),
+        kind in prop::sample::select(&["Purchase Agreement Created - Proposer", "Purchase Agreement Ended - Manufacturer",
+                                        "License Updated - Manufacturer", "License Deprovisioned - Manufacturer"][..]),
+        agreement in ident(),
+        time in prop_oneof![Just("2026-01-01T00:00:00Z".to_string()), "\\PC{0,30}"],
+    ) {
+        let wd = world();
+        let mut event = agreement_event(kind, &agreement, "111122223333", serde_json::json!({}), chrono::Utc::now());
+        event["detail"] = detail;
+        event["time"] = time.into();
+        let out = wd.rt.block_on(marketplace_webhook::handle_event(&wd.w, sqs_bodies(&[event]), None)).unwrap();
+        prop_assert!(out["batchItemFailures"].as_array().unwrap().len() <= 1);
+    }
+
+    #[test]
     fn sqs_notifications_with_identifiers_of_any_length_are_reported_not_crashed(customer in ident(), product in ident()) {
         let wd = world();
         let message = serde_json::json!({"action": "subscribe-success", "customer-identifier": customer, "product-code": product}).to_string();

@@ -1,9 +1,10 @@
 //! `marketplace-webhook`: the Alibaba Cloud SPI and the AWS landing over HTTP, and AWS
-//! Marketplace subscription notifications as SQS records carrying SNS envelopes.
+//! Marketplace events as SQS records: EventBridge agreement events and SNS notifications.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use billing_domain::service::agreements;
 use billing_domain::service::marketplace::{self, AwsNotification};
 use billing_domain::Error;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
@@ -50,12 +51,35 @@ struct SnsEnvelope {
     timestamp: DateTime<Utc>,
 }
 
+/// A record's body is an EventBridge agreement event (current listings) or an SNS envelope
+/// of a subscription notification (listings integrated before); an EventBridge event that
+/// reached the queue through SNS is read as what it is.
 async fn one_record(w: &Webhook, body: &str, deadline: Option<Instant>) -> Result<()> {
+    let deps = &w.app.deps;
+    let value: Value = serde_json::from_str(body).map_err(|e| Error::MalformedRequest(format!("not JSON: {e}")))?;
+    if value.get("detail-type").is_some() {
+        return agreement_event(deps, &value, deadline).await;
+    }
     let envelope: SnsEnvelope =
-        serde_json::from_str(body).map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
-    let n: AwsNotification = serde_json::from_str(&envelope.message)
+        serde_json::from_value(value).map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
+    let message: Value = serde_json::from_str(&envelope.message)
         .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
-    marketplace::aws_notification(&w.app.deps, &n, envelope.timestamp, deadline).await
+    if message.get("detail-type").is_some() {
+        return agreement_event(deps, &message, deadline).await;
+    }
+    let n: AwsNotification = serde_json::from_value(message)
+        .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
+    marketplace::aws_notification(deps, &n, envelope.timestamp, deadline).await
+}
+
+async fn agreement_event(deps: &billing_domain::service::Deps, v: &Value, deadline: Option<Instant>) -> Result<()> {
+    match agreements::parse_event(v)? {
+        Some(event) => agreements::apply(deps, &event, deadline).await,
+        None => {
+            tracing::info!(detail_type = %v["detail-type"], "marketplace event not acted on");
+            Ok(())
+        }
+    }
 }
 
 /// Each record on its own: only the failed ones are reported back, so only they are retried.

@@ -27,11 +27,15 @@ impl CustomerResolver for MeteringResolver {
                 ) => ResolveError::InvalidToken,
                 _ => ResolveError::Unavailable(aws_sdk_marketplacemetering::error::DisplayErrorContext(e).to_string()),
             })?;
-        match (out.customer_identifier, out.customer_aws_account_id, out.product_code) {
-            (Some(customer_identifier), Some(aws_account_id), Some(product_code)) => {
-                Ok(AwsCustomer { customer_identifier, aws_account_id, product_code })
+        // Everything it returns is kept: new integrations get a licence and no customer
+        // identifier, products integrated before licences get the identifier.
+        let present = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let (customer_identifier, license_arn) = (present(out.customer_identifier), present(out.license_arn));
+        match (present(out.customer_aws_account_id), present(out.product_code)) {
+            (Some(aws_account_id), Some(product_code)) if customer_identifier.is_some() || license_arn.is_some() => {
+                Ok(AwsCustomer { customer_identifier, aws_account_id, product_code, license_arn })
             }
-            _ => Err(ResolveError::Unavailable("ResolveCustomer answered without a customer".into())),
+            _ => Err(ResolveError::Unavailable("ResolveCustomer answered without a customer or a licence".into())),
         }
     }
 }

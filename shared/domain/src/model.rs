@@ -52,8 +52,21 @@ pub struct User {
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Settlement {
     Enterprise,
-    Aliyun { account_id: String, instance_id: String },
-    Aws { customer_identifier: String, aws_account_id: String, product_code: String },
+    Aliyun {
+        account_id: String,
+        instance_id: String,
+    },
+    /// An AWS Marketplace licence (`license_arn`), or for products integrated before AWS
+    /// introduced licences, a customer identifier. Records written before licences had
+    /// `customer_identifier` always set; they still read.
+    Aws {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_identifier: Option<String>,
+        aws_account_id: String,
+        product_code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        license_arn: Option<String>,
+    },
 }
 
 impl Settlement {
@@ -70,8 +83,8 @@ impl Settlement {
         match self {
             Settlement::Enterprise => None,
             Settlement::Aliyun { instance_id, .. } => Some(CloudAccount::aliyun_id(instance_id)),
-            Settlement::Aws { customer_identifier, product_code, .. } => {
-                Some(CloudAccount::aws_id(customer_identifier, product_code))
+            Settlement::Aws { customer_identifier, aws_account_id, product_code, license_arn } => {
+                Some(aws_identity(customer_identifier.as_deref(), aws_account_id, product_code, license_arn.as_deref()))
             }
         }
     }
@@ -125,6 +138,9 @@ pub struct CloudAccount {
     pub customer_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_code: Option<String>,
+    /// AWS: the licence this account is (absent for products integrated the old way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_arn: Option<String>,
     pub status: CloudStatus,
     /// The time of the newest marketplace event applied: older events are stale.
     pub last_event_at: DateTime<Utc>,
@@ -137,8 +153,16 @@ impl CloudAccount {
         format!("aliyun-{instance_id}")
     }
 
+    /// An AWS customer of a product integrated before licences: customer identifier and product.
     pub fn aws_id(customer_identifier: &str, product_code: &str) -> String {
         format!("aws-{customer_identifier}-{product_code}")
+    }
+
+    /// An AWS licence: one per agreement line, so one AWS account with two concurrent
+    /// agreements holds two. The licence's own id (`l-...`) keeps the key short whatever the
+    /// ARN's form (AWS prints it with and without `arn:`); an ARN without one is hashed.
+    pub fn aws_license_id(aws_account_id: &str, license_arn: &str) -> String {
+        format!("aws-{aws_account_id}-{}", license_key(license_arn))
     }
 
     /// The settlement a workspace gets when this account pays for it.
@@ -149,9 +173,10 @@ impl CloudAccount {
                 instance_id: self.instance_id.clone().unwrap_or_default(),
             },
             _ => Settlement::Aws {
-                customer_identifier: self.customer_identifier.clone().unwrap_or_default(),
+                customer_identifier: self.customer_identifier.clone(),
                 aws_account_id: self.account_id.clone(),
                 product_code: self.product_code.clone().unwrap_or_default(),
+                license_arn: self.license_arn.clone(),
             },
         }
     }
@@ -167,12 +192,47 @@ impl CloudAccount {
     }
 }
 
-/// An AWS Marketplace customer resolved at the landing page, waiting to be claimed.
+/// An AWS Marketplace customer resolved at the landing page, waiting to be claimed: all
+/// that `ResolveCustomer` returned. New integrations get no customer identifier but a licence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AwsCustomer {
-    pub customer_identifier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_identifier: Option<String>,
     pub aws_account_id: String,
     pub product_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_arn: Option<String>,
+}
+
+impl AwsCustomer {
+    /// The identity rule of domain.md (flow 6): the licence where known, else the customer.
+    pub fn cloud_account_id(&self) -> String {
+        aws_identity(
+            self.customer_identifier.as_deref(),
+            &self.aws_account_id,
+            &self.product_code,
+            self.license_arn.as_deref(),
+        )
+    }
+}
+
+fn aws_identity(customer: Option<&str>, aws_account_id: &str, product_code: &str, license: Option<&str>) -> String {
+    match (license, customer) {
+        (Some(l), _) if !l.is_empty() => CloudAccount::aws_license_id(aws_account_id, l),
+        (_, c) => CloudAccount::aws_id(c.unwrap_or_default(), product_code),
+    }
+}
+
+/// The licence's id in an ARN (`...:l-0123abcd` or `.../l-0123abcd`), lower-cased; a hash of
+/// the whole ARN when it has none.
+pub fn license_key(license_arn: &str) -> String {
+    let last = license_arn.rsplit([':', '/']).next().unwrap_or_default();
+    if last.starts_with("l-") && last.len() <= 64 && last.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        last.to_ascii_lowercase()
+    } else {
+        use sha2::{Digest, Sha256};
+        format!("h{}", &hex::encode(Sha256::digest(license_arn.as_bytes()))[..32])
+    }
 }
 
 /// A session token as handed to clients.

@@ -4,6 +4,7 @@
 use crate::email::{Email, EmailIntent};
 use crate::error::Result;
 use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, User, Workspace};
+use crate::rules::agreements::Agreement;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -145,6 +146,11 @@ pub trait MarketplaceStore: Send + Sync {
     async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>>;
     async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()>;
     async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>>;
+    /// An AWS agreement as recorded from its events.
+    async fn agreement(&self, id: &str) -> Result<Option<Agreement>>;
+    /// Writes `agreement` if the stored one is still at `agreement.version - 1` (absent for 1);
+    /// `Ok(false)` when another writer came first.
+    async fn save_agreement(&self, agreement: &Agreement) -> Result<bool>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -87,6 +87,10 @@ pub struct CloudAccountView {
     pub customer_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<String>,
     pub status: CloudStatus,
     /// The caller's workspaces this account settles.
     pub workspaces: Vec<String>,
@@ -101,6 +105,8 @@ impl CloudAccountView {
             instance_id: a.instance_id.clone(),
             customer_identifier: a.customer_identifier.clone(),
             product_code: a.product_code.clone(),
+            license_arn: a.license_arn.clone(),
+            aws_account_id: (a.platform == Platform::Aws).then(|| a.account_id.clone()),
             status: a.status,
             workspaces,
         }

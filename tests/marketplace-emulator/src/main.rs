@@ -16,17 +16,22 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 struct Customer {
-    customer_identifier: String,
+    /// Only for a product integrated before licences: new integrations get none.
+    customer_identifier: Option<String>,
     aws_account_id: String,
     product_code: String,
+    license_arn: Option<String>,
     expires: Instant,
 }
 
 type Tokens = Arc<Mutex<HashMap<String, Customer>>>;
 
+/// A token for a new-style product carries `license_arn` (and no `customer_identifier`); one
+/// for a product integrated the old way carries `customer_identifier`.
 #[derive(Deserialize)]
 struct Mint {
-    customer_identifier: String,
+    customer_identifier: Option<String>,
+    license_arn: Option<String>,
     aws_account_id: String,
     product_code: String,
     /// Seconds the token stays valid (default one hour; 0 mints an expired one).
@@ -40,6 +45,7 @@ async fn mint(State(tokens): State<Tokens>, Json(m): Json<Mint>) -> Json<Value> 
         customer_identifier: m.customer_identifier,
         aws_account_id: m.aws_account_id,
         product_code: m.product_code,
+        license_arn: m.license_arn,
         expires,
     };
     tokens.lock().expect("lock").insert(token.clone(), c);
@@ -70,11 +76,16 @@ async fn api(State(tokens): State<Tokens>, headers: HeaderMap, body: String) -> 
                 Some(c) if c.expires <= Instant::now() => {
                     aws_error("ExpiredTokenException", "Registration token has expired")
                 }
-                Some(c) => ok(json!({
-                    "CustomerIdentifier": c.customer_identifier,
-                    "CustomerAWSAccountId": c.aws_account_id,
-                    "ProductCode": c.product_code,
-                })),
+                Some(c) => {
+                    let mut out = json!({ "CustomerAWSAccountId": c.aws_account_id, "ProductCode": c.product_code });
+                    if let Some(id) = c.customer_identifier {
+                        out["CustomerIdentifier"] = id.into();
+                    }
+                    if let Some(arn) = c.license_arn {
+                        out["LicenseArn"] = arn.into();
+                    }
+                    ok(out)
+                }
             }
         }
         "BatchMeterUsage" => {

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use billing_domain::model::{AwsCustomer, CloudAccount, CloudStatus};
 use billing_domain::ports::{MarketplaceStore, Transition};
+use billing_domain::rules::agreements::Agreement;
 use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 
@@ -126,5 +127,23 @@ impl MarketplaceStore for DynamoStore {
             return Ok(None);
         }
         Ok(Some(from_item(it)?))
+    }
+
+    async fn agreement(&self, id: &str) -> Result<Option<Agreement>> {
+        self.get(&format!("AGMT#{id}"), "AGMT").await?.map(from_item).transpose()
+    }
+
+    async fn save_agreement(&self, a: &Agreement) -> Result<bool> {
+        let put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item(a, &[("pk", format!("AGMT#{}", a.id)), ("sk", "AGMT".into())])?));
+        let put = if a.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :v").expression_attribute_values(":v", n(a.version - 1))
+        };
+        Ok(conditional(put.send().await)?.is_some())
     }
 }

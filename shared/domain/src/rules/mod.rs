@@ -1,4 +1,5 @@
 //! Pure decisions. "Why was this refused?" is answered in one of these files.
 
+pub mod agreements;
 pub mod fields;
 pub mod settlement;

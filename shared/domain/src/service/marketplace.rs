@@ -1,5 +1,6 @@
-//! Flows 5 and 6: the Alibaba Cloud Marketplace SPI and AWS Marketplace (landing and
-//! subscription notifications). A subscription that ends starts the cancellation (flow 7).
+//! Flows 5 and 6: the Alibaba Cloud Marketplace SPI and AWS Marketplace (landing and SNS
+//! subscription notifications; EventBridge agreement events are in `agreements`). A
+//! subscription that ends starts the cancellation (flow 7).
 
 use super::{cancellation, Deps};
 use crate::crypto::spi_signature;
@@ -56,6 +57,7 @@ pub async fn aliyun_spi(
                 instance_id: Some(order.to_string()),
                 customer_identifier: None,
                 product_code: None,
+                license_arn: None,
                 status: CloudStatus::Active,
                 last_event_at: now,
                 cancelled_at: None,
@@ -105,9 +107,7 @@ pub async fn aws_landing(deps: &Deps, registration_token: Option<&str>) -> Resul
         ResolveError::Unavailable(m) => Error::internal(m),
     })?;
     let now = deps.clock.now();
-    deps.marketplace
-        .open_cloud_account(&aws_account(&customer, CloudStatus::Pending, DateTime::<Utc>::UNIX_EPOCH))
-        .await?;
+    deps.marketplace.open_cloud_account(&aws_account(&customer)).await?;
     let mut bytes = [0u8; 24];
     OsRng.fill_bytes(&mut bytes);
     let claim = hex::encode(bytes);
@@ -115,16 +115,18 @@ pub async fn aws_landing(deps: &Deps, registration_token: Option<&str>) -> Resul
     Ok(claim)
 }
 
-fn aws_account(c: &AwsCustomer, status: CloudStatus, event_at: DateTime<Utc>) -> CloudAccount {
+/// The cloud account an AWS customer is, as first opened: pending, no event applied yet.
+pub(crate) fn aws_account(c: &AwsCustomer) -> CloudAccount {
     CloudAccount {
-        id: CloudAccount::aws_id(&c.customer_identifier, &c.product_code),
+        id: c.cloud_account_id(),
         platform: Platform::Aws,
         account_id: c.aws_account_id.clone(),
         instance_id: None,
-        customer_identifier: Some(c.customer_identifier.clone()),
+        customer_identifier: c.customer_identifier.clone(),
         product_code: Some(c.product_code.clone()),
-        status,
-        last_event_at: event_at,
+        license_arn: c.license_arn.clone(),
+        status: CloudStatus::Pending,
+        last_event_at: DateTime::<Utc>::UNIX_EPOCH,
         cancelled_at: None,
     }
 }
@@ -158,16 +160,13 @@ pub async fn aws_notification(
         other => return Err(Error::MalformedRequest(format!("unknown action {other}"))),
     };
     let customer = AwsCustomer {
-        customer_identifier: n.customer_identifier.clone(),
+        customer_identifier: Some(n.customer_identifier.clone()),
         aws_account_id: String::new(),
         product_code: n.product_code.clone(),
+        license_arn: None,
     };
     // A notification may come before the buyer lands: the account is made from it.
-    let id = deps
-        .marketplace
-        .open_cloud_account(&aws_account(&customer, CloudStatus::Pending, DateTime::<Utc>::UNIX_EPOCH))
-        .await?
-        .id;
+    let id = deps.marketplace.open_cloud_account(&aws_account(&customer)).await?.id;
     match deps.marketplace.transition(&id, status, event_at).await? {
         Some(Transition::Applied { account }) if account.status == CloudStatus::Cancelled => {
             cancellation::run(deps, &account, deadline).await?;

@@ -1,5 +1,6 @@
 //! One function per operation: load through ports → decide with `rules` → commit → effects.
 
+pub mod agreements;
 pub mod cancellation;
 pub mod cloud;
 pub mod marketplace;

@@ -10,6 +10,7 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         instance_id: (platform == Platform::Aliyun).then(|| "i-1".into()),
         customer_identifier: (platform == Platform::Aws).then(|| "c-1".into()),
         product_code: (platform == Platform::Aws).then(|| "p-1".into()),
+        license_arn: None,
         status: CloudStatus::Active,
         last_event_at: Utc::now(),
         cancelled_at: None,
@@ -59,9 +60,10 @@ fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settleme
         Settlement::Enterprise,
         Settlement::Aliyun { account_id: "1234567890123456".into(), instance_id: "i-1".into() },
         Settlement::Aws {
-            customer_identifier: "c-1".into(),
+            customer_identifier: Some("c-1".into()),
             aws_account_id: "111122223333".into(),
             product_code: "p-1".into(),
+            license_arn: None,
         },
     ];
     let mut rows = 0;
@@ -135,7 +137,12 @@ fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
 fn cloud_to_another_cloud_is_locked_while_the_current_one_is_active() {
     let aliyun = Settlement::Aliyun { account_id: "1".into(), instance_id: "a".into() };
     let other = Settlement::Aliyun { account_id: "1".into(), instance_id: "b".into() };
-    let aws = Settlement::Aws { customer_identifier: "c".into(), aws_account_id: "2".into(), product_code: "p".into() };
+    let aws = Settlement::Aws {
+        customer_identifier: Some("c".into()),
+        aws_account_id: "2".into(),
+        product_code: "p".into(),
+        license_arn: None,
+    };
     let now = at(2026, 5, 10);
     assert_eq!(decide_change(&aliyun, true, &other, None, now), Err(Error::CloudAccountLocked));
     assert_eq!(decide_change(&aliyun, true, &aws, None, now), Err(Error::CloudAccountLocked));
@@ -147,7 +154,12 @@ fn cloud_to_another_cloud_is_locked_while_the_current_one_is_active() {
 
 #[test]
 fn one_change_per_calendar_month_utc() {
-    let aws = Settlement::Aws { customer_identifier: "c".into(), aws_account_id: "2".into(), product_code: "p".into() };
+    let aws = Settlement::Aws {
+        customer_identifier: Some("c".into()),
+        aws_account_id: "2".into(),
+        product_code: "p".into(),
+        license_arn: None,
+    };
     let last = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
     let next = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
     assert_eq!(
