@@ -60,6 +60,7 @@ async fn register_on_licence(w: &marketplace_webhook::Webhook, acceptor: &str, l
 #[tokio::test]
 async fn a_new_style_customer_from_landing_to_registration_to_cancellation_by_agreement_ended() {
     let w = webhook(Harness::new().await);
+    let agmt_a1 = format!("agmt-{}", unique());
     let (acceptor, license) = (aws_account_id(), license_arn());
     let (req, reg) = register_on_licence(&w, &acceptor, &license).await;
     let settlement = &reg["workspace"]["settlement"];
@@ -90,12 +91,12 @@ async fn a_new_style_customer_from_landing_to_registration_to_cancellation_by_ag
     let t0 = Utc::now();
     deliver(
         &w,
-        &[created("agmt-a1", &acceptor, "NEW", None, t0), licence("Updated", "agmt-a1", &acceptor, &license, t0)],
+        &[created(&agmt_a1, &acceptor, "NEW", None, t0), licence("Updated", &agmt_a1, &acceptor, &license, t0)],
     )
     .await;
     assert_eq!(account(&w, &acceptor, &license).await.status, CloudStatus::Active);
 
-    let end = ended("agmt-a1", &acceptor, "CANCELLED", t0 + Duration::minutes(5));
+    let end = ended(&agmt_a1, &acceptor, "CANCELLED", t0 + Duration::minutes(5));
     deliver(&w, std::slice::from_ref(&end)).await;
     deliver(&w, &[end]).await; // delivered twice
     assert_eq!(account(&w, &acceptor, &license).await.status, CloudStatus::Cancelled);
@@ -108,6 +109,8 @@ async fn a_new_style_customer_from_landing_to_registration_to_cancellation_by_ag
 #[tokio::test]
 async fn a_renewal_in_either_order_cancels_nothing_and_sends_no_email() {
     let w = webhook(Harness::new().await);
+    let agmt_x1 = format!("agmt-{}", unique());
+    let agmt_x2 = format!("agmt-{}", unique());
     let t0 = Utc::now();
     for (order, ended_first) in [("ended first", true), ("created first", false)] {
         let (acceptor, license) = (aws_account_id(), license_arn());
@@ -131,9 +134,9 @@ async fn a_renewal_in_either_order_cancels_nothing_and_sends_no_email() {
     // An old agreement that AWS reports as expired after its renewal was created is superseded.
     let (acceptor, license) = (aws_account_id(), license_arn());
     let (req, reg) = register_on_licence(&w, &acceptor, &license).await;
-    deliver(&w, &[licence("Updated", "agmt-x1", &acceptor, &license, t0)]).await;
-    deliver(&w, &[created("agmt-x2", &acceptor, "REPLACE", Some("agmt-x1"), t0 + Duration::hours(1))]).await;
-    deliver(&w, &[ended("agmt-x1", &acceptor, "EXPIRED", t0 + Duration::hours(2))]).await;
+    deliver(&w, &[licence("Updated", &agmt_x1, &acceptor, &license, t0)]).await;
+    deliver(&w, &[created(&agmt_x2, &acceptor, "REPLACE", Some(&agmt_x1), t0 + Duration::hours(1))]).await;
+    deliver(&w, &[ended(&agmt_x1, &acceptor, "EXPIRED", t0 + Duration::hours(2))]).await;
     assert!(matches!(
         settlement_of(&w.app, reg["workspace"]["id"].as_str().unwrap()).await,
         Some(Settlement::Aws { .. })
@@ -144,6 +147,8 @@ async fn a_renewal_in_either_order_cancels_nothing_and_sends_no_email() {
 #[tokio::test]
 async fn two_concurrent_agreements_of_one_aws_account_are_two_cloud_accounts() {
     let w = webhook(Harness::new().await);
+    let agmt_c1 = format!("agmt-{}", unique());
+    let agmt_c2 = format!("agmt-{}", unique());
     let acceptor = aws_account_id();
     let (l1, l2) = (license_arn(), license_arn());
     let (req1, reg1) = register_on_licence(&w, &acceptor, &l1).await;
@@ -153,14 +158,14 @@ async fn two_concurrent_agreements_of_one_aws_account_are_two_cloud_accounts() {
     deliver(
         &w,
         &[
-            created("agmt-c1", &acceptor, "NEW", None, t0),
-            created("agmt-c2", &acceptor, "NEW", None, t0),
-            licence("Updated", "agmt-c1", &acceptor, &l1, t0),
-            licence("Updated", "agmt-c2", &acceptor, &l2, t0),
+            created(&agmt_c1, &acceptor, "NEW", None, t0),
+            created(&agmt_c2, &acceptor, "NEW", None, t0),
+            licence("Updated", &agmt_c1, &acceptor, &l1, t0),
+            licence("Updated", &agmt_c2, &acceptor, &l2, t0),
         ],
     )
     .await;
-    deliver(&w, &[ended("agmt-c1", &acceptor, "CANCELLED", t0 + Duration::hours(1))]).await;
+    deliver(&w, &[ended(&agmt_c1, &acceptor, "CANCELLED", t0 + Duration::hours(1))]).await;
     assert_eq!(account(&w, &acceptor, &l1).await.status, CloudStatus::Cancelled);
     assert_eq!(account(&w, &acceptor, &l2).await.status, CloudStatus::Active);
     assert_eq!(settlement_of(&w.app, reg1["workspace"]["id"].as_str().unwrap()).await, Some(Settlement::Enterprise));
@@ -175,6 +180,10 @@ async fn two_concurrent_agreements_of_one_aws_account_are_two_cloud_accounts() {
 #[tokio::test]
 async fn agreement_events_duplicated_and_reversed_end_in_the_newest_state() {
     let w = webhook(Harness::new().await);
+    let agmt_r1 = format!("agmt-{}", unique());
+    let agmt_r2 = format!("agmt-{}", unique());
+    let agmt_r3 = format!("agmt-{}", unique());
+    let agmt_r4 = format!("agmt-{}", unique());
     let t0 = Utc::now();
     let at = |s: i64| t0 + Duration::seconds(s);
 
@@ -182,9 +191,9 @@ async fn agreement_events_duplicated_and_reversed_end_in_the_newest_state() {
     let (acceptor, license) = (aws_account_id(), license_arn());
     let (req, reg) = register_on_licence(&w, &acceptor, &license).await;
     let seq = [
-        created("agmt-r1", &acceptor, "NEW", None, at(0)),
-        licence("Updated", "agmt-r1", &acceptor, &license, at(1)),
-        ended("agmt-r1", &acceptor, "TERMINATED", at(9)),
+        created(&agmt_r1, &acceptor, "NEW", None, at(0)),
+        licence("Updated", &agmt_r1, &acceptor, &license, at(1)),
+        ended(&agmt_r1, &acceptor, "TERMINATED", at(9)),
     ];
     let mut reversed: Vec<Value> = seq.iter().rev().cloned().collect();
     reversed.extend(seq.iter().rev().cloned());
@@ -202,15 +211,15 @@ async fn agreement_events_duplicated_and_reversed_end_in_the_newest_state() {
 
     // Licence before agreement, each twice: active.
     let (acceptor, license) = (aws_account_id(), license_arn());
-    let up = licence("Updated", "agmt-r2", &acceptor, &license, at(1));
-    deliver(&w, &[up.clone(), up, created("agmt-r2", &acceptor, "NEW", None, at(0))]).await;
+    let up = licence("Updated", &agmt_r2, &acceptor, &license, at(1));
+    deliver(&w, &[up.clone(), up, created(&agmt_r2, &acceptor, "NEW", None, at(0))]).await;
     assert_eq!(account(&w, &acceptor, &license).await.status, CloudStatus::Active);
 
     // A deprovisioned licence can pay no more: it is cancelled.
     let (acceptor, license) = (aws_account_id(), license_arn());
     let (_, reg) = register_on_licence(&w, &acceptor, &license).await;
-    deliver(&w, &[licence("Updated", "agmt-r3", &acceptor, &license, at(0))]).await;
-    deliver(&w, &[licence("Deprovisioned", "agmt-r3", &acceptor, &license, at(5))]).await;
+    deliver(&w, &[licence("Updated", &agmt_r3, &acceptor, &license, at(0))]).await;
+    deliver(&w, &[licence("Deprovisioned", &agmt_r3, &acceptor, &license, at(5))]).await;
     assert_eq!(account(&w, &acceptor, &license).await.status, CloudStatus::Cancelled);
     assert_eq!(settlement_of(&w.app, reg["workspace"]["id"].as_str().unwrap()).await, Some(Settlement::Enterprise));
 
@@ -218,8 +227,8 @@ async fn agreement_events_duplicated_and_reversed_end_in_the_newest_state() {
     let customer = format!("old{}", unique());
     let sns = sqs_event(&[("subscribe-success", &customer, "prod", at(0))]);
     let mut mixed = sqs_bodies(&[
-        created("agmt-r4", &aws_account_id(), "NEW", None, at(0)),
-        agreement_event("Purchase Agreement Ending - Proposer", "agmt-r4", "1", json!({}), at(0)),
+        created(&agmt_r4, &aws_account_id(), "NEW", None, at(0)),
+        agreement_event("Purchase Agreement Ending - Proposer", &agmt_r4, "1", json!({}), at(0)),
     ]);
     let records = mixed["Records"].as_array_mut().unwrap();
     records.push(sns["Records"][0].clone());
