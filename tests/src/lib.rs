@@ -482,7 +482,13 @@ pub fn settled_registration(
         created_at: now,
     };
     let cloud = bind.then(|| CloudBinding { account: cloud.clone(), claim: None });
-    RegistrationWrite { user, workspace, billing: None, cloud, emails: vec![] }
+    let history = billing_domain::model::SettlementChange::of(
+        &Workspace { settlement: None, ..workspace.clone() },
+        &workspace,
+        billing_domain::model::ChangeCause::Registration,
+        format!("user:{}", user.id),
+    );
+    RegistrationWrite { user, workspace, billing: None, cloud, emails: vec![], history }
 }
 
 /// Writes `n` commercial workspaces of `billing` settled by `cloud`, through the store port.
@@ -509,21 +515,57 @@ pub async fn seed_workspaces(
 
 /// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.
 pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
-    use lambda_http::aws_lambda_events::apigw::*;
-    use lambda_http::RequestExt;
-    let req = request(
+    iam_request(
         "PUT",
         &format!("/v1/admin/billing-accounts/{username}/free-choice"),
-        Some(&serde_json::json!({"enabled": enabled})),
-        None,
-    );
+        &serde_json::json!({"enabled": enabled}),
+        iam,
+    )
+}
+
+/// A request to an IAM-authorised route as API Gateway hands it over, with or without the
+/// IAM caller in its context.
+pub fn iam_request(method: &str, path: &str, body: &Value, iam: bool) -> lambda_http::Request {
+    use lambda_http::aws_lambda_events::apigw::*;
+    use lambda_http::RequestExt;
+    let req = request(method, path, Some(body), None);
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     if iam {
         let mut auth = ApiGatewayRequestAuthorizer::default();
         let mut desc = ApiGatewayRequestAuthorizerIamDescription::default();
-        desc.user_arn = Some("arn:aws:iam::123456789012:user/manager".into());
+        desc.user_arn = Some(format!(
+            "arn:aws:iam::123456789012:user/{}",
+            if path.starts_with("/v1/usage") { "exporter" } else { "manager" }
+        ));
         auth.iam = Some(desc);
         ctx.authorizer = Some(auth);
     }
     req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
+}
+
+/// `POST /v1/usage` from a site's exporter (IAM); returns status and body.
+pub async fn report_usage(app: &App, records: &[Value]) -> (u16, Value) {
+    let req = iam_request("POST", "/v1/usage", &serde_json::json!({ "records": records }), true);
+    parts(usage::handle(app, req).await)
+}
+
+/// One usage record.
+pub fn usage_record(id: &str, workspace_id: &str, item: &str, hour: DateTime<Utc>, quantity: &str) -> Value {
+    serde_json::json!({"id": id, "workspace_id": workspace_id, "item": item,
+                       "hour": hour.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "quantity": quantity})
+}
+
+/// `POST /v1/admin/billing-accounts/{username}/top-ups` (IAM).
+pub async fn top_up(app: &App, username: &str, amount: &str, currency: &str, reference: &str) -> (u16, Value) {
+    let body = serde_json::json!({"amount": amount, "currency": currency, "reference": reference});
+    let req = iam_request("POST", &format!("/v1/admin/billing-accounts/{username}/top-ups"), &body, true);
+    parts(admin::handle(app, req).await)
+}
+
+/// A fresh billing token by password (tokens last an hour; tests move the clock).
+pub async fn billing_token(app: &App, username: &str) -> String {
+    let body = serde_json::json!({"username": username, "password": "s3cret-pass"});
+    let (s, b) = parts(login::handle(app, request("POST", "/v1/billing/sessions", Some(&body), None)).await);
+    assert_eq!(s, 200, "{b}");
+    b["token"].as_str().unwrap().to_string()
 }

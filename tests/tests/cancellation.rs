@@ -107,13 +107,14 @@ impl CancellationStore for DiesHalfWay {
         run: &str,
         c: &str,
         ws: &[Workspace],
+        actor: &str,
         now: DateTime<Utc>,
     ) -> billing_domain::Result<()> {
         if !self.died.swap(true, Ordering::SeqCst) {
-            self.inner.switch_to_enterprise(run, c, &ws[..ws.len() / 2], now).await?;
+            self.inner.switch_to_enterprise(run, c, &ws[..ws.len() / 2], actor, now).await?;
             return Err(billing_domain::Error::internal("injected: process died"));
         }
-        self.inner.switch_to_enterprise(run, c, ws, now).await
+        self.inner.switch_to_enterprise(run, c, ws, actor, now).await
     }
     async fn switched_page(
         &self,

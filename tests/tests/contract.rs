@@ -64,13 +64,15 @@ fn deployed() -> Routes {
 
 /// The same from the functions' own routers (auth aside: the routers do not know it).
 fn routed() -> Routes {
-    let routers: [(&str, &[billing_http::route::Route]); 6] = [
+    let routers: [(&str, &[billing_http::route::Route]); 8] = [
         ("register", register::ROUTES),
         ("login", login::ROUTES),
         ("upgrade", upgrade::ROUTES),
         ("change-settlement", change_settlement::ROUTES),
         ("admin", admin::ROUTES),
         ("marketplace-webhook", marketplace_webhook::ROUTES),
+        ("usage", usage::ROUTES),
+        ("bills", bills::ROUTES),
     ];
     routers
         .iter()
@@ -103,4 +105,10 @@ fn openapi_states_the_identifier_limits_the_code_enforces() {
     assert_eq!((billing["minLength"].as_u64(), billing["maxLength"].as_u64()), (Some(4), Some(64)));
     assert!(fields::billing_username(&"a".repeat(64)).is_ok() && fields::billing_username(&"a".repeat(65)).is_err());
     assert_eq!(doc["components"]["parameters"]["workspace_id"]["schema"]["$ref"], "#/components/schemas/Id");
+    let usage_body = &doc["paths"]["/v1/usage"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        usage_body["properties"]["records"]["maxItems"].as_u64(),
+        Some(billing_domain::rules::usage::MAX_RECORDS as u64)
+    );
+    assert_eq!(doc["paths"]["/v1/usage"]["post"]["x-max-body-bytes"].as_u64(), Some(usage::MAX_BODY as u64));
 }

@@ -283,6 +283,15 @@ impl billing_domain::ports::AccountStore for BothReadFirst {
     async fn workspace(&self, id: &str) -> billing_domain::Result<Option<billing_domain::model::Workspace>> {
         self.inner.workspace(id).await
     }
+    async fn workspaces(&self, ids: &[String]) -> billing_domain::Result<Vec<billing_domain::model::Workspace>> {
+        self.inner.workspaces(ids).await
+    }
+    async fn settlement_history(
+        &self,
+        id: &str,
+    ) -> billing_domain::Result<Vec<billing_domain::model::SettlementChange>> {
+        self.inner.settlement_history(id).await
+    }
     async fn workspaces_of_billing_account(
         &self,
         u: &str,
@@ -486,8 +495,17 @@ async fn a_settlement_change_is_one_conditional_write_on_the_workspace_version()
     let reg = registered(&w.app, &commercial_registration("cn1")).await;
     let read = workspace(&w, &reg["workspace"]["id"]).await;
     let next = billing_domain::model::Workspace { version: read.version + 1, ..read.clone() };
-    let write =
-        |ws: billing_domain::model::Workspace| billing_domain::ports::SettlementWrite { workspace: ws, cloud: None };
+    let write = |ws: billing_domain::model::Workspace| billing_domain::ports::SettlementWrite {
+        history: billing_domain::model::SettlementChange {
+            at: chrono::Utc::now(),
+            from: None,
+            to: billing_domain::model::Settlement::Enterprise,
+            cause: billing_domain::model::ChangeCause::Change,
+            actor: "test".into(),
+        },
+        workspace: ws,
+        cloud: None,
+    };
     let (wa, wb) = (write(next.clone()), write(next.clone()));
     let (a, b) = futures::join!(w.app.deps.accounts.commit_settlement(&wa), w.app.deps.accounts.commit_settlement(&wb));
     let mut outcomes = vec![a.is_ok(), b.is_ok()];

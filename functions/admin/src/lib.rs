@@ -1,33 +1,19 @@
-//! `admin`: `PUT /v1/admin/billing-accounts/{username}/free-choice`, for the vendor's customer
-//! managers, behind an IAM-authorised route.
+//! `admin`: the vendor's staff, behind IAM-authorised routes: free choice for a billing
+//! account (customer managers), top-ups (finance).
 
-use billing_domain::service::settlement;
-use billing_domain::Error;
-use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
-use lambda_http::request::RequestContext;
-use lambda_http::RequestExt;
+use billing_domain::service::{billing, settlement};
+use billing_http::{auth, body, json, respond, route, App, HttpResponse, Request, Result};
 use serde::Deserialize;
 use serde_json::json as j;
 
-pub const ROUTES: &[route::Route] = &[("PUT", "/v1/admin/billing-accounts/{username}/free-choice")];
+pub const ROUTES: &[route::Route] = &[
+    ("PUT", "/v1/admin/billing-accounts/{username}/free-choice"),
+    ("POST", "/v1/admin/billing-accounts/{username}/top-ups"),
+];
 
 #[derive(Deserialize)]
 struct FreeChoice {
     enabled: Option<bool>,
-}
-
-/// API Gateway puts the caller's IAM identity in the request context; without it the
-/// request did not come through the IAM-authorised route.
-fn iam_caller(req: &Request) -> Result<String> {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
-            .ok_or(Error::Forbidden),
-        _ => Err(Error::Forbidden),
-    }
 }
 
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
@@ -35,8 +21,18 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 }
 
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
-    let (_, ids) = route::find(req, ROUTES)?;
-    let who = iam_caller(req)?;
+    let (route, ids) = route::find(req, ROUTES)?;
+    let who = auth::iam_caller(req)?;
+    if route == 1 {
+        return app
+            .once("admin", Some(&who), req, async {
+                let input = body::json::<billing::TopUpRequest>(req)?;
+                let (created, topped) = billing::top_up(&app.deps, &ids[0], input).await?;
+                tracing::info!(admin = %who, billing_account = %ids[0], reference = %topped.top_up.reference, created, "top-up");
+                Ok(json(if created { 201 } else { 200 }, &topped))
+            })
+            .await;
+    }
     let input = body::json::<FreeChoice>(req)?;
     let account = settlement::set_free_choice(&app.deps, &ids[0], input.enabled).await?;
     tracing::info!(admin = %who, billing_account = %account.username, free_choice = account.free_choice, "free choice set");

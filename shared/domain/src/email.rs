@@ -90,6 +90,30 @@ pub fn cancellation(
     render(to, subject, &lines, &items)
 }
 
+/// 欠费提醒: sent when a balance first falls below zero, and again only after a top-up has
+/// brought it back to zero or above.
+pub fn arrears(to: &str, language: Language, billing_username: &str, currency: &str, balance: &str) -> Email {
+    let (subject, lines) = match language {
+        Language::Zh => (
+            format!("欠费提醒：费用中心账号 {billing_username} 的余额已低于零"),
+            vec![
+                "您好，".to_string(),
+                format!("您的费用中心账号 {billing_username} 的 {currency} 余额为 {balance}，已低于零。"),
+                "请登录费用中心充值结算，以免影响工作空间的使用。".to_string(),
+            ],
+        ),
+        Language::En => (
+            format!("Balance below zero: billing account {billing_username}"),
+            vec![
+                "Hello,".to_string(),
+                format!("The {currency} balance of your billing account {billing_username} is {balance}, below zero."),
+                "Please top up in the billing center so that your workspaces keep running.".to_string(),
+            ],
+        ),
+    };
+    render(to, subject, &lines, &[])
+}
+
 /// Workspaces named in one cancellation email. An account can settle thousands; listing
 /// them all would exceed what a DynamoDB item (the intent) can hold and what a reader reads.
 pub const MAX_LISTED: usize = 100;

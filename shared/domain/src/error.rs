@@ -84,6 +84,8 @@ pub enum Error {
     SettlementChangeLimit { next: DateTime<Utc> },
     #[error("a concurrent change won; retry")]
     Conflict,
+    #[error("this top-up reference was recorded with another amount, currency or account")]
+    TopUpReferenceReused,
 
     // 400 on the marketplace landing
     #[error("invalid or expired marketplace token")]

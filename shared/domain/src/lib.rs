@@ -6,10 +6,12 @@
 //! - [`service`]: one function per operation: load through ports, decide with rules, commit.
 //! - [`crypto`]: password hashing, signed tokens and the Alibaba SPI signature.
 
+pub mod billing_items;
 pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod model;
+pub mod money;
 pub mod ports;
 pub mod rules;
 pub mod service;

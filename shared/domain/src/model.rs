@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Aliyun,
@@ -240,4 +240,35 @@ pub fn license_key(license_arn: &str) -> String {
 pub struct Session {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Why a workspace's settlement changed (domain.md, flow 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeCause {
+    Registration,
+    Upgrade,
+    Change,
+    Cancellation,
+    MarketplaceRefusal,
+}
+
+/// One entry of a workspace's settlement history, written in the same transaction as the
+/// change it records: attribution reads it, so it never disagrees with the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementChange {
+    pub at: DateTime<Utc>,
+    pub from: Option<Settlement>,
+    pub to: Settlement,
+    pub cause: ChangeCause,
+    /// Who: `user:<id>`, `billing:<username>`, `marketplace:<cloud account id>`.
+    pub actor: String,
+}
+
+impl SettlementChange {
+    /// The entry a workspace's new settlement gets, from what it settled by before.
+    pub fn of(before: &Workspace, after: &Workspace, cause: ChangeCause, actor: String) -> Option<SettlementChange> {
+        let to = after.settlement.clone()?;
+        Some(SettlementChange { at: after.settlement_since?, from: before.settlement.clone(), to, cause, actor })
+    }
 }

@@ -3,8 +3,10 @@
 
 use crate::email::{Email, EmailIntent};
 use crate::error::Result;
-use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, User, Workspace};
+use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, SettlementChange, User, Workspace};
+use crate::money::Currency;
 use crate::rules::agreements::Agreement;
+use crate::rules::rating::{Balance, StoredLine, UsageCommit};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -47,6 +49,8 @@ pub struct RegistrationWrite {
     pub billing: Option<BillingWrite>,
     pub cloud: Option<CloudBinding>,
     pub emails: Vec<EmailIntent>,
+    /// The settlement history's first entry (commercial registrations).
+    pub history: Option<SettlementChange>,
 }
 
 /// An upgrade: the workspace (conditioned on still being free) and its billing account;
@@ -56,6 +60,7 @@ pub struct UpgradeWrite {
     pub workspace: Workspace,
     pub billing: BillingWrite,
     pub emails: Vec<EmailIntent>,
+    pub history: SettlementChange,
 }
 
 /// A settlement change: one conditional write on the workspace's version.
@@ -64,6 +69,7 @@ pub struct SettlementWrite {
     /// The workspace as it is to be stored; its `version` is one more than the read one.
     pub workspace: Workspace,
     pub cloud: Option<CloudBinding>,
+    pub history: SettlementChange,
 }
 
 #[async_trait]
@@ -72,6 +78,10 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_login(&self, site: &str, login: &str) -> Result<Option<User>>;
     async fn billing_account(&self, username: &str) -> Result<Option<BillingAccount>>;
     async fn workspace(&self, id: &str) -> Result<Option<Workspace>>;
+    /// The workspaces of these ids that exist, in one round trip per hundred.
+    async fn workspaces(&self, ids: &[String]) -> Result<Vec<Workspace>>;
+    /// A workspace's settlement history, oldest first.
+    async fn settlement_history(&self, workspace_id: &str) -> Result<Vec<SettlementChange>>;
     async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>>;
     /// The cloud accounts registered on a billing account, with their current status.
     async fn registered_cloud_accounts(&self, username: &str) -> Result<Vec<CloudAccount>>;
@@ -184,11 +194,13 @@ pub trait CancellationStore: Send + Sync {
     async fn settled_by(&self, cloud_account_id: &str, limit: usize) -> Result<Vec<Workspace>>;
     /// Switches these workspaces to enterprise (each only if still settled by the account)
     /// and remembers each switch under the cancellation, in bounded transactions.
+    /// Each switch appends the workspace's history entry (cause cancellation, `actor`).
     async fn switch_to_enterprise(
         &self,
         cancellation_id: &str,
         cloud_account_id: &str,
         workspaces: &[Workspace],
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()>;
     /// One page of the workspaces a run switched, ordered by billing account; pass the
@@ -243,4 +255,58 @@ pub trait IdempotencyStore: Send + Sync {
     async fn begin(&self, key: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin>;
     async fn complete(&self, key: &str, response: &StoredResponse, now: DateTime<Utc>) -> Result<()>;
     async fn abandon(&self, key: &str) -> Result<()>;
+}
+
+/// How many writes one atomic commit of the store may hold (DynamoDB transactions: 100).
+pub const MAX_COMMIT_ITEMS: usize = 100;
+
+/// What committing usage found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageOutcome {
+    Committed,
+    /// Nothing was written: these records (index in the commit, stored fingerprint) exist.
+    Existing(Vec<(usize, Option<String>)>),
+}
+
+/// A top-up as recorded (flow 11).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TopUp {
+    pub reference: String,
+    pub username: String,
+    pub amount: crate::money::Amount,
+    pub currency: Currency,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopUpOutcome {
+    Created,
+    /// The reference was recorded before: this is the top-up on file.
+    Existing(TopUp),
+}
+
+/// Usage, bill lines and balances.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Writes the records, their bill lines and balance charges, all or nothing; each record
+    /// only if it does not exist yet.
+    async fn commit_usage(&self, commit: &UsageCommit, now: DateTime<Utc>) -> Result<UsageOutcome>;
+    /// A billing account's lines for a month (`YYYY-MM`): one query.
+    async fn bill_lines(&self, billing_account: &str, month: &str) -> Result<Vec<StoredLine>>;
+    /// A billing account's balances, read consistently.
+    async fn balances(&self, billing_account: &str) -> Result<Vec<(Currency, Balance)>>;
+    /// Moves the arrears flag to what `next` says if the balance still stands as `seen`,
+    /// writing `email` in the same transaction; `Ok(false)` when the balance moved meanwhile.
+    async fn mark_arrears(
+        &self,
+        billing_account: &str,
+        currency: Currency,
+        seen: &Balance,
+        next: &Balance,
+        email: Option<&EmailIntent>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Records a top-up and adds it to the balance, once per reference;
+    /// `Err(BillingAccountNotFound)` for an unknown account.
+    async fn top_up(&self, top_up: &TopUp) -> Result<TopUpOutcome>;
 }

@@ -11,3 +11,20 @@ pub fn principal(req: &Request, key: &TokenKey, now: DateTime<Utc>) -> Result<Pr
         header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).ok_or(Error::Unauthenticated)?;
     key.verify(token.trim(), now).ok_or(Error::Unauthenticated)
 }
+
+/// The IAM identity API Gateway puts in the request context of an IAM-authorised route;
+/// without it the request did not come through such a route: `403`.
+pub fn iam_caller(req: &Request) -> Result<String> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
+            .filter(|who| !who.is_empty())
+            .ok_or(Error::Forbidden),
+        _ => Err(Error::Forbidden),
+    }
+}

@@ -29,6 +29,7 @@ pub fn status_and_code(e: &Error) -> (u16, &'static str) {
         CloudAccountLocked => (409, "cloud_account_locked"),
         SettlementChangeLimit { .. } => (409, "settlement_change_limit"),
         Conflict => (409, "conflict"),
+        TopUpReferenceReused => (409, "top_up_reference_reused"),
         PayloadTooLarge => (413, "payload_too_large"),
         InvalidField(_) => (422, "invalid_field"),
         UnknownSite => (422, "unknown_site"),

@@ -35,13 +35,18 @@ pub fn matches(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// Returns the index of the matching route and its captures.
 pub fn find(req: &Request, routes: &[Route]) -> Result<(usize, Vec<String>)> {
+    find_within(req, routes, body::MAX_BODY)
+}
+
+/// [`find`] for routes whose bodies may be larger than the default 64 KiB.
+pub fn find_within(req: &Request, routes: &[Route], body_limit: usize) -> Result<(usize, Vec<String>)> {
     let path = path(req);
     let mut path_known = false;
     for (i, (method, pattern)) in routes.iter().enumerate() {
         if let Some(captures) = matches(pattern, path) {
             path_known = true;
             if req.method().as_str() == *method {
-                body::text(req)?;
+                body::text_within(req, body_limit)?;
                 return Ok((i, captures));
             }
         }

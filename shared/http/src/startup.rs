@@ -37,6 +37,7 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         outbox: store.clone(),
         marketplace: store.clone(),
         cancellations: store.clone(),
+        usage: store.clone(),
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
         resolver: Arc::new(MeteringResolver::new(aws_sdk_marketplacemetering::Client::new(sdk))),
         clock: Arc::new(SystemClock),

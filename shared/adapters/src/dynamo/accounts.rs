@@ -6,7 +6,7 @@ use super::{conditional, from_item, item, keys, n, s, sdk_error, str_attr, Dynam
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use billing_domain::email::EmailIntent;
-use billing_domain::model::{BillingAccount, CloudAccount, Edition, User, Workspace};
+use billing_domain::model::{BillingAccount, CloudAccount, Edition, SettlementChange, User, Workspace};
 use billing_domain::ports::{
     AccountStore, BillingWrite, CloudBinding, RegistrationWrite, SettlementWrite, UpgradeWrite,
 };
@@ -32,7 +32,17 @@ pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
     item(ws, &keys_)
 }
 
+/// A history entry of a workspace: under the workspace, ordered by time (`HIST#<at>#<ulid>`).
+pub(crate) fn history_item(workspace_id: &str, change: &SettlementChange) -> Result<Item> {
+    let at = change.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    item(change, &[("pk", keys::workspace(workspace_id)), ("sk", format!("HIST#{at}#{}", ulid::Ulid::new()))])
+}
+
 impl DynamoStore {
+    fn add_history(&self, tx: &mut Tx, workspace_id: &str, change: &SettlementChange) -> Result<()> {
+        tx.put(self.table(), history_item(workspace_id, change)?, None)
+    }
+
     fn add_billing(&self, tx: &mut Tx, billing: &BillingWrite) -> Result<()> {
         match billing {
             BillingWrite::Create(account) => tx.put(
@@ -83,7 +93,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn batch_get(&self, keys_: Vec<Item>) -> Result<Vec<Item>> {
+    pub(crate) async fn batch_get(&self, keys_: Vec<Item>) -> Result<Vec<Item>> {
         let mut found = Vec::new();
         for chunk in keys_.chunks(100) {
             let mut request = HashMap::from([(
@@ -133,6 +143,16 @@ impl AccountStore for DynamoStore {
         self.get(&keys::workspace(id), "WS").await?.map(from_item).transpose()
     }
 
+    async fn workspaces(&self, ids: &[String]) -> Result<Vec<Workspace>> {
+        let wanted: Vec<Item> = ids.iter().map(|id| key(keys::workspace(id), "WS")).collect();
+        self.batch_get(wanted).await?.into_iter().map(from_item).collect()
+    }
+
+    async fn settlement_history(&self, workspace_id: &str) -> Result<Vec<SettlementChange>> {
+        let items = self.query_all(None, "pk", &keys::workspace(workspace_id), "sk", "HIST#").await?;
+        items.into_iter().map(from_item).collect()
+    }
+
     async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>> {
         let items = self.query_all(Some("gsi1"), "gsi1pk", &keys::billing(username), "gsi1sk", "WS#").await?;
         items.into_iter().map(from_item).collect()
@@ -175,6 +195,9 @@ impl AccountStore for DynamoStore {
             self.add_cloud(&mut tx, cloud, username)?;
         }
         self.add_emails(&mut tx, &w.emails, u.created_at)?;
+        if let Some(h) = &w.history {
+            self.add_history(&mut tx, &w.workspace.id, h)?;
+        }
         self.commit(tx).await
     }
 
@@ -187,6 +210,7 @@ impl AccountStore for DynamoStore {
         )?;
         self.add_billing(&mut tx, &w.billing)?;
         self.add_emails(&mut tx, &w.emails, w.workspace.settlement_since.unwrap_or(w.workspace.created_at))?;
+        self.add_history(&mut tx, &w.workspace.id, &w.history)?;
         self.commit(tx).await
     }
 
@@ -206,6 +230,7 @@ impl AccountStore for DynamoStore {
         if let (Some(cloud), Some(username)) = (&w.cloud, &w.workspace.billing_account) {
             self.add_cloud(&mut tx, cloud, username)?;
         }
+        self.add_history(&mut tx, &w.workspace.id, &w.history)?;
         debug_assert!(w.workspace.edition == Edition::Commercial);
         self.commit(tx).await
     }

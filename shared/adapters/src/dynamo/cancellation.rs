@@ -1,20 +1,21 @@
 //! The steps of a cancellation run, each idempotent (see `billing_domain::service::cancellation`).
 
-use super::accounts::key;
+use super::accounts::{history_item, key};
 use super::outbox::email_item;
 use super::tx::{Cond, Tx};
 use super::{from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::email::EmailIntent;
-use billing_domain::model::{Settlement, Workspace};
+use billing_domain::model::{ChangeCause, Settlement, SettlementChange, Workspace};
 use billing_domain::ports::{CancellationStore, SwitchedWorkspace};
 use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-/// Workspaces per transaction: two items each, within DynamoDB's 100-item limit.
-const CHUNK: usize = 50;
+/// Workspaces per transaction: three items each (the switch, its history entry, the record
+/// for the email), within DynamoDB's 100-item limit.
+const CHUNK: usize = 33;
 /// Transactions in flight at once.
 const PARALLEL: usize = 4;
 /// Records of a run are kept this long for a rerun to rebuild its emails.
@@ -27,6 +28,7 @@ impl DynamoStore {
         run: &str,
         cloud_account_id: &str,
         ws: &Workspace,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let enterprise: Item = serde_dynamo::to_item(Settlement::Enterprise).map_err(Error::internal)?;
@@ -48,7 +50,15 @@ impl DynamoStore {
         let mut it =
             item(&record, &[("pk", keys::cancel(run)), ("sk", format!("WS#{}#{}", billing.to_lowercase(), ws.id))])?;
         it.insert("ttl".into(), n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()));
-        tx.put(self.table(), it, None)
+        tx.put(self.table(), it, None)?;
+        let change = SettlementChange {
+            at: now,
+            from: ws.settlement.clone(),
+            to: Settlement::Enterprise,
+            cause: ChangeCause::Cancellation,
+            actor: actor.to_string(),
+        };
+        tx.put(self.table(), history_item(&ws.id, &change)?, None)
     }
 
     async fn switch_chunk(
@@ -56,18 +66,19 @@ impl DynamoStore {
         run: &str,
         cloud_account_id: &str,
         chunk: &[Workspace],
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = Tx::default();
         for ws in chunk {
-            self.add_switch(&mut tx, run, cloud_account_id, ws, now)?;
+            self.add_switch(&mut tx, run, cloud_account_id, ws, actor, now)?;
         }
         match self.commit(tx).await {
             Err(Error::Conflict) if chunk.len() > 1 => {
                 // One workspace moved meanwhile (its condition failed): the others go one by one.
                 for ws in chunk {
                     let mut one = Tx::default();
-                    self.add_switch(&mut one, run, cloud_account_id, ws, now)?;
+                    self.add_switch(&mut one, run, cloud_account_id, ws, actor, now)?;
                     match self.commit(one).await {
                         Ok(()) | Err(Error::Conflict) => {}
                         Err(e) => return Err(e),
@@ -103,11 +114,12 @@ impl CancellationStore for DynamoStore {
         run: &str,
         cloud_account_id: &str,
         workspaces: &[Workspace],
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let jobs: Vec<_> = workspaces
             .chunks(CHUNK)
-            .map(|chunk| Box::pin(self.switch_chunk(run, cloud_account_id, chunk, now)))
+            .map(|chunk| Box::pin(self.switch_chunk(run, cloud_account_id, chunk, actor, now)))
             .collect();
         stream::iter(jobs).buffer_unordered(PARALLEL).try_collect::<Vec<()>>().await?;
         Ok(())

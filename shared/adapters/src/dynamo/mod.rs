@@ -15,6 +15,7 @@ mod idempotency;
 mod marketplace;
 mod outbox;
 mod tx;
+mod usage;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;

@@ -3,7 +3,9 @@
 use super::{sdk_error, DynamoStore, Item};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use billing_domain::{Error, Result};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -93,6 +95,21 @@ impl Tx {
         self.push(TransactWriteItem::builder().put(put).build(), p.error)
     }
 
+    /// A put that, when its condition fails, reports the item it found (see `commit_detailed`).
+    pub fn put_reporting(&mut self, table: &str, item: Item, cond: Cond) -> Result<()> {
+        let p = Parts::of(Some(cond), vec![]);
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(p.expr)
+            .set_expression_attribute_names(p.names)
+            .set_expression_attribute_values(p.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().put(put).build(), p.error)
+    }
+
     pub fn check(&mut self, table: &str, key: Item, cond: Cond) -> Result<()> {
         let p = Parts::of(Some(cond), vec![]);
         let check = ConditionCheck::builder()
@@ -119,6 +136,28 @@ impl Tx {
         self.push(TransactWriteItem::builder().delete(delete).build(), p.error)
     }
 
+    /// An update with no condition; `update_values` are the values its expression uses.
+    pub fn update_always(
+        &mut self,
+        table: &str,
+        key: Item,
+        update: &str,
+        names: Vec<(&'static str, &'static str)>,
+        update_values: Vec<(&'static str, AttributeValue)>,
+    ) -> Result<()> {
+        let values: Item = update_values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let names: HashMap<String, String> = names.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(Error::internal)?;
+        self.push(TransactWriteItem::builder().update(update).build(), Error::Conflict)
+    }
+
     /// An update; `update_values` are the values the update expression uses.
     pub fn update(
         &mut self,
@@ -142,24 +181,45 @@ impl Tx {
     }
 }
 
+/// Items whose condition failed when a transaction was cancelled: their index in the
+/// transaction and, for `put_reporting` items, what was stored.
+pub(crate) type Refused = Vec<(usize, Option<Item>)>;
+
 impl DynamoStore {
     /// Commits all items or none. A failed condition becomes the error its item names (the
     /// first in item order); a lost race is retried with jitter.
     pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
-        if tx.items.is_empty() {
-            return Ok(());
+        match self.commit_detailed(&tx, ATTEMPTS).await? {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                Err(refused.first().and_then(|(i, _)| tx.errors.get(*i).cloned()).unwrap_or(Error::Conflict))
+            }
         }
-        for attempt in 0..ATTEMPTS {
+    }
+
+    /// Commits all items or none; `Ok(Err(refused))` lists every item whose condition failed.
+    /// Lost races (TransactionConflict, throttling) are retried up to `attempts` times.
+    pub(crate) async fn commit_detailed(&self, tx: &Tx, attempts: u32) -> Result<std::result::Result<(), Refused>> {
+        if tx.items.is_empty() {
+            return Ok(Ok(()));
+        }
+        for attempt in 0..attempts {
             let result = self.client().transact_write_items().set_transact_items(Some(tx.items.clone())).send().await;
             let err = match result {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Ok(())),
                 Err(e) => e,
             };
             match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
                     let reasons = c.cancellation_reasons();
-                    if let Some(i) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                        return Err(tx.errors.get(i).cloned().unwrap_or(Error::Conflict));
+                    let refused: Refused = reasons
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, r)| (i, r.item().cloned()))
+                        .collect();
+                    if !refused.is_empty() {
+                        return Ok(Err(refused));
                     }
                     if !reasons
                         .iter()

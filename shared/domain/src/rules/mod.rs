@@ -2,4 +2,6 @@
 
 pub mod agreements;
 pub mod fields;
+pub mod rating;
 pub mod settlement;
+pub mod usage;

@@ -78,7 +78,8 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         if page.is_empty() {
             break;
         }
-        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, deps.clock.now()).await?;
+        let actor = format!("marketplace:{}", account.id);
+        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, &actor, deps.clock.now()).await?;
         report.switched += page.len();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");

@@ -1,6 +1,7 @@
 //! One function per operation: load through ports → decide with `rules` → commit → effects.
 
 pub mod agreements;
+pub mod billing;
 pub mod cancellation;
 pub mod cloud;
 pub mod marketplace;
@@ -9,11 +10,13 @@ pub mod register;
 pub mod session;
 pub mod settlement;
 pub mod upgrade;
+pub mod usage;
 
 use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
     AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketplaceStore, OutboxStore,
+    UsageStore,
 };
 use std::sync::Arc;
 
@@ -26,6 +29,7 @@ pub struct Deps {
     pub outbox: Arc<dyn OutboxStore>,
     pub marketplace: Arc<dyn MarketplaceStore>,
     pub cancellations: Arc<dyn CancellationStore>,
+    pub usage: Arc<dyn UsageStore>,
     pub mailer: Arc<dyn Mailer>,
     pub resolver: Arc<dyn CustomerResolver>,
     pub clock: Arc<dyn Clock>,

@@ -7,7 +7,9 @@ use crate::crypto::password;
 use crate::crypto::token::Principal;
 use crate::email::{self, EmailIntent};
 use crate::error::{Error, Result};
-use crate::model::{BillingAccount, Edition, Language, Session, Settlement, User, Workspace};
+use crate::model::{
+    BillingAccount, ChangeCause, Edition, Language, Session, Settlement, SettlementChange, User, Workspace,
+};
 use crate::ports::{BillingWrite, RegistrationWrite};
 use crate::rules::fields::{self, normalise_login, Problems};
 use crate::rules::settlement;
@@ -244,8 +246,14 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
         created_at: now,
     };
 
-    let mut write =
-        RegistrationWrite { user, workspace: workspace.clone(), billing: None, cloud: None, emails: vec![] };
+    let mut write = RegistrationWrite {
+        user,
+        workspace: workspace.clone(),
+        billing: None,
+        cloud: None,
+        emails: vec![],
+        history: None,
+    };
     let mut billing_view = None;
     if let Some(c) = &req.commercial {
         let (account, billing_write) = match &c.billing {
@@ -276,6 +284,13 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
         workspace.billing_account = Some(account.username.clone());
         workspace.settlement = Some(cloud.as_ref().map(|b| b.account.settlement()).unwrap_or(Settlement::Enterprise));
         workspace.settlement_since = Some(now);
+        write.history = workspace.settlement.clone().map(|to| SettlementChange {
+            at: now,
+            from: None,
+            to,
+            cause: ChangeCause::Registration,
+            actor: format!("user:{}", write.user.id),
+        });
         write.workspace = workspace.clone();
         write.emails.push(EmailIntent {
             id: format!("activation-{}", workspace.id),

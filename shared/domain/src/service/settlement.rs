@@ -5,7 +5,7 @@ use super::cloud::{self, SettlementInput, Target};
 use super::Deps;
 use crate::crypto::token::Principal;
 use crate::error::{Error, Result};
-use crate::model::{BillingAccount, CloudAccount, Edition, Platform, Workspace};
+use crate::model::{BillingAccount, ChangeCause, CloudAccount, Edition, Platform, SettlementChange, Workspace};
 use crate::ports::{CloudBinding, SettlementWrite};
 use crate::rules::fields::Problems;
 use crate::rules::settlement::{self as rules, Change, Method, SettlementOption};
@@ -147,6 +147,13 @@ pub async fn change(deps: &Deps, caller: &Principal, id: &str, input: Settlement
     match rules::decide_change(&cur, current_active, &wanted, c.ws.last_settlement_change, now)? {
         Change::Unchanged => Ok(WorkspaceView::from(&c.ws)),
         Change::Apply => {
+            let history = SettlementChange {
+                at: now,
+                from: Some(cur),
+                to: wanted.clone(),
+                cause: ChangeCause::Change,
+                actor: caller.subject(),
+            };
             let ws = Workspace {
                 settlement: Some(wanted),
                 settlement_since: Some(now),
@@ -154,7 +161,9 @@ pub async fn change(deps: &Deps, caller: &Principal, id: &str, input: Settlement
                 version: c.ws.version + 1,
                 ..c.ws
             };
-            deps.accounts.commit_settlement(&SettlementWrite { workspace: ws.clone(), cloud: binding }).await?;
+            deps.accounts
+                .commit_settlement(&SettlementWrite { workspace: ws.clone(), cloud: binding, history })
+                .await?;
             Ok(WorkspaceView::from(&ws))
         }
     }

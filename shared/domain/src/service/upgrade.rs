@@ -6,7 +6,7 @@ use crate::crypto::password;
 use crate::crypto::token::Principal;
 use crate::email::{self, EmailIntent};
 use crate::error::{Error, Result};
-use crate::model::{BillingAccount, Edition, Session, Settlement, Workspace};
+use crate::model::{BillingAccount, ChangeCause, Edition, Session, Settlement, SettlementChange, Workspace};
 use crate::ports::{BillingWrite, UpgradeWrite};
 use crate::rules::fields::{self, normalise_login, Problems};
 use crate::sites;
@@ -117,7 +117,14 @@ pub async fn upgrade(deps: &Deps, caller: &Principal, workspace_id: &str, req: U
         id: format!("activation-{}", upgraded.id),
         email: email::activation(&account.email, upgraded.language, &account.username, &upgraded.name, site_name),
     };
-    let write = UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent] };
+    let history = SettlementChange {
+        at: now,
+        from: None,
+        to: Settlement::Enterprise,
+        cause: ChangeCause::Upgrade,
+        actor: caller.subject(),
+    };
+    let write = UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent], history };
     deps.accounts.commit_upgrade(&write).await?;
     outbox::deliver_committed(deps, &write.emails).await;
     Ok(Upgraded {

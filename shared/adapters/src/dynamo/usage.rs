@@ -1,0 +1,279 @@
+//! Usage records, bill lines and balances (flows 8, 9 and 11).
+//!
+//! - `UREC#<site>#<record id> / UREC`: one per record a site reported (the dedupe guard, with
+//!   its fingerprint and payer).
+//! - `BILL#<billing account>#<YYYY-MM> / L#<workspace>#<item>#<payer>`: a bill line, the sum
+//!   of its usage; summing a month is one query. Cloud lines are also in gsi2 under
+//!   `METER#<cloud account>` (`<item>#<month>#<workspace>`): a cloud account's usage to report
+//!   is one query there.
+//! - `BILLING#<billing account> / BALANCE#<currency>`: top-ups, exact charges, the arrears flag.
+//! - `TOPUP#<reference> / TOPUP`: one per bank transfer reference.
+
+use super::accounts::key;
+use super::outbox::email_item;
+use super::tx::{Cond, Tx};
+use super::{from_item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use billing_domain::email::EmailIntent;
+use billing_domain::money::{Amount, Currency};
+use billing_domain::ports::{TopUp, TopUpOutcome, UsageOutcome, UsageStore};
+use billing_domain::rules::rating::{Balance, LinePayer, StoredLine, UsageCommit};
+use billing_domain::{Error, Result};
+use chrono::{DateTime, Utc};
+use std::str::FromStr;
+
+/// Records are kept this long as the guard against a record counted twice.
+const KEEP_RECORDS_DAYS: i64 = 400;
+/// A commit of usage can meet many concurrent ones on a hot line or balance: it keeps trying
+/// longer than a request that a person waits for.
+const USAGE_ATTEMPTS: u32 = 25;
+
+pub(crate) fn record_key(site: &str, id: &str) -> Item {
+    key(format!("UREC#{site}#{id}"), "UREC")
+}
+
+pub(crate) fn line_pk(billing_account: &str, month: &str) -> String {
+    format!("BILL#{}#{month}", billing_account.to_lowercase())
+}
+
+pub(crate) fn balance_key(billing_account: &str, currency: Currency) -> Item {
+    key(keys::billing(billing_account), &format!("BALANCE#{}", currency.code()))
+}
+
+fn dec(v: Amount) -> AttributeValue {
+    n(v.normalize())
+}
+
+pub(crate) fn num_attr(item: &Item, name: &str) -> Amount {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| Amount::from_str(v).ok()).unwrap_or_default()
+}
+
+fn balance_of(item: &Item) -> Balance {
+    Balance {
+        top_ups: num_attr(item, "top_ups"),
+        charges: num_attr(item, "charges"),
+        notified: item.get("notified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        episode: num_attr(item, "episode").try_into().unwrap_or(0),
+    }
+}
+
+pub(crate) fn stored_line(item: Item) -> Result<StoredLine> {
+    let payer: LinePayer =
+        serde_dynamo::from_attribute_value(item.get("payer").cloned().unwrap_or(AttributeValue::Null(true)))
+            .map_err(Error::internal)?;
+    Ok(StoredLine {
+        workspace_id: str_attr(&item, "workspace_id").unwrap_or_default(),
+        workspace_name: str_attr(&item, "workspace_name").unwrap_or_default(),
+        site: str_attr(&item, "site").unwrap_or_default(),
+        item: str_attr(&item, "item").unwrap_or_default(),
+        payer,
+        quantity: num_attr(&item, "quantity"),
+        reported: num_attr(&item, "reported"),
+    })
+}
+
+/// The line's key, and for cloud lines its place in the cloud account's metering index.
+pub(crate) fn line_keys(k: &billing_domain::rules::rating::LineKey) -> (Item, Option<(String, String)>) {
+    let item =
+        key(line_pk(&k.billing_account, &k.month), &format!("L#{}#{}#{}", k.workspace_id, k.item, k.payer.key()));
+    let meter = match &k.payer {
+        LinePayer::Cloud { cloud_account_id, .. } => {
+            Some((format!("METER#{cloud_account_id}"), format!("{}#{}#{}", k.item, k.month, k.workspace_id)))
+        }
+        _ => None,
+    };
+    (item, meter)
+}
+
+impl DynamoStore {
+    /// Adds `quantity` to a line, creating it with what describes it.
+    pub(crate) fn add_to_line(
+        &self,
+        tx: &mut Tx,
+        k: &billing_domain::rules::rating::LineKey,
+        quantity: Amount,
+        workspace_name: &str,
+        site: &str,
+    ) -> Result<()> {
+        let (line_key, meter) = line_keys(k);
+        let payer = serde_dynamo::to_attribute_value(&k.payer).map_err(Error::internal)?;
+        let mut update = "SET workspace_id = :ws, workspace_name = if_not_exists(workspace_name, :wn), site = :site, \
+                          #item = :item, payer = :payer, billing_account = :b, #month = :m"
+            .to_string();
+        let mut values = vec![
+            (":ws", s(k.workspace_id.clone())),
+            (":wn", s(workspace_name)),
+            (":site", s(site)),
+            (":item", s(k.item.clone())),
+            (":payer", payer),
+            (":b", s(k.billing_account.clone())),
+            (":m", s(k.month.clone())),
+            (":q", dec(quantity)),
+        ];
+        if let Some((g2, g2s)) = meter {
+            update.push_str(", gsi2pk = :g2, gsi2sk = :g2s");
+            values.push((":g2", s(g2)));
+            values.push((":g2s", s(g2s)));
+        }
+        update.push_str(" ADD quantity :q");
+        tx.update_always(self.table(), line_key, &update, vec![("#item", "item"), ("#month", "month")], values)
+    }
+
+    /// Adds to a balance's charges (or top-ups), creating every field the arrears rule reads.
+    pub(crate) fn add_to_balance(
+        &self,
+        tx: &mut Tx,
+        billing_account: &str,
+        currency: Currency,
+        field: &'static str,
+        amount: Amount,
+    ) -> Result<()> {
+        let other = if field == "charges" { "top_ups" } else { "charges" };
+        let update = format!(
+            "SET {other} = if_not_exists({other}, :zero), notified = if_not_exists(notified, :no), \
+             episode = if_not_exists(episode, :zero), currency = :cur ADD {field} :a"
+        );
+        tx.update_always(
+            self.table(),
+            balance_key(billing_account, currency),
+            &update,
+            vec![],
+            vec![
+                (":zero", n(0)),
+                (":no", AttributeValue::Bool(false)),
+                (":cur", s(currency.code())),
+                (":a", dec(amount)),
+            ],
+        )
+    }
+}
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn commit_usage(&self, commit: &UsageCommit, now: DateTime<Utc>) -> Result<UsageOutcome> {
+        let mut tx = Tx::default();
+        let ttl = n((now + chrono::Duration::days(KEEP_RECORDS_DAYS)).timestamp());
+        for r in &commit.records {
+            let mut it = record_key(&r.site, &r.record.id);
+            let payer = serde_dynamo::to_attribute_value(&r.payer).map_err(Error::internal)?;
+            it.extend([
+                ("fingerprint".to_string(), s(r.fingerprint.clone())),
+                ("workspace_id".to_string(), s(r.record.workspace_id.clone())),
+                ("item".to_string(), s(r.record.item.id)),
+                ("hour".to_string(), s(r.record.hour.to_rfc3339())),
+                ("quantity".to_string(), dec(r.record.quantity)),
+                ("payer".to_string(), payer),
+                ("ingested_at".to_string(), s(now.to_rfc3339())),
+                ("ttl".to_string(), ttl.clone()),
+            ]);
+            if let Some(b) = &r.billing_account {
+                it.insert("billing_account".into(), s(b.clone()));
+            }
+            tx.put_reporting(self.table(), it, Cond::not_exists(Error::Conflict))?;
+        }
+        for l in &commit.lines {
+            self.add_to_line(&mut tx, &l.key, l.quantity, &l.workspace_name, &l.site)?;
+        }
+        for b in &commit.balances {
+            self.add_to_balance(&mut tx, &b.billing_account, b.currency, "charges", b.charges)?;
+        }
+        let refused = match self.commit_detailed(&tx, USAGE_ATTEMPTS).await? {
+            Ok(()) => return Ok(UsageOutcome::Committed),
+            Err(refused) => refused,
+        };
+        let mut existing = Vec::new();
+        for (i, old) in refused.into_iter().filter(|(i, _)| *i < commit.records.len()) {
+            let old = match old {
+                Some(o) => Some(o),
+                // Not every DynamoDB returns the item with the reason: read it.
+                None => {
+                    let r = &commit.records[i];
+                    self.get(&format!("UREC#{}#{}", r.site, r.record.id), "UREC").await?
+                }
+            };
+            existing.push((i, old.and_then(|o| str_attr(&o, "fingerprint"))));
+        }
+        Ok(UsageOutcome::Existing(existing))
+    }
+
+    async fn bill_lines(&self, billing_account: &str, month: &str) -> Result<Vec<StoredLine>> {
+        let items = self.query_all(None, "pk", &line_pk(billing_account, month), "sk", "L#").await?;
+        items.into_iter().map(stored_line).collect()
+    }
+
+    async fn balances(&self, billing_account: &str) -> Result<Vec<(Currency, Balance)>> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+            .expression_attribute_values(":pk", s(keys::billing(billing_account)))
+            .expression_attribute_values(":sk", s("BALANCE#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| Some((Currency::parse(&str_attr(i, "currency")?)?, balance_of(i))))
+            .collect())
+    }
+
+    async fn mark_arrears(
+        &self,
+        billing_account: &str,
+        currency: Currency,
+        seen: &Balance,
+        next: &Balance,
+        email: Option<&EmailIntent>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = Tx::default();
+        tx.update(
+            self.table(),
+            balance_key(billing_account, currency),
+            "SET notified = :nn, episode = :ne",
+            vec![(":nn", AttributeValue::Bool(next.notified)), (":ne", n(next.episode))],
+            Cond::new("top_ups = :t AND charges = :c AND notified = :n AND episode = :e", Error::Conflict)
+                .value(":t", dec(seen.top_ups))
+                .value(":c", dec(seen.charges))
+                .value(":n", AttributeValue::Bool(seen.notified))
+                .value(":e", n(seen.episode)),
+        )?;
+        if let Some(e) = email {
+            tx.put(self.table(), email_item(e, now, true)?, Some(Cond::not_exists(Error::Conflict)))?;
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(true),
+            Err(Error::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn top_up(&self, t: &TopUp) -> Result<TopUpOutcome> {
+        let mut tx = Tx::default();
+        tx.check(
+            self.table(),
+            key(keys::billing(&t.username), "ACCOUNT"),
+            Cond::new("attribute_exists(pk)", Error::BillingAccountNotFound),
+        )?;
+        let it = super::item(t, &[("pk", format!("TOPUP#{}", t.reference)), ("sk", "TOPUP".into())])?;
+        tx.put_reporting(self.table(), it, Cond::not_exists(Error::Conflict))?;
+        self.add_to_balance(&mut tx, &t.username, t.currency, "top_ups", t.amount)?;
+        match self.commit_detailed(&tx, USAGE_ATTEMPTS).await? {
+            Ok(()) => Ok(TopUpOutcome::Created),
+            Err(refused) if refused.iter().any(|(i, _)| *i == 1) => {
+                let old = refused.into_iter().find(|(i, _)| *i == 1).and_then(|(_, o)| o);
+                let old = match old {
+                    Some(o) => o,
+                    None => self.get(&format!("TOPUP#{}", t.reference), "TOPUP").await?.ok_or(Error::Conflict)?,
+                };
+                Ok(TopUpOutcome::Existing(from_item(old)?))
+            }
+            Err(_) => Err(Error::BillingAccountNotFound),
+        }
+    }
+}

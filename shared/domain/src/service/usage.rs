@@ -1,0 +1,200 @@
+//! Flow 8 and 9: a site's batch of usage records, each counted once and attributed to the
+//! payer in force at the start of its hour. Load (workspaces, and history where the current
+//! settlement does not cover an hour) → decide (`rules::usage`, `rules::rating`) → commit in
+//! atomic chunks (records, bill lines, balance charges together) → arrears (flow 11).
+
+use super::{billing, Deps};
+use crate::error::{Error, Result};
+use crate::model::{Language, SettlementChange, Workspace};
+use crate::money::Currency;
+use crate::ports::{UsageOutcome, MAX_COMMIT_ITEMS};
+use crate::rules::rating::{plan, Attributed, UsageCommit};
+use crate::rules::usage::{self, Payer, Refusal, UsageRecord};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Commits in flight at once.
+const PARALLEL: usize = 4;
+
+#[derive(Debug, Deserialize)]
+pub struct UsageBatch {
+    pub records: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRecord {
+    pub index: usize,
+    pub id: Option<String>,
+    pub code: &'static str,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<RejectedRecord>,
+}
+
+impl IngestReport {
+    fn reject(&mut self, index: usize, id: Option<&str>, why: Refusal) {
+        self.rejected.push(RejectedRecord { index, id: id.map(str::to_string), code: why.code() });
+    }
+}
+
+pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
+    let raw = batch.records.ok_or_else(|| Error::field("records", "required", "is required"))?;
+    if raw.is_empty() || raw.len() > usage::MAX_RECORDS {
+        return Err(Error::field("records", "invalid", "must hold 1 to 1000 records"));
+    }
+    let now = deps.clock.now();
+    let mut report = IngestReport::default();
+    let mut parsed: Vec<(usize, UsageRecord)> = Vec::new();
+    for (i, v) in raw.iter().enumerate() {
+        match usage::parse_record(v, now) {
+            Ok(r) => parsed.push((i, r)),
+            Err(why) => report.reject(i, v.get("id").and_then(|x| x.as_str()).filter(|s| s.len() <= 128), why),
+        }
+    }
+
+    let mut ids: Vec<String> = parsed.iter().map(|(_, r)| r.workspace_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let workspaces: HashMap<String, Workspace> =
+        deps.accounts.workspaces(&ids).await?.into_iter().map(|w| (w.id.clone(), w)).collect();
+    let histories = histories_needed(deps, &parsed, &workspaces).await?;
+
+    // Within the batch the same record twice is a duplicate, or a conflict if it differs.
+    let mut seen: HashMap<(String, String), String> = HashMap::new();
+    let mut attributed: Vec<(usize, Attributed)> = Vec::new();
+    for (i, r) in parsed {
+        let Some(ws) = workspaces.get(&r.workspace_id) else {
+            report.reject(i, Some(&r.id), Refusal::WorkspaceNotFound);
+            continue;
+        };
+        let fingerprint = usage::fingerprint(&r);
+        match seen.get(&(ws.site.clone(), r.id.clone())) {
+            Some(f) if *f == fingerprint => {
+                report.duplicates += 1;
+                continue;
+            }
+            Some(_) => {
+                report.reject(i, Some(&r.id), Refusal::Conflict);
+                continue;
+            }
+            None => {
+                seen.insert((ws.site.clone(), r.id.clone()), fingerprint.clone());
+            }
+        }
+        let settlement = match histories.get(&ws.id) {
+            Some(h) => usage::settlement_at(ws, h, r.hour),
+            None => ws.settlement.clone(),
+        };
+        let a = Attributed {
+            fingerprint,
+            site: ws.site.clone(),
+            workspace_name: ws.name.clone(),
+            billing_account: ws.billing_account.clone(),
+            payer: Payer::of(settlement.as_ref()),
+            record: r,
+        };
+        attributed.push((i, a));
+    }
+
+    // Commit; records found already stored are duplicates (same content) or conflicts.
+    let index_of: HashMap<(String, String), usize> =
+        attributed.iter().map(|(i, a)| ((a.site.clone(), a.record.id.clone()), *i)).collect();
+    let languages: HashMap<String, Language> = workspaces.values().map(|w| (w.id.clone(), w.language)).collect();
+    let commits = plan(attributed.into_iter().map(|(_, a)| a).collect(), MAX_COMMIT_ITEMS);
+    let outcomes: Vec<Outcome> = stream::iter(commits.into_iter().map(|c| commit_until_settled(deps, c)))
+        .buffer_unordered(PARALLEL)
+        .try_collect()
+        .await?;
+    let mut charged: BTreeMap<(String, Currency), Language> = BTreeMap::new();
+    for o in outcomes {
+        report.accepted += o.committed.len();
+        report.duplicates += o.duplicates;
+        for (site, id) in o.conflicts {
+            let index = index_of.get(&(site, id.clone())).copied().unwrap_or_default();
+            report.reject(index, Some(&id), Refusal::Conflict);
+        }
+        for a in o.committed {
+            if let Some((account, currency, _)) = a.charge() {
+                let language = languages.get(&a.record.workspace_id).copied().unwrap_or(Language::Zh);
+                charged.entry((account, currency)).or_insert(language);
+            }
+        }
+    }
+    report.rejected.sort_by_key(|r| r.index);
+    for ((account, currency), language) in charged {
+        if let Err(e) = billing::settle_arrears(deps, &account, currency, Some(language)).await {
+            // The charges are committed; the next charge or top-up decides again.
+            tracing::warn!(billing_account = %account, error = %e, "arrears check deferred");
+        }
+    }
+    tracing::info!(
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected.len(),
+        "usage batch"
+    );
+    Ok(report)
+}
+
+/// Histories of the workspaces whose current settlement does not cover every hour reported.
+async fn histories_needed(
+    deps: &Deps,
+    parsed: &[(usize, UsageRecord)],
+    workspaces: &HashMap<String, Workspace>,
+) -> Result<HashMap<String, Vec<SettlementChange>>> {
+    let mut needed: Vec<String> = parsed
+        .iter()
+        .filter(|(_, r)| workspaces.get(&r.workspace_id).is_some_and(|w| !usage::current_settlement_covers(w, r.hour)))
+        .map(|(_, r)| r.workspace_id.clone())
+        .collect();
+    needed.sort();
+    needed.dedup();
+    let reads: Vec<_> = needed
+        .into_iter()
+        .map(|id| {
+            Box::pin(async move {
+                let history = deps.accounts.settlement_history(&id).await?;
+                Ok::<_, Error>((id, history))
+            })
+        })
+        .collect();
+    stream::iter(reads).buffer_unordered(16).try_collect().await
+}
+
+struct Outcome {
+    committed: Vec<Attributed>,
+    duplicates: usize,
+    conflicts: Vec<(String, String)>,
+}
+
+/// Commits a chunk; the records it finds already stored come out (duplicates or conflicts)
+/// and the rest is committed again, until nothing is left.
+async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Outcome> {
+    let mut out = Outcome { committed: vec![], duplicates: 0, conflicts: vec![] };
+    while !commit.records.is_empty() {
+        match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
+            UsageOutcome::Committed => {
+                out.committed = commit.records;
+                return Ok(out);
+            }
+            UsageOutcome::Existing(found) => {
+                let stored: HashMap<usize, Option<String>> = found.into_iter().collect();
+                let mut rest = Vec::new();
+                for (i, a) in commit.records.into_iter().enumerate() {
+                    match stored.get(&i) {
+                        Some(Some(f)) if *f == a.fingerprint => out.duplicates += 1,
+                        Some(_) => out.conflicts.push((a.site, a.record.id)),
+                        None => rest.push(a),
+                    }
+                }
+                commit = UsageCommit::of(rest);
+            }
+        }
+    }
+    Ok(out)
+}
