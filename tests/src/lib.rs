@@ -513,6 +513,53 @@ pub async fn seed_workspaces(
         .await
 }
 
+/// Writes `n` commercial workspaces of `billing` settled by enterprise since the start of the
+/// month (as a commercial registration writes them, history included); returns their ids.
+pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, billing: &str, n: usize) -> Vec<String> {
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let enterprise = CloudAccount {
+        id: String::new(),
+        platform: billing_domain::model::Platform::Aliyun,
+        account_id: String::new(),
+        instance_id: None,
+        customer_identifier: None,
+        product_code: None,
+        license_arn: None,
+        status: billing_domain::model::CloudStatus::Active,
+        last_event_at: Utc::now(),
+        cancelled_at: None,
+    };
+    stream::iter(0..n)
+        .map(|i| {
+            let mut write = settled_registration(
+                billing,
+                &enterprise,
+                format!("ws {i:03}"),
+                billing_domain::model::Language::En,
+                hash.clone(),
+                false,
+            );
+            // Registered at the start of the month, as the workspaces of a month's bill are.
+            let since = billing_domain::rules::usage::month_start(Utc::now());
+            write.workspace.settlement = Some(billing_domain::model::Settlement::Enterprise);
+            write.workspace.settlement_since = Some(since);
+            write.workspace.created_at = since;
+            write.workspace.site = "us1".into();
+            write.user.site = "us1".into();
+            if let Some(h) = write.history.as_mut() {
+                h.to = billing_domain::model::Settlement::Enterprise;
+                h.at = since;
+            }
+            async move {
+                deps.accounts.commit_registration(&write).await.unwrap();
+                write.workspace.id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
 /// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.
 pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
     iam_request(

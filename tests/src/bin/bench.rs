@@ -4,7 +4,8 @@
 //!
 //! Settings (environment): `BENCH_BIN_DIR` (release binaries), `BENCH_ARM64_DIR` (optional,
 //! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
-//! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_RUST_LOG` (the functions' log level,
+//! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_USAGE_HOURS` (hours of 1,000 records
+//! ingested for the usage figures, default 24), `BENCH_RUST_LOG` (the functions' log level,
 //! default info as deployed), `BENCH_TRACE` (set: print every call's DynamoDB
 //! requests and time), plus the local stack's `.local/env`.
 
@@ -15,13 +16,14 @@ use billing_tests::bench::proxy::{since, Ops, Proxy};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
 use billing_tests::*;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 const FUNCTIONS: &[&str] =
-    &["register", "login", "upgrade", "change-settlement", "marketplace-webhook", "admin", "sweeper"];
+    &["register", "login", "upgrade", "change-settlement", "marketplace-webhook", "admin", "sweeper", "usage", "bills"];
 const WARMUP: usize = 5;
 const COLD_RUNS: usize = 20;
 
@@ -479,6 +481,8 @@ async fn main() {
     assert!(ok && ok_response(&answer) && left == 0, "cancellation did not finish: {answer} ({left} left)");
     eprintln!("cancellation of {cancel_n}: {:.2} s", took.as_secs_f64());
 
+    let usage = usage_bench(&w, &bin_dir, &env, &proxies, n).await;
+
     let report = render(&RenderInput {
         n,
         units: &units,
@@ -490,6 +494,7 @@ async fn main() {
         functions: &functions,
         routes: &routes,
         cancel: (cancel_n, took, cancel_calls, cancel_rss),
+        usage: &usage,
     });
     println!("{report}");
     if let Some(dir) = std::path::Path::new(&out_path).parent() {
@@ -510,6 +515,140 @@ struct RenderInput<'a> {
     functions: &'a [FunctionResult],
     routes: &'a [RouteResult],
     cancel: (usize, Duration, u64, u64),
+    usage: &'a UsageFigures,
+}
+
+struct UsageFigures {
+    batches: usize,
+    /// Per 1,000-record batch through the `usage` function.
+    batch_p50: Duration,
+    records_per_s: f64,
+    calls_per_batch: BTreeMap<String, f64>,
+    /// The same 1,000 items written with plain `BatchWriteItem` (25 a call, 4 in flight).
+    floor: Duration,
+    floor_calls: f64,
+    usage_rss_kib: u64,
+    bill_lines: usize,
+    bill_p50: Duration,
+    bill_p99: Duration,
+    bill_calls: BTreeMap<String, f64>,
+}
+
+/// 100 enterprise workspaces of one billing account × 10 items, one batch of 1,000 records an
+/// hour, through the release `usage` binary; then that account's bill through `bills`.
+async fn usage_bench(
+    w: &marketplace_webhook::Webhook,
+    bin_dir: &str,
+    env: &[(String, String)],
+    proxies: &Proxies,
+    n: usize,
+) -> UsageFigures {
+    use billing_domain::billing_items::ITEMS;
+    let hours: usize = env_or("BENCH_USAGE_HOURS", "24").parse().unwrap();
+    let owner = commercial_registration("us1");
+    let reg = registered(&w.app, &owner).await;
+    let username = owner["username"].as_str().unwrap().to_string();
+    let workspaces = seed_enterprise_workspaces(&w.app.deps, &username, 100).await;
+    let start = billing_domain::rules::usage::month_start(chrono::Utc::now());
+    let now_hour = billing_domain::rules::usage::hour_start(chrono::Utc::now());
+    let first = (now_hour - chrono::Duration::hours(hours as i64 - 1)).max(start);
+    let run = unique();
+    let batch = |h: usize| {
+        let hour = first + chrono::Duration::hours(h as i64);
+        let records: Vec<Value> = workspaces
+            .iter()
+            .flat_map(|ws| ITEMS.iter().map(move |i| (ws, i)))
+            .map(|(ws, i)| usage_record(&format!("b{run}-{h}-{ws}-{}", i.id), ws, i.id, hour, "1.5"))
+            .collect();
+        let body = json!({ "records": records }).to_string();
+        apigw("POST", "/v1/usage", "", Some(body), &[("content-type", "application/json".into())], true)
+    };
+    let hosted = Hosted::start(&format!("{bin_dir}/usage"), "usage", env).await;
+    hosted.cold_start().await;
+    let batches = (now_hour - first).num_hours() as usize + 1;
+    let (d0, _) = proxies.snapshot();
+    let mut samples = Vec::new();
+    for h in 0..batches {
+        let (ok, answer, took) = hosted.invoke(batch(h)).await;
+        let accepted = serde_json::from_str::<Value>(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default()
+            ["accepted"]
+            .clone();
+        assert!(ok && accepted == 1000, "usage batch {h}: {answer}");
+        samples.push(took);
+    }
+    let (d1, _) = proxies.snapshot();
+    let usage_rss_kib = hosted.peak_rss_kib();
+    hosted.stop();
+    let batch_p50 = percentile(&samples, 50.0);
+    let total: f64 = samples.iter().map(|d| d.as_secs_f64()).sum();
+
+    // The floor: the same number of items with plain BatchWriteItem, as fast as it goes.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&billing_adapters::config::sdk_config().await)
+            .endpoint_url(&proxies.dynamodb.url)
+            .build(),
+    );
+    let table = std::env::var("TABLE_NAME").unwrap();
+    let mut floors = Vec::new();
+    let before = proxies.dynamodb.count();
+    for round in 0..5 {
+        let t = Instant::now();
+        let chunks: Vec<Vec<aws_sdk_dynamodb::types::WriteRequest>> = (0..1000)
+            .map(|i| {
+                use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+                let item =
+                    [("pk", format!("FLOOR#{run}#{round}#{i}")), ("sk", "F".to_string()), ("q", "1.5".to_string())]
+                        .into_iter()
+                        .map(|(k, v)| {
+                            (k.to_string(), if k == "q" { AttributeValue::N(v) } else { AttributeValue::S(v) })
+                        })
+                        .collect();
+                WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
+            })
+            .collect::<Vec<_>>()
+            .chunks(25)
+            .map(|c| c.to_vec())
+            .collect();
+        let writes = chunks.into_iter().map(|c| {
+            let (client, table) = (client.clone(), table.clone());
+            async move { client.batch_write_item().request_items(table, c).send().await.unwrap() }
+        });
+        futures::stream::iter(writes).buffer_unordered(4).collect::<Vec<_>>().await;
+        floors.push(t.elapsed());
+    }
+    let floor_calls = (proxies.dynamodb.count() - before) as f64 / 5.0;
+
+    // The month's bill of that account: 100 workspaces × 10 items, one line each.
+    let tok = billing_token(&w.app, &username).await;
+    let month = billing_domain::rules::usage::month_of(now_hour);
+    let bills = Hosted::start(&format!("{bin_dir}/bills"), "bills", env).await;
+    bills.cold_start().await;
+    let mut bill_samples = Vec::new();
+    let mut bill_lines = 0;
+    let (b0, _) = proxies.snapshot();
+    for _ in 0..n {
+        let (ok, answer, took) = bills.invoke(get(&format!("/v1/billing/bills/{month}"), Some(&tok))).await;
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+        bill_lines = body["lines"].as_array().map(|l| l.len()).unwrap_or(0);
+        assert!(ok && bill_lines == 1000, "bill: {} lines", bill_lines);
+        bill_samples.push(took);
+    }
+    let (b1, _) = proxies.snapshot();
+    bills.stop();
+    drop(reg);
+    UsageFigures {
+        batches,
+        batch_p50,
+        records_per_s: 1000.0 * batches as f64 / total,
+        calls_per_batch: per_call(since(&d0, &d1), batches as f64),
+        floor: percentile(&floors, 50.0),
+        floor_calls,
+        usage_rss_kib,
+        bill_lines,
+        bill_p50: percentile(&bill_samples, 50.0),
+        bill_p99: percentile(&bill_samples, 99.0),
+        bill_calls: per_call(since(&b0, &b1), n as f64),
+    }
 }
 
 fn render(r: &RenderInput) -> String {
@@ -630,6 +769,44 @@ fn render(r: &RenderInput) -> String {
     )
     .unwrap();
 
+    let u = r.usage;
+    writeln!(
+        o,
+        "\n## Usage and bills\n\n{} batches of 1,000 records (100 workspaces × 10 items, one hour each) through the release \
+         `usage` binary; the floor writes the same 1,000 items with plain `BatchWriteItem` (25 a call, 4 in flight) in the same run.\n",
+        u.batches
+    )
+    .unwrap();
+    writeln!(o, "| figure | value |\n|---|---:|").unwrap();
+    writeln!(o, "| 1,000-record batch, p50 | {:.0} ms |", ms(u.batch_p50)).unwrap();
+    writeln!(o, "| ingestion | {:.0} records/s |", u.records_per_s).unwrap();
+    writeln!(o, "| DynamoDB calls per 1,000 records | {} |", describe(&u.calls_per_batch)).unwrap();
+    writeln!(
+        o,
+        "| plain `BatchWriteItem` of 1,000 items (floor), p50 | {:.0} ms ({:.0} items/s, {:.0} calls) |",
+        ms(u.floor),
+        1000.0 / u.floor.as_secs_f64(),
+        u.floor_calls
+    )
+    .unwrap();
+    writeln!(o, "| batch / floor | {:.2}× |", u.batch_p50.as_secs_f64() / u.floor.as_secs_f64()).unwrap();
+    writeln!(o, "| `usage` peak RSS | {:.1} MiB |", u.usage_rss_kib as f64 / 1024.0).unwrap();
+    writeln!(
+        o,
+        "| bill of {} lines (100 workspaces × 10 items), p50 / p99 | {:.1} / {:.1} ms |",
+        u.bill_lines,
+        ms(u.bill_p50),
+        ms(u.bill_p99)
+    )
+    .unwrap();
+    writeln!(o, "| DynamoDB calls per bill | {} |", describe(&u.bill_calls)).unwrap();
+    if u.records_per_s < 5000.0 {
+        misses.push(format!("ingestion: {:.0} records/s (goal 5,000)", u.records_per_s));
+    }
+    if u.bill_p50.as_millis() >= 300 {
+        misses.push(format!("bill of 100 workspaces: {:.0} ms (goal 300 ms)", ms(u.bill_p50)));
+    }
+
     for f in r.functions {
         let ratio = f.cold.as_secs_f64() / r.hello.as_secs_f64();
         if ratio > 1.5 {
@@ -649,7 +826,7 @@ fn render(r: &RenderInput) -> String {
         misses.push(format!("webhook peak RSS during the cancellation: {:.1} MiB", rss as f64 / 1024.0));
     }
     writeln!(o, "\n## Against the targets\n").unwrap();
-    writeln!(o, "Targets: cold start ≤ 1.5× hello-world; warm p50 ≤ 1.5× floor; peak RSS < 32 MiB; arm64 bootstrap < 9 MB; {cn}-workspace cancellation < 60 s.\n").unwrap();
+    writeln!(o, "Targets: cold start ≤ 1.5× hello-world; warm p50 ≤ 1.5× floor; peak RSS < 32 MiB; arm64 bootstrap < 9 MB; {cn}-workspace cancellation < 60 s; goals: ingestion ≥ 5,000 records/s, a 100-workspace bill < 300 ms.\n").unwrap();
     if misses.is_empty() {
         writeln!(o, "Every figure meets its target.").unwrap();
     } else {

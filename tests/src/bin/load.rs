@@ -40,6 +40,9 @@ struct Shared {
     statuses: Mutex<BTreeMap<String, u64>>,
     server_errors: AtomicU64,
     calls: AtomicU64,
+    /// What the sites sent: record id → (workspace, hour, quantity, answered).
+    usage: Mutex<HashMap<String, (String, String, String, bool)>>,
+    sent_batches: Mutex<Vec<Vec<Value>>>,
 }
 
 impl Shared {
@@ -75,7 +78,7 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
             _ => parts(login::handle(app, request("POST", &path, Some(&body), tok.as_deref())).await),
         }
     };
-    match fastrand::usize(..14) {
+    match fastrand::usize(..16) {
         0 | 1 => {
             // Free registrations on two sites, on a small pool of emails and phones.
             let mut r = free_registration(if fastrand::bool() { "cn1" } else { "us1" });
@@ -216,6 +219,60 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
             let (st, b) = parts(admin::handle(app, admin_request(u, fastrand::bool(), true)).await);
             s.tally("admin free choice", st, &b);
         }
+        14 | 15 => {
+            // A site reports usage of workspaces whose settlement moves meanwhile, and now and
+            // then sends a batch again (its retry after a lost answer).
+            let resend = fastrand::u8(..4) == 0;
+            let batch = match (resend, pick(&s.sent_batches)) {
+                (true, Some(b)) => b,
+                _ => {
+                    let mut batch = Vec::new();
+                    for _ in 0..fastrand::usize(1..6) {
+                        let Some((ws, _, _)) = pick(&s.commercial) else { break };
+                        let hour = billing_domain::rules::usage::hour_start(chrono::Utc::now())
+                            - ChronoDuration::hours(fastrand::i64(0..6));
+                        let q = format!("{}.{:02}", fastrand::u32(0..50), fastrand::u32(0..100));
+                        let id = format!("u-{}-{}", s.tag, unique());
+                        s.usage.lock().unwrap().insert(id.clone(), (ws.clone(), hour.to_rfc3339(), q.clone(), false));
+                        batch.push(usage_record(
+                            &id,
+                            &ws,
+                            billing_domain::billing_items::ITEMS[fastrand::usize(..10)].id,
+                            hour,
+                            &q,
+                        ));
+                    }
+                    if batch.is_empty() {
+                        return;
+                    }
+                    s.sent_batches.lock().unwrap().push(batch.clone());
+                    batch
+                }
+            };
+            for _ in 0..5 {
+                let (st, b) = report_usage(app, &batch).await;
+                s.tally("usage", st, &b);
+                if st == 200 {
+                    let rejected: HashSet<String> = b["rejected"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r["id"].as_str().map(str::to_string))
+                        .collect();
+                    let mut ledger = s.usage.lock().unwrap();
+                    for r in &batch {
+                        let id = r["id"].as_str().unwrap_or_default();
+                        if !rejected.contains(id) {
+                            if let Some(e) = ledger.get_mut(id) {
+                                e.3 = true;
+                            }
+                        }
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
         _ => match sweeper::sweep(&app.deps, None).await {
             Ok(_) => s.tally("sweep", 200, &Value::Null),
             Err(e) => {
@@ -243,6 +300,8 @@ async fn run_load(tag: String) {
         statuses: Mutex::new(BTreeMap::new()),
         server_errors: AtomicU64::new(0),
         calls: AtomicU64::new(0),
+        usage: Mutex::new(HashMap::new()),
+        sent_batches: Mutex::new(Vec::new()),
         tag,
     });
     for _ in 0..3 {
@@ -277,6 +336,9 @@ async fn run_load(tag: String) {
     for (k, v) in shared.statuses.lock().unwrap().iter() {
         println!("  {v:>6}  {k}");
     }
+    // The sites' side of the usage check: every record sent, with its quantity.
+    let ledger: HashMap<String, (String, String, String, bool)> = shared.usage.lock().unwrap().clone();
+    std::fs::write(format!(".local/run/usage-{}.json", shared.tag), serde_json::to_string(&ledger).unwrap()).unwrap();
     if errors > 0 && !flag("--allow-5xx") {
         eprintln!("FAIL: {errors} server errors");
         std::process::exit(1);
@@ -420,9 +482,11 @@ async fn check(tag: &str) {
             violations.push(format!("email to {} ({}) delivered {n} times with no intent", k.0, k.1));
         }
     }
+    let usage_checked = check_usage(tag, &items, &mut violations);
+
     let cancelled_runs = items.iter().filter(|i| s(i, "sk") == "RUN").count();
     println!(
-        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run: {} violations",
+        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run, {usage_checked} usage records: {} violations",
         users.len(),
         names.len(),
         cancelled.len(),
@@ -435,6 +499,92 @@ async fn check(tag: &str) {
     if !violations.is_empty() {
         std::process::exit(1);
     }
+}
+
+/// Usage (flows 8, 9): every record a site got an answer for is stored once with the quantity
+/// it sent; every stored record has the payer in force at the start of its hour by the
+/// workspace's history; and for every workspace, item and month, the bill lines over all
+/// payers add up exactly to the records charged. Returns how many records were checked.
+fn check_usage(
+    tag: &str,
+    items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+    violations: &mut Vec<String>,
+) -> usize {
+    use billing_domain::model::{SettlementChange, Workspace};
+    use billing_domain::rules::usage::{settlement_at, Payer};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let Ok(text) = std::fs::read_to_string(format!(".local/run/usage-{tag}.json")) else {
+        return 0;
+    };
+    let ledger: HashMap<String, (String, String, String, bool)> = serde_json::from_str(&text).unwrap();
+    let str_of = |i: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        i.get(k).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
+    };
+    let dec = |v: &str| Decimal::from_str(v).unwrap_or_default();
+    let workspaces: HashMap<String, Workspace> = items
+        .iter()
+        .filter(|i| str_of(i, "sk") == "WS")
+        .filter_map(|i| serde_dynamo::from_item(i.clone()).ok())
+        .map(|w: Workspace| (w.id.clone(), w))
+        .collect();
+    let mut histories: HashMap<String, Vec<SettlementChange>> = HashMap::new();
+    for i in items.iter().filter(|i| str_of(i, "sk").starts_with("HIST#")) {
+        if let Ok(h) = serde_dynamo::from_item::<_, SettlementChange>(i.clone()) {
+            histories.entry(str_of(i, "pk").trim_start_matches("WS#").to_string()).or_default().push(h);
+        }
+    }
+    for h in histories.values_mut() {
+        h.sort_by_key(|e| e.at);
+    }
+    let mut stored: HashMap<String, Decimal> = HashMap::new();
+    let mut charged: HashMap<(String, String, String), Decimal> = HashMap::new();
+    for r in items.iter().filter(|i| str_of(i, "sk") == "UREC" && str_of(i, "pk").contains(&format!("#u-{tag}-"))) {
+        let id = str_of(r, "pk").rsplit('#').next().unwrap_or_default().to_string();
+        let q = dec(&str_of(r, "quantity"));
+        if stored.insert(id.clone(), q).is_some() {
+            violations.push(format!("usage record {id} stored twice"));
+        }
+        match ledger.get(&id) {
+            Some((_, _, sent, _)) if dec(sent) == q => {}
+            other => violations.push(format!("usage record {id}: stored {q}, sent {other:?}")),
+        }
+        let ws_id = str_of(r, "workspace_id");
+        let hour = chrono::DateTime::parse_from_rfc3339(&str_of(r, "hour")).map(|t| t.with_timezone(&chrono::Utc));
+        let payer: Option<Payer> = r.get("payer").and_then(|p| serde_dynamo::from_attribute_value(p.clone()).ok());
+        if let (Some(ws), Ok(hour), Some(payer)) = (workspaces.get(&ws_id), hour, payer.clone()) {
+            let want = Payer::of(
+                settlement_at(ws, histories.get(&ws_id).map(Vec::as_slice).unwrap_or_default(), hour).as_ref(),
+            );
+            if want != payer {
+                violations.push(format!("usage record {id}: paid by {payer:?}, the history says {want:?}"));
+            }
+        }
+        if payer != Some(Payer::Free) {
+            let month = str_of(r, "hour").get(..7).unwrap_or_default().to_string();
+            *charged.entry((ws_id, str_of(r, "item"), month)).or_default() += q;
+        }
+    }
+    for (id, (_, _, _, answered)) in &ledger {
+        if *answered && !stored.contains_key(id) {
+            violations.push(format!("usage record {id} was accepted but is not stored"));
+        }
+    }
+    let mut on_lines: HashMap<(String, String, String), Decimal> = HashMap::new();
+    for l in items.iter().filter(|i| str_of(i, "sk").starts_with("L#") && str_of(i, "pk").starts_with("BILL#")) {
+        let key = (str_of(l, "workspace_id"), str_of(l, "item"), str_of(l, "month"));
+        if charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0) {
+            *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity"));
+        }
+    }
+    for key in charged.keys().chain(on_lines.keys()).collect::<HashSet<_>>() {
+        let (records, lines) =
+            (charged.get(key).copied().unwrap_or_default(), on_lines.get(key).copied().unwrap_or_default());
+        if records != lines {
+            violations.push(format!("usage of {key:?}: records {records}, bill lines {lines}"));
+        }
+    }
+    stored.len()
 }
 
 async fn scan_all(h: &Harness) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {

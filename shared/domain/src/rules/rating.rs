@@ -451,6 +451,26 @@ mod tests {
         assert_eq!(commits.iter().map(|c| c.records.len()).sum::<usize>(), 1000);
         let total: Amount = commits.iter().flat_map(|c| c.lines.iter()).map(|l| l.quantity).sum();
         assert_eq!(total, d("1000"));
+        // A site's hour: every record its own line (100 workspaces × 10 items), one balance.
+        let hour: Vec<Attributed> = (0..1000)
+            .map(|i| {
+                rec(
+                    &i.to_string(),
+                    &format!("ws{}", i / 10),
+                    billing_items::ITEMS[i % 10].id,
+                    "1",
+                    Payer::Enterprise,
+                    "acme",
+                )
+            })
+            .collect();
+        let commits = plan(hour, 100);
+        assert!(
+            commits.iter().all(|c| c.items() <= 100),
+            "{:?}",
+            commits.iter().map(|c| c.items()).collect::<Vec<_>>()
+        );
+        assert_eq!(commits.len(), 21, "49 records, their 49 lines and the balance each");
     }
 
     fn line(item: &str, q: &str, payer: LinePayer, site: &str) -> StoredLine {

@@ -106,6 +106,7 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
         attributed.iter().map(|(i, a)| ((a.site.clone(), a.record.id.clone()), *i)).collect();
     let languages: HashMap<String, Language> = workspaces.values().map(|w| (w.id.clone(), w.language)).collect();
     let commits = plan(attributed.into_iter().map(|(_, a)| a).collect(), MAX_COMMIT_ITEMS);
+    let commit_count = commits.len();
     let outcomes: Vec<Outcome> = stream::iter(commits.into_iter().map(|c| commit_until_settled(deps, c)))
         .buffer_unordered(PARALLEL)
         .try_collect()
@@ -136,6 +137,7 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
         accepted = report.accepted,
         duplicates = report.duplicates,
         rejected = report.rejected.len(),
+        commits = commit_count,
         "usage batch"
     );
     Ok(report)
