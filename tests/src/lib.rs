@@ -528,6 +528,7 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         status: billing_domain::model::CloudStatus::Active,
         last_event_at: Utc::now(),
         cancelled_at: None,
+        refused_at: None,
     };
     stream::iter(0..n)
         .map(|i| {

@@ -107,14 +107,15 @@ impl CancellationStore for DiesHalfWay {
         run: &str,
         c: &str,
         ws: &[Workspace],
+        cause: billing_domain::model::ChangeCause,
         actor: &str,
         now: DateTime<Utc>,
     ) -> billing_domain::Result<()> {
         if !self.died.swap(true, Ordering::SeqCst) {
-            self.inner.switch_to_enterprise(run, c, &ws[..ws.len() / 2], actor, now).await?;
+            self.inner.switch_to_enterprise(run, c, &ws[..ws.len() / 2], cause, actor, now).await?;
             return Err(billing_domain::Error::internal("injected: process died"));
         }
-        self.inner.switch_to_enterprise(run, c, ws, actor, now).await
+        self.inner.switch_to_enterprise(run, c, ws, cause, actor, now).await
     }
     async fn switched_page(
         &self,

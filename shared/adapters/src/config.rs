@@ -45,6 +45,24 @@ impl Settings {
     pub fn registration_url() -> Result<String, SettingsError> {
         var("REGISTRATION_URL")
     }
+
+    /// Alibaba Cloud Marketplace's API (`ALIYUN_MARKET_ENDPOINT`, its public endpoint unless
+    /// set) and the AccessKey the metering push is signed with (`ALIYUN_ACCESS_KEY_ID`,
+    /// `ALIYUN_ACCESS_KEY_SECRET`, from Secrets Manager). Without a key the push answers
+    /// "not configured": reports stay pending, visible in the reconciliation.
+    pub fn aliyun_market() -> (String, Option<crate::aliyun::AliyunCredentials>) {
+        let endpoint = std::env::var("ALIYUN_MARKET_ENDPOINT")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "https://market.aliyuncs.com/".into());
+        let credentials = match (var("ALIYUN_ACCESS_KEY_ID"), var("ALIYUN_ACCESS_KEY_SECRET")) {
+            (Ok(access_key_id), Ok(access_key_secret)) => {
+                Some(crate::aliyun::AliyunCredentials { access_key_id, access_key_secret })
+            }
+            _ => None,
+        };
+        (endpoint, credentials)
+    }
 }
 
 /// The shared SDK configuration. Timeouts are short because every caller is a request that

@@ -146,6 +146,10 @@ pub struct CloudAccount {
     pub last_event_at: DateTime<Utc>,
     /// Set when the subscription ended; names the cancellation run it started.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// Set when a marketplace refused its usage (the customer is not subscribed): the
+    /// cancellation that follows records that cause in the workspaces' history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_at: Option<DateTime<Utc>>,
 }
 
 impl CloudAccount {

@@ -6,7 +6,8 @@ use crate::error::Result;
 use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, SettlementChange, User, Workspace};
 use crate::money::Currency;
 use crate::rules::agreements::Agreement;
-use crate::rules::rating::{Balance, StoredLine, UsageCommit};
+use crate::rules::metering::{FallbackReason, MeterLine, MeterReport, SendOutcome};
+use crate::rules::rating::{Balance, BalanceDelta, LineDelta, StoredLine, UsageCommit};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -156,6 +157,8 @@ pub trait MarketplaceStore: Send + Sync {
     async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>>;
     async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()>;
     async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>>;
+    /// Records that a marketplace refused the account's usage (kept once: the first time).
+    async fn mark_refused(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
     /// An AWS agreement as recorded from its events.
     async fn agreement(&self, id: &str) -> Result<Option<Agreement>>;
     /// Writes `agreement` if the stored one is still at `agreement.version - 1` (absent for 1);
@@ -194,12 +197,13 @@ pub trait CancellationStore: Send + Sync {
     async fn settled_by(&self, cloud_account_id: &str, limit: usize) -> Result<Vec<Workspace>>;
     /// Switches these workspaces to enterprise (each only if still settled by the account)
     /// and remembers each switch under the cancellation, in bounded transactions.
-    /// Each switch appends the workspace's history entry (cause cancellation, `actor`).
+    /// Each switch appends the workspace's history entry (`cause`, `actor`).
     async fn switch_to_enterprise(
         &self,
         cancellation_id: &str,
         cloud_account_id: &str,
         workspaces: &[Workspace],
+        cause: crate::model::ChangeCause,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()>;
@@ -309,4 +313,58 @@ pub trait UsageStore: Send + Sync {
     /// Records a top-up and adds it to the balance, once per reference;
     /// `Err(BillingAccountNotFound)` for an unknown account.
     async fn top_up(&self, top_up: &TopUp) -> Result<TopUpOutcome>;
+}
+
+/// One part of a report falling back: the cloud line it leaves, the enterprise line (with its
+/// reason) it lands on, and what it charges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackPart {
+    pub cloud_line: crate::rules::rating::LineKey,
+    pub delta: crate::money::Amount,
+    pub line: LineDelta,
+    pub charge: BalanceDelta,
+}
+
+/// Metering state: which cloud accounts have usage to report, their reports, their lines.
+#[async_trait]
+pub trait MeteringStore: Send + Sync {
+    /// Cloud accounts with usage not yet in a report, or reports not yet settled.
+    async fn due_accounts(&self) -> Result<Vec<String>>;
+    /// Takes the account's metering lease (one run at a time per account): the count of usage
+    /// commits seen so far, or `None` while another run holds it.
+    async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<u64>>;
+    /// Gives the lease back. `settled`: nothing was left to report, so the account leaves the
+    /// due list, unless usage came after `seen`.
+    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool) -> Result<()>;
+    /// The account's reports not yet taken nor fallen back, oldest first.
+    async fn open_reports(&self, cloud_account_id: &str) -> Result<Vec<MeterReport>>;
+    /// The account's cloud lines, read consistently.
+    async fn meter_lines(&self, cloud_account_id: &str) -> Result<Vec<MeterLine>>;
+    /// Writes a report once per (cloud account, item, time); the one stored if it exists.
+    async fn fix_report(&self, report: &MeterReport) -> Result<MeterReport>;
+    /// Marks the report's usage as covered on its lines (once per report and line).
+    async fn cover(&self, report: &MeterReport) -> Result<()>;
+    /// The marketplace took the report: its lines count it as reported.
+    async fn mark_reported(&self, report: &MeterReport) -> Result<()>;
+    /// The report's usage falls back to enterprise, with `reason` (once per report and line).
+    async fn fall_back(&self, report: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()>;
+    /// Reports stamped in `[from, to)`, of every cloud account.
+    async fn reports_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<MeterReport>>;
+}
+
+/// One record for a marketplace.
+#[derive(Debug, Clone)]
+pub struct MeterRecord<'a> {
+    pub report: &'a MeterReport,
+    pub account: &'a CloudAccount,
+    /// The item's code on that marketplace (AWS dimension, Alibaba metering item).
+    pub dimension: &'static str,
+}
+
+/// A marketplace's usage reporting: AWS `BatchMeterUsage`, Alibaba Cloud's metering push,
+/// KooGallery's usage push.
+#[async_trait]
+pub trait MarketMeter: Send + Sync {
+    /// Sends records of one platform; one outcome per record, in order.
+    async fn send(&self, records: &[MeterRecord<'_>]) -> Vec<SendOutcome>;
 }

@@ -59,6 +59,11 @@ fn form_pairs(s: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// `k=v` pairs of the query string.
+pub fn query_params(req: &Request) -> Result<Vec<(String, String)>> {
+    form_pairs(req.uri().query().unwrap_or_default())
+}
+
 /// `k=v` pairs from the query string and, for a form body, the body, in order.
 pub fn form_params(req: &Request) -> Result<Vec<(String, String)>> {
     let mut params = form_pairs(req.uri().query().unwrap_or_default())?;

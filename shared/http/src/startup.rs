@@ -1,11 +1,13 @@
 //! Start-up, once per process: tracing, settings, SDK clients. Warm invocations reuse all.
 
 use billing_adapters::config::{sdk_config, Settings, SettingsError};
-use billing_adapters::metering::MeteringResolver;
+use billing_adapters::aliyun::AliyunMeter;
+use billing_adapters::https::Https;
+use billing_adapters::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::ses::SesMailer;
 use billing_adapters::DynamoStore;
 use billing_domain::ports::SystemClock;
-use billing_domain::service::Deps;
+use billing_domain::service::{Deps, Meters};
 use std::sync::Arc;
 
 /// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), each line carrying
@@ -31,6 +33,15 @@ pub async fn wire() -> Result<Wired, SettingsError> {
 /// Wiring from a given SDK configuration (tests point it at the local servers).
 pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
+    let metering_client = aws_sdk_marketplacemetering::Client::new(sdk);
+    let https = Https::new();
+    let (aliyun_endpoint, aliyun_key) = Settings::aliyun_market();
+    let aliyun = Arc::new(AliyunMeter::new(https, aliyun_endpoint, aliyun_key));
+    let meters = Meters {
+        aws: Arc::new(AwsMeter::new(metering_client.clone())),
+        aliyun,
+        huawei: Arc::new(billing_adapters::NotSettling("huawei")),
+    };
     let deps = Deps {
         accounts: store.clone(),
         attempts: store.clone(),
@@ -38,8 +49,10 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         marketplace: store.clone(),
         cancellations: store.clone(),
         usage: store.clone(),
+        metering: store.clone(),
+        meters,
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
-        resolver: Arc::new(MeteringResolver::new(aws_sdk_marketplacemetering::Client::new(sdk))),
+        resolver: Arc::new(MeteringResolver::new(metering_client)),
         clock: Arc::new(SystemClock),
         tokens: settings.token_key.clone(),
     };

@@ -22,12 +22,14 @@ const PARALLEL: usize = 4;
 const KEEP_DAYS: i64 = 30;
 
 impl DynamoStore {
+    #[allow(clippy::too_many_arguments)]
     fn add_switch(
         &self,
         tx: &mut Tx,
         run: &str,
         cloud_account_id: &str,
         ws: &Workspace,
+        cause: ChangeCause,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -55,7 +57,7 @@ impl DynamoStore {
             at: now,
             from: ws.settlement.clone(),
             to: Settlement::Enterprise,
-            cause: ChangeCause::Cancellation,
+            cause,
             actor: actor.to_string(),
         };
         tx.put(self.table(), history_item(&ws.id, &change)?, None)
@@ -66,19 +68,20 @@ impl DynamoStore {
         run: &str,
         cloud_account_id: &str,
         chunk: &[Workspace],
+        cause: ChangeCause,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = Tx::default();
         for ws in chunk {
-            self.add_switch(&mut tx, run, cloud_account_id, ws, actor, now)?;
+            self.add_switch(&mut tx, run, cloud_account_id, ws, cause, actor, now)?;
         }
         match self.commit(tx).await {
             Err(Error::Conflict) if chunk.len() > 1 => {
                 // One workspace moved meanwhile (its condition failed): the others go one by one.
                 for ws in chunk {
                     let mut one = Tx::default();
-                    self.add_switch(&mut one, run, cloud_account_id, ws, actor, now)?;
+                    self.add_switch(&mut one, run, cloud_account_id, ws, cause, actor, now)?;
                     match self.commit(one).await {
                         Ok(()) | Err(Error::Conflict) => {}
                         Err(e) => return Err(e),
@@ -114,12 +117,13 @@ impl CancellationStore for DynamoStore {
         run: &str,
         cloud_account_id: &str,
         workspaces: &[Workspace],
+        cause: ChangeCause,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let jobs: Vec<_> = workspaces
             .chunks(CHUNK)
-            .map(|chunk| Box::pin(self.switch_chunk(run, cloud_account_id, chunk, actor, now)))
+            .map(|chunk| Box::pin(self.switch_chunk(run, cloud_account_id, chunk, cause, actor, now)))
             .collect();
         stream::iter(jobs).buffer_unordered(PARALLEL).try_collect::<Vec<()>>().await?;
         Ok(())

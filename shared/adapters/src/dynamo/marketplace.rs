@@ -82,7 +82,11 @@ impl MarketplaceStore for DynamoStore {
             account.last_event_at = event_at;
             match (was_cancelled, status == CloudStatus::Cancelled) {
                 (false, true) => account.cancelled_at = Some(event_at),
-                (true, false) => account.cancelled_at = None, // resubscribed: a later end is a new run
+                (true, false) => {
+                    // Resubscribed: a later end is a new run, with its own cause.
+                    account.cancelled_at = None;
+                    account.refused_at = None;
+                }
                 _ => {}
             }
             let mut tx = Tx::default();
@@ -127,6 +131,20 @@ impl MarketplaceStore for DynamoStore {
             return Ok(None);
         }
         Ok(Some(from_item(it)?))
+    }
+
+    async fn mark_refused(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .update_expression("SET refused_at = if_not_exists(refused_at, :at)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     async fn agreement(&self, id: &str) -> Result<Option<Agreement>> {

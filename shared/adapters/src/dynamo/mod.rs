@@ -13,6 +13,7 @@ mod attempts;
 mod cancellation;
 mod idempotency;
 mod marketplace;
+mod metering;
 mod outbox;
 mod tx;
 mod usage;

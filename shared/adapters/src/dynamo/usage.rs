@@ -70,6 +70,7 @@ pub(crate) fn stored_line(item: Item) -> Result<StoredLine> {
         payer,
         quantity: num_attr(&item, "quantity"),
         reported: num_attr(&item, "reported"),
+        fell_back: num_attr(&item, "fell_back"),
     })
 }
 
@@ -177,6 +178,9 @@ impl UsageStore for DynamoStore {
         }
         for b in &commit.balances {
             self.add_to_balance(&mut tx, &b.billing_account, b.currency, "charges", b.charges)?;
+        }
+        for (cloud, platform) in &commit.meters {
+            super::metering::due_update(&mut tx, self.table(), cloud, *platform)?;
         }
         let refused = match self.commit_detailed(&tx, USAGE_ATTEMPTS).await? {
             Ok(()) => return Ok(UsageOutcome::Committed),

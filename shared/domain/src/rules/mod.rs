@@ -2,6 +2,7 @@
 
 pub mod agreements;
 pub mod fields;
+pub mod metering;
 pub mod rating;
 pub mod settlement;
 pub mod usage;

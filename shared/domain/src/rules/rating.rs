@@ -113,6 +113,8 @@ pub struct UsageCommit {
     pub records: Vec<Attributed>,
     pub lines: Vec<LineDelta>,
     pub balances: Vec<BalanceDelta>,
+    /// Cloud accounts whose usage this adds: due for metering (flow 10).
+    pub meters: Vec<(String, Platform)>,
 }
 
 impl UsageCommit {
@@ -133,8 +135,16 @@ impl UsageCommit {
                 *balances.entry((account, currency)).or_default() += amount;
             }
         }
+        let meters: std::collections::BTreeSet<(String, Platform)> = lines
+            .keys()
+            .filter_map(|k| match &k.payer {
+                LinePayer::Cloud { platform, cloud_account_id } => Some((cloud_account_id.clone(), *platform)),
+                _ => None,
+            })
+            .collect();
         UsageCommit {
             records,
+            meters: meters.into_iter().collect(),
             lines: lines.into_values().collect(),
             balances: balances
                 .into_iter()
@@ -144,30 +154,37 @@ impl UsageCommit {
     }
 
     pub fn items(&self) -> usize {
-        self.records.len() + self.lines.len() + self.balances.len()
+        self.records.len() + self.lines.len() + self.balances.len() + self.meters.len()
     }
 }
 
-/// Splits records into commits of at most `max_items` writes each (a record, plus each line
-/// and balance the commit touches once). Records of one billing account go together, so
-/// they share their balance and lines.
+/// Splits records into commits of at most `max_items` writes each (a record, plus each line,
+/// balance and cloud account's metering mark the commit touches once). Records of one billing
+/// account go together, so they share their balance and lines.
 pub fn plan(mut records: Vec<Attributed>, max_items: usize) -> Vec<UsageCommit> {
     records.sort_by(|a, b| (&a.billing_account, a.line()).cmp(&(&b.billing_account, b.line())));
     let mut commits = Vec::new();
-    let (mut chunk, mut lines, mut balances) = (Vec::new(), HashSet::new(), HashSet::new());
+    let (mut chunk, mut lines, mut balances, mut meters) = (Vec::new(), HashSet::new(), HashSet::new(), HashSet::new());
     for r in records {
         let line = r.line();
         let balance = r.charge().map(|(a, c, _)| (a, c));
+        let meter = match &r.payer {
+            Payer::Cloud { cloud_account_id, .. } => Some(cloud_account_id.clone()),
+            _ => None,
+        };
         let extra = 1
             + usize::from(line.as_ref().is_some_and(|l| !lines.contains(l)))
-            + usize::from(balance.as_ref().is_some_and(|b| !balances.contains(b)));
-        if !chunk.is_empty() && chunk.len() + lines.len() + balances.len() + extra > max_items {
+            + usize::from(balance.as_ref().is_some_and(|b| !balances.contains(b)))
+            + usize::from(meter.as_ref().is_some_and(|m| !meters.contains(m)));
+        if !chunk.is_empty() && chunk.len() + lines.len() + balances.len() + meters.len() + extra > max_items {
             commits.push(UsageCommit::of(std::mem::take(&mut chunk)));
             lines.clear();
             balances.clear();
+            meters.clear();
         }
         lines.extend(line);
         balances.extend(balance);
+        meters.extend(meter);
         chunk.push(r);
     }
     if !chunk.is_empty() {
@@ -187,6 +204,8 @@ pub struct StoredLine {
     pub quantity: Amount,
     /// Cloud lines: how much of it the marketplace has confirmed (see flow 10).
     pub reported: Amount,
+    /// Cloud lines: how much of it the marketplace could not take (now on a fallback line).
+    pub fell_back: Amount,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,6 +281,11 @@ pub fn bill(month: &str, billing_account: &str, mut stored: Vec<StoredLine>, clo
     let mut clouds: BTreeMap<String, Platform> = BTreeMap::new();
     let lines = stored
         .into_iter()
+        .map(|mut l| {
+            // What fell back is billed on its own enterprise line, not here.
+            l.quantity -= l.fell_back;
+            l
+        })
         .filter(|l| !l.quantity.is_zero())
         .map(|l| {
             let currency = Currency::of_site(&l.site);
@@ -429,7 +453,8 @@ mod tests {
             c.balances,
             vec![BalanceDelta { billing_account: "acme".into(), currency: Currency::Cny, charges: d("0.36") }]
         );
-        assert_eq!(c.items(), 4 + 2 + 1);
+        assert_eq!(c.meters, vec![("aliyun-i".to_string(), Platform::Aliyun)]);
+        assert_eq!(c.items(), 4 + 2 + 1 + 1);
     }
 
     #[test]
@@ -482,6 +507,7 @@ mod tests {
             payer,
             quantity: d(q),
             reported: Amount::ZERO,
+            fell_back: Amount::ZERO,
         }
     }
 

@@ -5,7 +5,7 @@
 //! of arrival end in the same state; a cancellation runs flow 7 exactly once in effect.
 
 use super::marketplace::aws_account;
-use super::{cancellation, Deps};
+use super::{cancellation, metering, Deps};
 use crate::error::{Error, Result};
 use crate::model::{AwsCustomer, CloudStatus};
 use crate::ports::Transition;
@@ -86,6 +86,8 @@ async fn settle_licence(deps: &Deps, a: &Agreement, deadline: Option<Instant>) -
     match deps.marketplace.transition(&id, status, at).await? {
         Some(Transition::Applied { account }) if account.status == CloudStatus::Cancelled => {
             cancellation::run(deps, &account, deadline).await?;
+            // AWS takes the final usage for about an hour after the agreement ends: now.
+            metering::final_report(deps, &account.id, deadline).await;
         }
         Some(Transition::Stale) => {
             tracing::info!(cloud_account = %id, agreement = %a.id, "stale agreement event ignored")

@@ -12,7 +12,7 @@
 use super::{outbox, Deps};
 use crate::email::{self, EmailIntent};
 use crate::error::{Error, Result};
-use crate::model::{CloudAccount, Language};
+use crate::model::{ChangeCause, CloudAccount, Language};
 use crate::ports::SwitchedWorkspace;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -79,7 +79,9 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
             break;
         }
         let actor = format!("marketplace:{}", account.id);
-        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, &actor, deps.clock.now()).await?;
+        // A subscription ended by the marketplace refusing its usage says so in the history.
+        let cause = if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
+        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, cause, &actor, deps.clock.now()).await?;
         report.switched += page.len();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");

@@ -2,7 +2,7 @@
 //! subscription notifications; EventBridge agreement events are in `agreements`). A
 //! subscription that ends starts the cancellation (flow 7).
 
-use super::{cancellation, Deps};
+use super::{cancellation, metering, Deps};
 use crate::crypto::spi_signature;
 use crate::error::{Error, Result};
 use crate::model::{AwsCustomer, CloudAccount, CloudStatus, Platform};
@@ -61,6 +61,7 @@ pub async fn aliyun_spi(
                 status: CloudStatus::Active,
                 last_event_at: now,
                 cancelled_at: None,
+                refused_at: None,
             };
             // Idempotent: the marketplace retries up to 120 times and gets the same answer.
             let stored = deps.marketplace.open_cloud_account(&account).await?;
@@ -91,6 +92,7 @@ pub async fn aliyun_spi(
                 },
             };
             cancellation::run(deps, &account, deadline).await?;
+            metering::final_report(deps, &account.id, deadline).await;
             Ok((200, json!({ "success": true })))
         }
         _ => Ok(spi_error(400, "unknown_action")),
@@ -128,6 +130,7 @@ pub(crate) fn aws_account(c: &AwsCustomer) -> CloudAccount {
         status: CloudStatus::Pending,
         last_event_at: DateTime::<Utc>::UNIX_EPOCH,
         cancelled_at: None,
+        refused_at: None,
     }
 }
 
@@ -170,6 +173,11 @@ pub async fn aws_notification(
     match deps.marketplace.transition(&id, status, event_at).await? {
         Some(Transition::Applied { account }) if account.status == CloudStatus::Cancelled => {
             cancellation::run(deps, &account, deadline).await?;
+            metering::final_report(deps, &account.id, deadline).await;
+        }
+        // About an hour left to report usage: the final report goes now.
+        Some(Transition::Applied { .. }) if n.action == "unsubscribe-pending" => {
+            metering::final_report(deps, &id, deadline).await;
         }
         Some(Transition::Stale) => {
             tracing::info!(cloud_account = %id, action = %n.action, "stale notification ignored")

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod cancellation;
 pub mod cloud;
 pub mod marketplace;
+pub mod metering;
 pub mod outbox;
 pub mod register;
 pub mod session;
@@ -16,7 +17,7 @@ use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
     AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketplaceStore, OutboxStore,
-    UsageStore,
+    MarketMeter, MeteringStore, UsageStore,
 };
 use std::sync::Arc;
 
@@ -30,10 +31,30 @@ pub struct Deps {
     pub marketplace: Arc<dyn MarketplaceStore>,
     pub cancellations: Arc<dyn CancellationStore>,
     pub usage: Arc<dyn UsageStore>,
+    pub metering: Arc<dyn MeteringStore>,
+    pub meters: Meters,
     pub mailer: Arc<dyn Mailer>,
     pub resolver: Arc<dyn CustomerResolver>,
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenKey,
+}
+
+/// The marketplaces' usage reporting, one adapter each.
+#[derive(Clone)]
+pub struct Meters {
+    pub aws: Arc<dyn MarketMeter>,
+    pub aliyun: Arc<dyn MarketMeter>,
+    pub huawei: Arc<dyn MarketMeter>,
+}
+
+impl Meters {
+    pub fn of(&self, platform: crate::model::Platform) -> &dyn MarketMeter {
+        match platform {
+            crate::model::Platform::Aws => &*self.aws,
+            crate::model::Platform::Aliyun => &*self.aliyun,
+            crate::model::Platform::Huawei => &*self.huawei,
+        }
+    }
 }
 
 impl Deps {

@@ -14,6 +14,7 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         status: CloudStatus::Active,
         last_event_at: Utc::now(),
         cancelled_at: None,
+        refused_at: None,
     }
 }
 

@@ -1,0 +1,271 @@
+//! Metering state (flow 10).
+//!
+//! - `METER#<cloud account> / DUE`: the account has usage to report (gsi1 `METERDUE`, set by
+//!   every usage commit with its usage, which also counts `seq`), and the run's lease.
+//! - `METERREP#<cloud account> / <time>#<item>`: a report, fixed before it is sent (gsi1
+//!   `METERREPORTS#<day>` for the reconciliation).
+//! - The cloud bill lines (gsi2 `METER#<cloud account>`) carry `covered`, `reported` and
+//!   `fell_back`, each added once per report: the report's tag joins a set on the line in
+//!   the same conditional update.
+
+use super::accounts::key;
+use super::tx::{Cond, Tx};
+use super::usage::{line_keys, num_attr};
+use super::{conditional, from_item, item, n, s, sdk_error, str_attr, DynamoStore, Item};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use billing_domain::model::Platform;
+use billing_domain::money::Amount;
+use billing_domain::ports::{FallbackPart, MeteringStore};
+use billing_domain::rules::metering::{FallbackReason, MeterLine, MeterReport, ReportStatus};
+use billing_domain::rules::rating::LineKey;
+use billing_domain::{Error, Result};
+use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+/// How long a run holds an account; past it, another run may take over (the holder died).
+const LEASE_SECONDS: i64 = 600;
+/// Reports are kept this long for the reconciliation.
+const KEEP_REPORTS_DAYS: i64 = 400;
+/// Open reports are looked for this far back: every marketplace's window is shorter.
+const OPEN_LOOKBACK_DAYS: i64 = 7;
+
+fn due_key(cloud: &str) -> Item {
+    key(format!("METER#{cloud}"), "DUE")
+}
+
+fn report_pk(cloud: &str) -> String {
+    format!("METERREP#{cloud}")
+}
+
+fn report_sk(at: DateTime<Utc>, item: &str) -> String {
+    format!("{}#{item}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn report_item(r: &MeterReport) -> Result<Item> {
+    let mut it = item(
+        r,
+        &[
+            ("pk", report_pk(&r.cloud_account_id)),
+            ("sk", report_sk(r.at, &r.item)),
+            ("gsi1pk", format!("METERREPORTS#{}", r.at.format("%Y-%m-%d"))),
+            ("gsi1sk", format!("{}#{}#{}", r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), r.cloud_account_id, r.item)),
+        ],
+    )?;
+    it.insert("ttl".into(), n((r.at + Duration::days(KEEP_REPORTS_DAYS)).timestamp()));
+    Ok(it)
+}
+
+/// The line a report part is on, as a key, and the report's tag as a set value.
+fn part_key(r: &MeterReport, line: &LineKey) -> (Item, AttributeValue, AttributeValue) {
+    let (k, _) = line_keys(line);
+    (k, AttributeValue::Ss(vec![r.tag()]), s(r.tag()))
+}
+
+impl DynamoStore {
+    /// Adds `delta` to `field` of the report's line once: the tag joins `set` in the same
+    /// conditional update. `Ok(false)` when it had been added before.
+    async fn add_once(&self, r: &MeterReport, line: &LineKey, field: &str, set: &str, delta: Amount) -> Result<bool> {
+        let (k, tag_set, tag) = part_key(r, line);
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(k))
+            .update_expression(format!("ADD {field} :d, {set} :ts"))
+            .condition_expression(format!("attribute_exists(pk) AND NOT contains({set}, :t)"))
+            .expression_attribute_values(":d", n(delta.normalize()))
+            .expression_attribute_values(":ts", tag_set)
+            .expression_attribute_values(":t", tag)
+            .send()
+            .await;
+        Ok(conditional(out)?.is_some())
+    }
+
+    async fn set_status(&self, r: &MeterReport, status: ReportStatus, reason: Option<FallbackReason>) -> Result<()> {
+        let status = serde_dynamo::to_attribute_value(status).map_err(Error::internal)?;
+        let reason = serde_dynamo::to_attribute_value(reason).map_err(Error::internal)?;
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))))
+            .update_expression("SET #st = :st, reason = :r")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", status)
+            .expression_attribute_values(":r", reason)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}
+
+fn meter_line(i: &Item) -> Option<MeterLine> {
+    let line = super::usage::stored_line(i.clone()).ok()?;
+    let month = str_attr(i, "month")?;
+    let billing_account = str_attr(i, "billing_account")?;
+    Some(MeterLine {
+        key: LineKey { billing_account, month, workspace_id: line.workspace_id, item: line.item, payer: line.payer },
+        site: line.site,
+        workspace_name: line.workspace_name,
+        quantity: line.quantity,
+        covered: num_attr(i, "covered"),
+    })
+}
+
+#[async_trait]
+impl MeteringStore for DynamoStore {
+    async fn due_accounts(&self) -> Result<Vec<String>> {
+        let items = self.query_all(Some("gsi1"), "gsi1pk", "METERDUE", "gsi1sk", "").await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "gsi1sk")).collect())
+    }
+
+    async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<u64>> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(due_key(cloud)))
+            .update_expression("SET lease_until = :until, seq = if_not_exists(seq, :zero)")
+            .condition_expression("attribute_not_exists(lease_until) OR lease_until < :now")
+            .expression_attribute_values(":until", n(now.timestamp() + LEASE_SECONDS))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        Ok(conditional(out)?.map(|o| o.attributes.map(|a| num_attr(&a, "seq")).unwrap_or_default().try_into().unwrap_or(0)))
+    }
+
+    async fn release(&self, cloud: &str, seen: u64, settled: bool) -> Result<()> {
+        if settled {
+            let out = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(due_key(cloud)))
+                .update_expression("REMOVE gsi1pk, gsi1sk, lease_until")
+                .condition_expression("seq = :seen")
+                .expression_attribute_values(":seen", n(seen))
+                .send()
+                .await;
+            if conditional(out)?.is_some() {
+                return Ok(());
+            }
+            // Usage came meanwhile: the account stays due.
+        }
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(due_key(cloud)))
+            .update_expression("REMOVE lease_until")
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+
+    async fn open_reports(&self, cloud: &str) -> Result<Vec<MeterReport>> {
+        let since = Utc::now() - Duration::days(OPEN_LOOKBACK_DAYS);
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .filter_expression("#st = :fixed")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pk", s(report_pk(cloud)))
+            .expression_attribute_values(":since", s(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .expression_attribute_values(":fixed", s("fixed"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    async fn meter_lines(&self, cloud: &str) -> Result<Vec<MeterLine>> {
+        // The index finds the lines; the table gives their figures as they stand.
+        let found = self.query_all(Some("gsi2"), "gsi2pk", &format!("METER#{cloud}"), "gsi2sk", "").await?;
+        let keys: Vec<Item> = found.iter().filter_map(|i| Some(key(str_attr(i, "pk")?, &str_attr(i, "sk")?))).collect();
+        Ok(self.batch_get(keys).await?.iter().filter_map(meter_line).collect())
+    }
+
+    async fn fix_report(&self, r: &MeterReport) -> Result<MeterReport> {
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(report_item(r)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        if conditional(out)?.is_some() {
+            return Ok(r.clone());
+        }
+        // Fixed before (a concurrent run, or this one before a crash): that one stands.
+        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item)).await?.map(from_item).transpose()?.ok_or(Error::Conflict)
+    }
+
+    async fn cover(&self, r: &MeterReport) -> Result<()> {
+        let jobs: Vec<_> = r.parts.iter().map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "covered", "cov", p.delta).await })).collect();
+        stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
+        Ok(())
+    }
+
+    async fn mark_reported(&self, r: &MeterReport) -> Result<()> {
+        let jobs: Vec<_> = r.parts.iter().map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await })).collect();
+        stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
+        self.set_status(r, ReportStatus::Reported, None).await
+    }
+
+    async fn fall_back(&self, r: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()> {
+        for p in parts {
+            // The part leaves its cloud line and lands on the enterprise line, charged, at once.
+            let (cloud_line, tag_set, tag) = part_key(r, &p.cloud_line);
+            let mut tx = Tx::default();
+            tx.update(
+                self.table(),
+                cloud_line,
+                "ADD fell_back :d, fb :ts",
+                vec![(":d", n(p.delta.normalize())), (":ts", tag_set)],
+                Cond::new("attribute_exists(pk) AND NOT contains(fb, :t)", Error::Conflict).value(":t", tag),
+            )?;
+            self.add_to_line(&mut tx, &p.line.key, p.line.quantity, &p.line.workspace_name, &p.line.site)?;
+            self.add_to_balance(&mut tx, &p.charge.billing_account, p.charge.currency, "charges", p.charge.charges)?;
+            match self.commit(tx).await {
+                Ok(()) | Err(Error::Conflict) => {} // moved before
+                Err(e) => return Err(e),
+            }
+        }
+        self.set_status(r, ReportStatus::FellBack, Some(reason)).await
+    }
+
+    async fn reports_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<MeterReport>> {
+        let mut out = Vec::new();
+        let mut day = from.date_naive();
+        while day <= to.date_naive() {
+            let items = self.query_all(Some("gsi1"), "gsi1pk", &format!("METERREPORTS#{}", day.format("%Y-%m-%d")), "gsi1sk", "").await?;
+            for i in items {
+                let r: MeterReport = from_item(i)?;
+                if r.at >= from && r.at < to {
+                    out.push(r);
+                }
+            }
+            day = day.succ_opt().ok_or_else(|| Error::internal("date overflow"))?;
+        }
+        Ok(out)
+    }
+}
+
+/// The cloud accounts a usage commit makes due for metering.
+pub(crate) fn due_update(tx: &mut Tx, table: &str, cloud: &str, platform: Platform) -> Result<()> {
+    let platform = serde_dynamo::to_attribute_value(platform).map_err(Error::internal)?;
+    tx.update_always(
+        table,
+        due_key(cloud),
+        "SET gsi1pk = :due, gsi1sk = :id, platform = :p ADD seq :one",
+        vec![],
+        vec![(":due", s("METERDUE")), (":id", s(cloud)), (":p", platform), (":one", n(1))],
+    )
+}

@@ -1,0 +1,64 @@
+//! A small HTTPS client for the marketplaces that are not AWS services (Alibaba Cloud,
+//! Huawei Cloud KooGallery), on the HTTP/TLS stack the AWS SDK already links (hyper 1, rustls
+//! with aws-lc-rs), so a function carries one.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Https {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// An answer: status and body.
+pub type Answer = (u16, String);
+
+impl Https {
+    pub fn new() -> Self {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(e) => {
+                // No readable CA bundle: HTTPS calls fail (and are retried later); http:// works.
+                tracing::error!(error = %e, "no CA certificates: HTTPS calls to marketplaces will fail");
+                let config = rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+                    .with_safe_default_protocol_versions()
+                    .map(|c| c.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth());
+                match config {
+                    Ok(c) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(c),
+                    Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                        rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+                    ),
+                }
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().build();
+        Self { client: Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector) }
+    }
+
+    /// POSTs `body`; a transport fault or a timeout is `Err` (the caller retries later).
+    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: String, timeout: Duration) -> Result<Answer, String> {
+        let mut req = http::Request::builder().method("POST").uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+        let call = async {
+            let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        tokio::time::timeout(timeout, call).await.map_err(|_| "timed out".to_string())?
+    }
+}
+
+impl Default for Https {
+    fn default() -> Self {
+        Self::new()
+    }
+}
