@@ -18,10 +18,10 @@ bash scripts/install-tools.sh
 cargo build -q -p billing-tests --bin load
 load="$target/debug/load"
 rm -rf "$db" && mkdir -p "$db"
+write_env "$env_file" $DDB $MOTO $EMU 9000 billing-center-reliability
 start_dynamodb r-dynamodb $DDB "$db"
 start_moto r-moto $MOTO
-start_emulator r-emulator $EMU
-write_env "$env_file" $DDB $MOTO $EMU 9000 billing-center-reliability
+start_emulator r-emulator $EMU "$env_file"
 load_env "$env_file"
 
 echo "== 1. load: ${LOAD_CLIENTS:-32} clients for ${LOAD_SECONDS:-30} s, every route, zero 5xx"

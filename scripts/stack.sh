@@ -18,10 +18,10 @@ WATCH_PORT=${WATCH_PORT:-9000}
 
 services() {
   bash scripts/install-tools.sh
+  write_env .local/env "$DDB_PORT" "$MOTO_PORT" "$EMULATOR_PORT" "$WATCH_PORT" billing-center
   start_dynamodb dynamodb "$DDB_PORT"
   start_moto moto "$MOTO_PORT"
-  start_emulator emulator "$EMULATOR_PORT"
-  write_env .local/env "$DDB_PORT" "$MOTO_PORT" "$EMULATOR_PORT" "$WATCH_PORT" billing-center
+  start_emulator emulator "$EMULATOR_PORT" .local/env
   load_env .local/env
 }
 

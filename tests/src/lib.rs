@@ -617,3 +617,56 @@ pub async fn billing_token(app: &App, username: &str) -> String {
     assert_eq!(s, 200, "{b}");
     b["token"].as_str().unwrap().to_string()
 }
+
+/// The emulator's ledger of records a marketplace took for `customer` (`acct:<id>|<licence>`,
+/// `id:<customer identifier>`, `instance:<id>`).
+pub async fn emulator_ledger(customer: &str) -> Vec<Value> {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let v: Value = reqwest::Client::new()
+        .get(format!("{emulator}/_emulator/metering"))
+        .query(&[("customer", customer)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// Tells the emulator to fail calls of `operation` (`BatchMeterUsage`, `PushMeteringData`, `any`)
+/// for `scope` (a product code or instance id; `None`: every call): `mode` throttle, error, drop
+/// (applied, answer lost) or unprocessed; `count` calls, one in `every`.
+pub async fn emulator_fault(operation: &str, scope: Option<&str>, mode: &str, count: u32, every: u32) {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let body =
+        serde_json::json!({"operation": operation, "scope": scope, "mode": mode, "count": count, "every": every});
+    let r = reqwest::Client::new().post(format!("{emulator}/_emulator/faults")).json(&body).send().await.unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Clears the faults of `scope` (all faults for `None`).
+pub async fn emulator_clear_faults(scope: Option<&str>) {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let mut req = reqwest::Client::new().delete(format!("{emulator}/_emulator/faults"));
+    if let Some(s) = scope {
+        req = req.query(&[("scope", s)]);
+    }
+    req.send().await.unwrap();
+}
+
+/// The time the emulator sees for a product code or an instance id (tests move their own clock).
+pub async fn emulator_clock(scope: &str, now: DateTime<Utc>) {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let body = serde_json::json!({"scope": scope, "now": now.to_rfc3339()});
+    let r = reqwest::Client::new().post(format!("{emulator}/_emulator/clock")).json(&body).send().await.unwrap();
+    assert!(r.status().is_success());
+}
+
+/// The marketplace ends a customer's subscription on its side (`CustomerNotSubscribed` after).
+pub async fn emulator_unsubscribe(customer: Value) {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let r =
+        reqwest::Client::new().post(format!("{emulator}/_emulator/unsubscribe")).json(&customer).send().await.unwrap();
+    assert!(r.status().is_success());
+}

@@ -3,8 +3,8 @@
 
 use billing_domain::service::{billing, metering, settlement};
 use billing_domain::Error;
-use chrono::{DateTime, Duration, Utc};
 use billing_http::{auth, body, json, respond, route, App, HttpResponse, Request, Result};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json as j;
 

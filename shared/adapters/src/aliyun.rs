@@ -144,7 +144,8 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let canonical = params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
+        let canonical =
+            params.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
         let to_sign = format!("GET&{}&{}", encode("/"), encode(&canonical));
         let mut mac = Hmac::<Sha1>::new_from_slice(b"testsecret&").unwrap();
         mac.update(to_sign.as_bytes());
@@ -156,7 +157,10 @@ mod tests {
     #[test]
     fn answers_mean_taken_refused_or_retry() {
         assert_eq!(outcome(200, r#"{"Success": true, "RequestId": "x"}"#), SendOutcome::Accepted);
-        assert_eq!(outcome(400, r#"{"Code": "InstanceReleased"}"#), SendOutcome::Refused(FallbackReason::CustomerNotSubscribed));
+        assert_eq!(
+            outcome(400, r#"{"Code": "InstanceReleased"}"#),
+            SendOutcome::Refused(FallbackReason::CustomerNotSubscribed)
+        );
         assert!(matches!(outcome(503, r#"{"Code": "ServiceUnavailable"}"#), SendOutcome::Retry(_)));
         assert!(matches!(outcome(400, r#"{"Code": "Throttling.User"}"#), SendOutcome::Retry(_)));
         assert!(matches!(outcome(502, "<html>"), SendOutcome::Retry(_)));

@@ -19,19 +19,24 @@ pub type Answer = (u16, String);
 
 impl Https {
     pub fn new() -> Self {
+        // The provider is named: a process may link more than one (tests do).
+        let provider = || std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
+        let builder = match builder.with_provider_and_native_roots(provider()) {
             Ok(b) => b,
             Err(e) => {
                 // No readable CA bundle: HTTPS calls fail (and are retried later); http:// works.
                 tracing::error!(error = %e, "no CA certificates: HTTPS calls to marketplaces will fail");
-                let config = rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
-                    .with_safe_default_protocol_versions()
-                    .map(|c| c.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth());
+                let config =
+                    rustls::ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+                        .with_safe_default_protocol_versions()
+                        .map(|c| c.with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth());
                 match config {
                     Ok(c) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(c),
                     Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                        rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+                        rustls::ClientConfig::builder()
+                            .with_root_certificates(rustls::RootCertStore::empty())
+                            .with_no_client_auth(),
                     ),
                 }
             }
@@ -41,7 +46,13 @@ impl Https {
     }
 
     /// POSTs `body`; a transport fault or a timeout is `Err` (the caller retries later).
-    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: String, timeout: Duration) -> Result<Answer, String> {
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: String,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
         let mut req = http::Request::builder().method("POST").uri(url);
         for (k, v) in headers {
             req = req.header(*k, v);

@@ -18,7 +18,10 @@ pub struct NotSettling(pub &'static str);
 
 #[async_trait::async_trait]
 impl billing_domain::ports::MarketMeter for NotSettling {
-    async fn send(&self, records: &[billing_domain::ports::MeterRecord<'_>]) -> Vec<billing_domain::rules::metering::SendOutcome> {
+    async fn send(
+        &self,
+        records: &[billing_domain::ports::MeterRecord<'_>],
+    ) -> Vec<billing_domain::rules::metering::SendOutcome> {
         let why = format!("{} does not settle bills", self.0);
         records.iter().map(|_| billing_domain::rules::metering::SendOutcome::Retry(why.clone())).collect()
     }

@@ -111,10 +111,15 @@ impl MarketMeter for AwsMeter {
                         Err(e) => {
                             let refused = matches!(
                                 e.as_service_error(),
-                                Some(BatchMeterUsageError::InvalidCustomerIdentifierException(_) | BatchMeterUsageError::InvalidLicenseException(_))
+                                Some(
+                                    BatchMeterUsageError::InvalidCustomerIdentifierException(_)
+                                        | BatchMeterUsageError::InvalidLicenseException(_)
+                                )
                             );
                             let why = aws_sdk_marketplacemetering::error::DisplayErrorContext(&e).to_string();
-                            if !refused && !matches!(e.as_service_error(), Some(BatchMeterUsageError::ThrottlingException(_))) {
+                            if !refused
+                                && !matches!(e.as_service_error(), Some(BatchMeterUsageError::ThrottlingException(_)))
+                            {
                                 tracing::warn!(error = %why, "BatchMeterUsage failed; the records are sent again next run");
                             }
                             for (i, _) in &built {
@@ -127,20 +132,27 @@ impl MarketMeter for AwsMeter {
                             break;
                         }
                     };
-                    let by_key: std::collections::HashMap<_, usize> = built.iter().map(|(i, u)| (record_key(u), *i)).collect();
+                    let by_key: std::collections::HashMap<_, usize> =
+                        built.iter().map(|(i, u)| (record_key(u), *i)).collect();
                     for result in answer.results() {
                         let (Some(u), Some(status)) = (result.usage_record(), result.status()) else { continue };
                         let Some(i) = by_key.get(&record_key(u)) else { continue };
                         out[*i] = match status {
                             // A duplicate was metered before: the usage is reported.
-                            UsageRecordResultStatus::Success | UsageRecordResultStatus::DuplicateRecord => SendOutcome::Accepted,
+                            UsageRecordResultStatus::Success | UsageRecordResultStatus::DuplicateRecord => {
+                                SendOutcome::Accepted
+                            }
                             UsageRecordResultStatus::CustomerNotSubscribed => {
                                 SendOutcome::Refused(FallbackReason::CustomerNotSubscribed)
                             }
                             other => SendOutcome::Retry(format!("status {}", other.as_str())),
                         };
                     }
-                    pending = answer.unprocessed_records().iter().filter_map(|u| by_key.get(&record_key(u)).copied()).collect();
+                    pending = answer
+                        .unprocessed_records()
+                        .iter()
+                        .filter_map(|u| by_key.get(&record_key(u)).copied())
+                        .collect();
                     for i in &pending {
                         out[*i] = SendOutcome::Retry("unprocessed".into());
                     }

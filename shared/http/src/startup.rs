@@ -1,7 +1,7 @@
 //! Start-up, once per process: tracing, settings, SDK clients. Warm invocations reuse all.
 
-use billing_adapters::config::{sdk_config, Settings, SettingsError};
 use billing_adapters::aliyun::AliyunMeter;
+use billing_adapters::config::{sdk_config, Settings, SettingsError};
 use billing_adapters::https::Https;
 use billing_adapters::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::ses::SesMailer;

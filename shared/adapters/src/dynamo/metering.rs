@@ -49,7 +49,15 @@ fn report_item(r: &MeterReport) -> Result<Item> {
             ("pk", report_pk(&r.cloud_account_id)),
             ("sk", report_sk(r.at, &r.item)),
             ("gsi1pk", format!("METERREPORTS#{}", r.at.format("%Y-%m-%d"))),
-            ("gsi1sk", format!("{}#{}#{}", r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), r.cloud_account_id, r.item)),
+            (
+                "gsi1sk",
+                format!(
+                    "{}#{}#{}",
+                    r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    r.cloud_account_id,
+                    r.item
+                ),
+            ),
         ],
     )?;
     it.insert("ttl".into(), n((r.at + Duration::days(KEEP_REPORTS_DAYS)).timestamp()));
@@ -134,7 +142,8 @@ impl MeteringStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        Ok(conditional(out)?.map(|o| o.attributes.map(|a| num_attr(&a, "seq")).unwrap_or_default().try_into().unwrap_or(0)))
+        Ok(conditional(out)?
+            .map(|o| o.attributes.map(|a| num_attr(&a, "seq")).unwrap_or_default().try_into().unwrap_or(0)))
     }
 
     async fn release(&self, cloud: &str, seen: u64, settled: bool) -> Result<()> {
@@ -204,17 +213,29 @@ impl MeteringStore for DynamoStore {
             return Ok(r.clone());
         }
         // Fixed before (a concurrent run, or this one before a crash): that one stands.
-        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item)).await?.map(from_item).transpose()?.ok_or(Error::Conflict)
+        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
+            .await?
+            .map(from_item)
+            .transpose()?
+            .ok_or(Error::Conflict)
     }
 
     async fn cover(&self, r: &MeterReport) -> Result<()> {
-        let jobs: Vec<_> = r.parts.iter().map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "covered", "cov", p.delta).await })).collect();
+        let jobs: Vec<_> = r
+            .parts
+            .iter()
+            .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "covered", "cov", p.delta).await }))
+            .collect();
         stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
         Ok(())
     }
 
     async fn mark_reported(&self, r: &MeterReport) -> Result<()> {
-        let jobs: Vec<_> = r.parts.iter().map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await })).collect();
+        let jobs: Vec<_> = r
+            .parts
+            .iter()
+            .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
+            .collect();
         stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
         self.set_status(r, ReportStatus::Reported, None).await
     }
@@ -245,7 +266,9 @@ impl MeteringStore for DynamoStore {
         let mut out = Vec::new();
         let mut day = from.date_naive();
         while day <= to.date_naive() {
-            let items = self.query_all(Some("gsi1"), "gsi1pk", &format!("METERREPORTS#{}", day.format("%Y-%m-%d")), "gsi1sk", "").await?;
+            let items = self
+                .query_all(Some("gsi1"), "gsi1pk", &format!("METERREPORTS#{}", day.format("%Y-%m-%d")), "gsi1sk", "")
+                .await?;
             for i in items {
                 let r: MeterReport = from_item(i)?;
                 if r.at >= from && r.at < to {

@@ -118,7 +118,10 @@ impl MeterReport {
             month: part.month.clone(),
             workspace_id: part.workspace_id.clone(),
             item: self.item.clone(),
-            payer: super::rating::LinePayer::Cloud { platform: self.platform, cloud_account_id: self.cloud_account_id.clone() },
+            payer: super::rating::LinePayer::Cloud {
+                platform: self.platform,
+                cloud_account_id: self.cloud_account_id.clone(),
+            },
         }
     }
 }
@@ -149,7 +152,13 @@ pub fn plan(
     }
     let mut out = Vec::new();
     for (item, mut lines) in by_item {
-        lines.sort_by(|a, b| (&a.key.month, &a.key.workspace_id, &a.key.billing_account).cmp(&(&b.key.month, &b.key.workspace_id, &b.key.billing_account)));
+        lines.sort_by(|a, b| {
+            (&a.key.month, &a.key.workspace_id, &a.key.billing_account).cmp(&(
+                &b.key.month,
+                &b.key.workspace_id,
+                &b.key.billing_account,
+            ))
+        });
         let pending: Amount = lines.iter().map(|l| l.quantity - l.covered).sum();
         let units = if final_report { pending.ceil() } else { pending.floor() };
         if units.is_zero() {
@@ -236,13 +245,21 @@ mod tests {
 
     #[test]
     fn whole_units_are_reported_and_the_fraction_is_carried() {
-        let lines = [line("ws1", "log_events", "2.7", "0"), line("ws2", "log_events", "1.6", "0.5"), line("ws1", "time_series", "0.4", "0")];
+        let lines = [
+            line("ws1", "log_events", "2.7", "0"),
+            line("ws2", "log_events", "1.6", "0.5"),
+            line("ws1", "time_series", "0.4", "0"),
+        ];
         let r = plan("aws-1", Platform::Aws, &lines, at(), false);
         assert_eq!(r.len(), 1, "0.4 time series make no whole unit yet");
         assert_eq!((r[0].quantity, r[0].attributed), (3, d("3")));
         assert_eq!(r[0].parts.iter().map(|p| p.delta).collect::<Vec<_>>(), vec![d("2.7"), d("0.3")]);
         // Next hour: the 0.8 carried on ws2 plus new usage.
-        let next = [line("ws1", "log_events", "3.0", "2.7"), line("ws2", "log_events", "2.0", "0.8"), line("ws1", "time_series", "0.4", "0")];
+        let next = [
+            line("ws1", "log_events", "3.0", "2.7"),
+            line("ws2", "log_events", "2.0", "0.8"),
+            line("ws1", "time_series", "0.4", "0"),
+        ];
         let r = plan("aws-1", Platform::Aws, &next, at() + Duration::hours(1), false);
         assert_eq!((r[0].quantity, r[0].attributed), (1, d("1")), "0.3 + 1.2 = 1.5: one unit, 0.5 carried");
     }
@@ -251,7 +268,8 @@ mod tests {
     fn a_final_report_rounds_the_remainder_up_and_covers_everything() {
         let lines = [line("ws1", "log_events", "2.7", "2"), line("ws1", "time_series", "0.4", "0")];
         let r = plan("aws-1", Platform::Aws, &lines, at(), true);
-        let summary: Vec<(String, u64, Amount)> = r.iter().map(|r| (r.item.clone(), r.quantity, r.attributed)).collect();
+        let summary: Vec<(String, u64, Amount)> =
+            r.iter().map(|r| (r.item.clone(), r.quantity, r.attributed)).collect();
         assert_eq!(summary, vec![("log_events".into(), 1, d("0.7")), ("time_series".into(), 1, d("0.4"))]);
         assert!(r.iter().all(|r| r.final_report));
         assert!(plan("aws-1", Platform::Aws, &[line("ws1", "log_events", "2", "2")], at(), true).is_empty());

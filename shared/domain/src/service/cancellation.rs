@@ -80,7 +80,8 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         }
         let actor = format!("marketplace:{}", account.id);
         // A subscription ended by the marketplace refusing its usage says so in the history.
-        let cause = if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
+        let cause =
+            if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
         deps.cancellations.switch_to_enterprise(&run, &account.id, &page, cause, &actor, deps.clock.now()).await?;
         report.switched += page.len();
         if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -132,14 +132,19 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
     }
 
     // One send per platform; each adapter batches as its marketplace allows.
-    let mut outcomes: Vec<Vec<SendOutcome>> = prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect();
-    if !deadline.is_some_and(|d| Instant::now() >= d) {
+    let mut outcomes: Vec<Vec<SendOutcome>> =
+        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect();
+    if deadline.is_none_or(|d| Instant::now() < d) {
         for platform in [Platform::Aws, Platform::Aliyun, Platform::Huawei] {
             let mut records = Vec::new();
             let mut slots = Vec::new();
             for (pi, p) in prepared.iter().enumerate().filter(|(_, p)| p.account.platform == platform) {
                 for (ri, r) in p.to_send.iter().enumerate() {
-                    records.push(MeterRecord { report: r, account: &p.account, dimension: dimension(platform, &r.item) });
+                    records.push(MeterRecord {
+                        report: r,
+                        account: &p.account,
+                        dimension: dimension(platform, &r.item),
+                    });
                     slots.push((pi, ri));
                 }
             }
@@ -173,7 +178,8 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
 /// marketplace can no longer take fall back now; the rest are to send.
 async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc>) -> Result<Prepared> {
     let mut f = RunFigures { accounts: 1, ..RunFigures::default() };
-    let account = deps.marketplace.cloud_account(id).await?.ok_or_else(|| Error::internal("metered cloud account missing"))?;
+    let account =
+        deps.marketplace.cloud_account(id).await?.ok_or_else(|| Error::internal("metered cloud account missing"))?;
     let mut reports = deps.metering.open_reports(id).await?;
     for r in &reports {
         deps.metering.cover(r).await?;
@@ -191,7 +197,9 @@ async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc
     }
     // After the subscription ended only its final report is sent; what comes later falls back.
     let ended_before = |r: &MeterReport| {
-        account.status == CloudStatus::Cancelled && mode == Mode::Hourly && account.cancelled_at.is_some_and(|c| r.at > c)
+        account.status == CloudStatus::Cancelled
+            && mode == Mode::Hourly
+            && account.cancelled_at.is_some_and(|c| r.at >= c)
     };
     let mut to_send = Vec::new();
     for r in reports {
@@ -271,13 +279,19 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
             FallbackPart {
                 cloud_line: r.line_of(p),
                 delta: p.delta,
-                line: LineDelta { key: line, quantity: p.delta, workspace_name: p.workspace_name.clone(), site: p.site.clone() },
+                line: LineDelta {
+                    key: line,
+                    quantity: p.delta,
+                    workspace_name: p.workspace_name.clone(),
+                    site: p.site.clone(),
+                },
                 charge: BalanceDelta { billing_account: p.billing_account.clone(), currency, charges: p.delta * price },
             }
         })
         .collect();
     deps.metering.fall_back(r, reason, &parts).await?;
-    let charged: BTreeSet<(String, Currency)> = parts.iter().map(|p| (p.charge.billing_account.clone(), p.charge.currency)).collect();
+    let charged: BTreeSet<(String, Currency)> =
+        parts.iter().map(|p| (p.charge.billing_account.clone(), p.charge.currency)).collect();
     for (account, currency) in charged {
         if let Err(e) = billing::settle_arrears(deps, &account, currency, None).await {
             tracing::warn!(billing_account = %account, error = %e, "arrears check deferred");
@@ -292,7 +306,9 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
 async fn end_refused(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>) -> Result<()> {
     let now = deps.clock.now();
     deps.marketplace.mark_refused(&account.id, now).await?;
-    if let Some(Transition::Applied { account }) = deps.marketplace.transition(&account.id, CloudStatus::Cancelled, now).await? {
+    if let Some(Transition::Applied { account }) =
+        deps.marketplace.transition(&account.id, CloudStatus::Cancelled, now).await?
+    {
         if account.status == CloudStatus::Cancelled {
             cancellation::run(deps, &account, deadline).await?;
         }

@@ -16,8 +16,8 @@ pub mod usage;
 use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
-    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketplaceStore, OutboxStore,
-    MarketMeter, MeteringStore, UsageStore,
+    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter, MarketplaceStore,
+    MeteringStore, OutboxStore, UsageStore,
 };
 use std::sync::Arc;
 
