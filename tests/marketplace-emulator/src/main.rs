@@ -54,13 +54,16 @@ struct Fault {
     seen: u32,
 }
 
+/// What identifies a record taken: (platform, scope, customer, dimension, time).
+type RecordKey = (String, String, String, String, i64);
+
 #[derive(Default)]
 struct World {
     tokens: HashMap<String, Customer>,
     /// Every record taken, in order.
     ledger: Vec<Value>,
     /// (platform, scope, customer, dimension, time) → (quantity, record id).
-    taken: HashMap<(String, String, String, String, i64), (String, String)>,
+    taken: HashMap<RecordKey, (String, String)>,
     unsubscribed: HashSet<String>,
     faults: Vec<Fault>,
     /// Seconds added to the real clock for a product code or an instance id.
