@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make reliability`: the load run and the fault runs, on servers of their own (ports
+# `make reliability`: the load run, the fault runs and the metering run, on servers of their own (ports
 # 8620-8622, a table of its own, DynamoDB Local persisted on disk so it can be killed and
 # restarted). Each phase ends with `load check`: the invariants, read from the table.
 #   LOAD_SECONDS (default 30), LOAD_CLIENTS (default 32), CANCEL_WORKSPACES (default 2000)
@@ -49,4 +49,11 @@ stop_one r-moto KILL
 start_moto r-moto $MOTO
 load_env "$env_file" # a new moto: verify the sender again
 "$load" check --tag mailfault --mail-since "$since"
-echo "reliability: 3 passed, 0 failed"
+echo "== 4. metering while the marketplaces fail one call in five"
+emu="http://127.0.0.1:$EMU/_emulator/faults"
+curl -sf -X POST "$emu" -H 'content-type: application/json' -d '{"operation": "any", "mode": "error", "every": 5}'
+curl -sf -X POST "$emu" -H 'content-type: application/json' -d '{"operation": "any", "mode": "drop", "every": 7}'
+"$load" run --tag metering --seconds "${LOAD_SECONDS:-30}" --clients 16 --whole
+curl -sf -X DELETE "$emu"
+"$load" check --tag metering --metering
+echo "reliability: 4 passed, 0 failed"

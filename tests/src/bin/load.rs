@@ -204,6 +204,13 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
             r["settlement"] = json!({"method": "aws", "subscription": claim});
             let (st, b) = post("/v1/registrations".into(), r, None).await;
             s.tally("register aws", st, &b);
+            if st == 201 {
+                s.commercial.lock().unwrap().push((
+                    b["workspace"]["id"].as_str().unwrap().into(),
+                    billing_tests::token(&b, "session"),
+                    billing_tests::token(&b, "billing_session"),
+                ));
+            }
             for (action, at) in events {
                 let out =
                     deliver_sqs(w, sqs_event(&[(action, &customer, "prod", now + ChronoDuration::seconds(at))])).await;
@@ -231,7 +238,11 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
                         let Some((ws, _, _)) = pick(&s.commercial) else { break };
                         let hour = billing_domain::rules::usage::hour_start(chrono::Utc::now())
                             - ChronoDuration::hours(fastrand::i64(0..6));
-                        let q = format!("{}.{:02}", fastrand::u32(0..50), fastrand::u32(0..100));
+                        let q = if flag("--whole") {
+                            fastrand::u32(1..20).to_string()
+                        } else {
+                            format!("{}.{:02}", fastrand::u32(0..50), fastrand::u32(0..100))
+                        };
                         let id = format!("u-{}-{}", s.tag, unique());
                         s.usage.lock().unwrap().insert(id.clone(), (ws.clone(), hour.to_rfc3339(), q.clone(), false));
                         batch.push(usage_record(
@@ -273,6 +284,10 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+        _ if step.is_multiple_of(4) => match billing_domain::service::metering::run(&app.deps, None).await {
+            Ok(f) => s.tally("metering", if f.failed == 0 { 200 } else { 500 }, &Value::Null),
+            Err(_) => s.tally("metering", 500, &Value::Null),
+        },
         _ => match sweeper::sweep(&app.deps, None).await {
             Ok(_) => s.tally("sweep", 200, &Value::Null),
             Err(e) => {
@@ -386,6 +401,16 @@ async fn check(tag: &str) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    if flag("--metering") {
+        // Drain: run metering until nothing is pending (the faults are off by now).
+        for _ in 0..30 {
+            let f = billing_domain::service::metering::run(h.deps(), None).await.expect("metering");
+            if f.pending == 0 && f.failed == 0 && h.deps().metering.due_accounts().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
     let items = scan_all(&h).await;
     let mut violations = Vec::new();
     let s = |i: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
@@ -483,10 +508,11 @@ async fn check(tag: &str) {
         }
     }
     let usage_checked = check_usage(tag, &items, &mut violations);
+    let metered = if flag("--metering") { check_metering(&items, &mut violations).await } else { 0 };
 
     let cancelled_runs = items.iter().filter(|i| s(i, "sk") == "RUN").count();
     println!(
-        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run, {usage_checked} usage records: {} violations",
+        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run, {usage_checked} usage records, {metered} metered cloud accounts: {} violations",
         users.len(),
         names.len(),
         cancelled.len(),
@@ -585,6 +611,63 @@ fn check_usage(
         }
     }
     stored.len()
+}
+
+/// Metering (flow 10): for every cloud account that paid for usage, what its marketplace took
+/// (the emulator's ledger) plus what fell back to enterprise equals what was attributed to it,
+/// exactly; nothing is left uncovered or unsent. Returns how many accounts were checked.
+async fn check_metering(
+    items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+    violations: &mut Vec<String>,
+) -> usize {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let text = |i: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, k: &str| {
+        i.get(k).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
+    };
+    let dec = |v: String| Decimal::from_str(&v).unwrap_or_default();
+    // attributed, covered, fell back per cloud account, from its cloud lines.
+    let mut accounts: HashMap<String, (Decimal, Decimal, Decimal)> = HashMap::new();
+    for l in items.iter().filter(|i| text(i, "gsi2pk").starts_with("METER#")) {
+        let e = accounts.entry(text(l, "gsi2pk").trim_start_matches("METER#").to_string()).or_default();
+        e.0 += dec(text(l, "quantity"));
+        e.1 += dec(text(l, "covered"));
+        e.2 += dec(text(l, "fell_back"));
+    }
+    let open = items.iter().filter(|i| text(i, "pk").starts_with("METERREP#") && text(i, "status") == "fixed").count();
+    if open > 0 {
+        violations.push(format!("{open} metering reports still open after draining"));
+    }
+    let clouds: HashMap<String, billing_domain::model::CloudAccount> = items
+        .iter()
+        .filter(|i| text(i, "sk") == "CLOUD")
+        .filter_map(|i| serde_dynamo::from_item(i.clone()).ok())
+        .map(|a: billing_domain::model::CloudAccount| (a.id.clone(), a))
+        .collect();
+    for (id, (attributed, covered, fell_back)) in &accounts {
+        let Some(account) = clouds.get(id) else {
+            violations.push(format!("metered cloud account {id} missing"));
+            continue;
+        };
+        let customer = match (&account.license_arn, &account.customer_identifier, &account.instance_id) {
+            (Some(l), _, _) => format!("acct:{}|{l}", account.account_id),
+            (None, Some(c), _) => format!("id:{c}"),
+            (None, None, Some(i)) => format!("instance:{i}"),
+            _ => String::new(),
+        };
+        let taken: Decimal = emulator_ledger(&customer)
+            .await
+            .iter()
+            .map(|r| dec(r["quantity"].as_str().unwrap_or("0").to_string()))
+            .sum();
+        if covered != attributed {
+            violations.push(format!("{id}: attributed {attributed}, covered {covered}"));
+        }
+        if taken + fell_back != *attributed {
+            violations.push(format!("{id}: ledger {taken} + fell back {fell_back} != attributed {attributed}"));
+        }
+    }
+    accounts.len()
 }
 
 async fn scan_all(h: &Harness) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
