@@ -508,7 +508,7 @@ async fn check(tag: &str) {
         }
     }
     let usage_checked = check_usage(tag, &items, &mut violations);
-    let metered = if flag("--metering") { check_metering(&items, &mut violations).await } else { 0 };
+    let metered = if flag("--metering") { check_metering(tag, &items, &mut violations).await } else { 0 };
 
     let cancelled_runs = items.iter().filter(|i| s(i, "sk") == "RUN").count();
     println!(
@@ -600,7 +600,8 @@ fn check_usage(
     for l in items.iter().filter(|i| str_of(i, "sk").starts_with("L#") && str_of(i, "pk").starts_with("BILL#")) {
         let key = (str_of(l, "workspace_id"), str_of(l, "item"), str_of(l, "month"));
         if charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0) {
-            *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity"));
+            // What fell back left the cloud line for an enterprise line of its own.
+            *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity")) - dec(&str_of(l, "fell_back"));
         }
     }
     for key in charged.keys().chain(on_lines.keys()).collect::<HashSet<_>>() {
@@ -617,6 +618,7 @@ fn check_usage(
 /// (the emulator's ledger) plus what fell back to enterprise equals what was attributed to it,
 /// exactly; nothing is left uncovered or unsent. Returns how many accounts were checked.
 async fn check_metering(
+    tag: &str,
     items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
     violations: &mut Vec<String>,
 ) -> usize {
@@ -626,15 +628,25 @@ async fn check_metering(
         i.get(k).and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok())).cloned().unwrap_or_default()
     };
     let dec = |v: String| Decimal::from_str(&v).unwrap_or_default();
+    // This phase's workspaces (its usage was whole units, so nothing is carried or rounded).
+    let ledger: HashMap<String, (String, String, String, bool)> =
+        serde_json::from_str(&std::fs::read_to_string(format!(".local/run/usage-{tag}.json")).unwrap_or_default())
+            .unwrap_or_default();
+    let ours: HashSet<String> = ledger.values().map(|(ws, ..)| ws.clone()).collect();
     // attributed, covered, fell back per cloud account, from its cloud lines.
     let mut accounts: HashMap<String, (Decimal, Decimal, Decimal)> = HashMap::new();
-    for l in items.iter().filter(|i| text(i, "gsi2pk").starts_with("METER#")) {
+    for l in items.iter().filter(|i| text(i, "gsi2pk").starts_with("METER#") && ours.contains(&text(i, "workspace_id")))
+    {
         let e = accounts.entry(text(l, "gsi2pk").trim_start_matches("METER#").to_string()).or_default();
         e.0 += dec(text(l, "quantity"));
         e.1 += dec(text(l, "covered"));
         e.2 += dec(text(l, "fell_back"));
     }
-    let open = items.iter().filter(|i| text(i, "pk").starts_with("METERREP#") && text(i, "status") == "fixed").count();
+    let open = items
+        .iter()
+        .filter(|i| text(i, "pk").starts_with("METERREP#") && text(i, "status") == "fixed")
+        .filter(|i| accounts.contains_key(text(i, "pk").trim_start_matches("METERREP#")))
+        .count();
     if open > 0 {
         violations.push(format!("{open} metering reports still open after draining"));
     }
