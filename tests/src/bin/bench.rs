@@ -5,7 +5,8 @@
 //! Settings (environment): `BENCH_BIN_DIR` (release binaries), `BENCH_ARM64_DIR` (optional,
 //! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
 //! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_USAGE_HOURS` (hours of 1,000 records
-//! ingested for the usage figures, default 24), `BENCH_RUST_LOG` (the functions' log level,
+//! ingested for the usage figures, default 24), `BENCH_METERING_ACCOUNTS` (AWS licences and
+//! Alibaba instances of the metering run, 1000 each), `BENCH_RUST_LOG` (the functions' log level,
 //! default info as deployed), `BENCH_TRACE` (set: print every call's DynamoDB
 //! requests and time), plus the local stack's `.local/env`.
 
@@ -368,8 +369,10 @@ async fn main() {
         ("AWS_ENDPOINT_URL_MARKETPLACE_METERING", &proxies.metering.url),
     ];
     let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("BENCH_")).collect();
-    env.retain(|(k, _)| k != "RUST_LOG" && !routed.iter().any(|(r, _)| r == k));
+    env.retain(|(k, _)| k != "RUST_LOG" && k != "ALIYUN_MARKET_ENDPOINT" && !routed.iter().any(|(r, _)| r == k));
     env.extend(routed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    // Alibaba's metering push is counted with the other marketplace calls.
+    env.push(("ALIYUN_MARKET_ENDPOINT".into(), format!("{}/", proxies.metering.url)));
     env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
     // As deployed (template.yaml): the CA bundle named, no certificate directory to scan.
     env.retain(|(k, _)| k != "SSL_CERT_DIR" && k != "SSL_CERT_FILE");
@@ -482,6 +485,7 @@ async fn main() {
     eprintln!("cancellation of {cancel_n}: {:.2} s", took.as_secs_f64());
 
     let usage = usage_bench(&w, &bin_dir, &env, &proxies, n).await;
+    let metering = metering_bench(&w, &bin_dir, &env, &proxies).await;
 
     let report = render(&RenderInput {
         n,
@@ -495,6 +499,7 @@ async fn main() {
         routes: &routes,
         cancel: (cancel_n, took, cancel_calls, cancel_rss),
         usage: &usage,
+        metering: &metering,
     });
     println!("{report}");
     if let Some(dir) = std::path::Path::new(&out_path).parent() {
@@ -516,6 +521,119 @@ struct RenderInput<'a> {
     routes: &'a [RouteResult],
     cancel: (usize, Duration, u64, u64),
     usage: &'a UsageFigures,
+    metering: &'a MeteringFigures,
+}
+
+struct MeteringFigures {
+    aws_accounts: usize,
+    aliyun_instances: usize,
+    reports: u64,
+    took: Duration,
+    calls: BTreeMap<String, f64>,
+    metering_calls: BTreeMap<String, f64>,
+    rss_kib: u64,
+}
+
+/// One hourly run of the release `metering` binary over `BENCH_METERING_ACCOUNTS` (1,000) AWS
+/// licences of one product × 5 items and as many Alibaba instances × 5 items.
+async fn metering_bench(
+    w: &marketplace_webhook::Webhook,
+    bin_dir: &str,
+    env: &[(String, String)],
+    proxies: &Proxies,
+) -> MeteringFigures {
+    use billing_domain::billing_items::ITEMS;
+    use billing_domain::model::{CloudAccount, CloudStatus, Platform};
+    let n: usize = env_or("BENCH_METERING_ACCOUNTS", "1000").parse().unwrap();
+    let owner = commercial_registration("us1");
+    registered(&w.app, &owner).await;
+    let username = owner["username"].as_str().unwrap().to_string();
+    let product = format!("bench-{}", unique());
+    let now = chrono::Utc::now();
+    let account = |i: usize, platform: Platform| {
+        let (id, account_id, instance_id, license_arn, product_code) = match platform {
+            Platform::Aws => {
+                let (acct, lic) = (format!("{:012}", 100_000_000_000u64 + i as u64), license_arn());
+                (CloudAccount::aws_license_id(&acct, &lic), acct, None, Some(lic), Some(product.clone()))
+            }
+            _ => {
+                let order = format!("bench{}", unique());
+                (CloudAccount::aliyun_id(&order), aliyun_uid(), Some(order), None, None)
+            }
+        };
+        CloudAccount {
+            id,
+            platform,
+            account_id,
+            instance_id,
+            customer_identifier: None,
+            product_code,
+            license_arn,
+            status: CloudStatus::Active,
+            last_event_at: now,
+            cancelled_at: None,
+            refused_at: None,
+        }
+    };
+    let seeding = Instant::now();
+    let clouds: Vec<CloudAccount> =
+        (0..n).map(|i| account(i, Platform::Aws)).chain((0..n).map(|i| account(i, Platform::Aliyun))).collect();
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let deps = &w.app.deps;
+    let seeded: Vec<String> = futures::stream::iter(clouds.iter().enumerate())
+        .map(|(i, c)| {
+            let write = settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
+            async move {
+                deps.marketplace.open_cloud_account(c).await.unwrap();
+                deps.accounts.commit_registration(&write).await.unwrap();
+                write.workspace.id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let hour = billing_domain::rules::usage::hour_start(now);
+    let records: Vec<Value> = seeded
+        .iter()
+        .flat_map(|ws| {
+            ITEMS.iter().take(5).map(move |i| usage_record(&format!("m-{ws}-{}", i.id), ws, i.id, hour, "3"))
+        })
+        .collect();
+    for batch in records.chunks(1000) {
+        let r = billing_domain::service::usage::ingest(
+            deps,
+            billing_domain::service::usage::UsageBatch { records: Some(batch.to_vec()) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.accepted, batch.len(), "seeding usage: {r:?}");
+    }
+    eprintln!(
+        "seeded {} cloud accounts and {} usage records in {:.1} s",
+        clouds.len(),
+        records.len(),
+        seeding.elapsed().as_secs_f64()
+    );
+
+    let hosted = Hosted::start(&format!("{bin_dir}/metering"), "metering", env).await;
+    hosted.cold_start().await;
+    let (d0, o0) = proxies.snapshot();
+    let (ok, answer, took) = hosted.invoke(scheduled()).await;
+    let (d1, o1) = proxies.snapshot();
+    let rss_kib = hosted.peak_rss_kib();
+    hosted.stop();
+    let reports = answer["reported"].as_u64().unwrap_or(0);
+    assert!(ok && reports as usize == clouds.len() * 5, "metering run: {answer}");
+    eprintln!("metering run over {} accounts: {:.2} s", clouds.len(), took.as_secs_f64());
+    MeteringFigures {
+        aws_accounts: n,
+        aliyun_instances: n,
+        reports,
+        took,
+        calls: per_call(since(&d0, &d1), 1.0),
+        metering_calls: per_call(since(&o0, &o1), 1.0),
+        rss_kib,
+    }
 }
 
 struct UsageFigures {
@@ -805,6 +923,38 @@ fn render(r: &RenderInput) -> String {
     }
     if u.bill_p50.as_millis() >= 300 {
         misses.push(format!("bill of 100 workspaces: {:.0} ms (goal 300 ms)", ms(u.bill_p50)));
+    }
+
+    let m = r.metering;
+    let aws_floor = (m.aws_accounts * 5).div_ceil(25);
+    writeln!(
+        o,
+        "\n## Metering\n\nOne hourly run of the release `metering` binary over {} AWS licences (one product) × 5 items and {} Alibaba instances × 5 items, every report taken.\n",
+        m.aws_accounts, m.aliyun_instances
+    )
+    .unwrap();
+    writeln!(o, "| figure | value |\n|---|---:|").unwrap();
+    writeln!(o, "| reports taken | {} |", m.reports).unwrap();
+    writeln!(o, "| seconds | {:.2} |", m.took.as_secs_f64()).unwrap();
+    let batch = m.metering_calls.get("BatchMeterUsage").copied().unwrap_or(0.0);
+    writeln!(o, "| `BatchMeterUsage` calls (floor ⌈{} / 25⌉ = {aws_floor}) | {batch:.0} |", m.aws_accounts * 5)
+        .unwrap();
+    writeln!(
+        o,
+        "| `PushMeteringData` calls (one per instance) | {:.0} |",
+        m.metering_calls.get("PushMeteringData").copied().unwrap_or(0.0)
+    )
+    .unwrap();
+    writeln!(o, "| DynamoDB calls | {} |", describe(&m.calls)).unwrap();
+    writeln!(
+        o,
+        "| DynamoDB calls per cloud account | {:.1} |",
+        m.calls.values().sum::<f64>() / (m.aws_accounts + m.aliyun_instances) as f64
+    )
+    .unwrap();
+    writeln!(o, "| `metering` peak RSS | {:.1} MiB |", m.rss_kib as f64 / 1024.0).unwrap();
+    if batch > aws_floor as f64 {
+        misses.push(format!("BatchMeterUsage calls: {batch:.0} (floor {aws_floor})"));
     }
 
     for f in r.functions {
