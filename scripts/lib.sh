@@ -55,17 +55,20 @@ start_moto() { # name, port
 
 start_emulator() { # name, port, env file (the emulator checks Alibaba signatures with its secret)
   cargo build -q -p marketplace-emulator
-  local secret; secret=$(grep -s '^ALIYUN_ACCESS_KEY_SECRET=' "$3" | cut -d= -f2- || true)
-  ALIYUN_ACCESS_KEY_SECRET=$secret start "$1" "$target/debug/marketplace-emulator" "127.0.0.1:$2"
+  local secret sk; secret=$(grep -s '^ALIYUN_ACCESS_KEY_SECRET=' "$3" | cut -d= -f2- || true)
+  sk=$(grep -s '^KOOGALLERY_SECRET_KEY=' "$3" | cut -d= -f2- || true)
+  ALIYUN_ACCESS_KEY_SECRET=$secret KOOGALLERY_SECRET_KEY=$sk start "$1" "$target/debug/marketplace-emulator" "127.0.0.1:$2"
   wait_for "$1" 30 curl -s -X POST "http://127.0.0.1:$2/"
 }
 
 write_env() { # file, dynamodb port, moto port, emulator port, watch port, table name
-  local file=$1 token_key spi_key ak_secret
+  local file=$1 token_key spi_key ak_secret hw_key hw_sk
   # Secrets are made per machine, once, and kept with the env file.
   token_key=$(grep -s '^TOKEN_SIGNING_KEY=' "$file" | cut -d= -f2- || true)
   spi_key=$(grep -s '^ALIYUN_SPI_KEY=' "$file" | cut -d= -f2- || true)
   ak_secret=$(grep -s '^ALIYUN_ACCESS_KEY_SECRET=' "$file" | cut -d= -f2- || true)
+  hw_key=$(grep -s '^HUAWEI_KOOGALLERY_KEY=' "$file" | cut -d= -f2- || true)
+  hw_sk=$(grep -s '^KOOGALLERY_SECRET_KEY=' "$file" | cut -d= -f2- || true)
   cat > "$file" <<ENV
 AWS_REGION=us-east-1
 AWS_DEFAULT_REGION=us-east-1
@@ -81,6 +84,10 @@ ALIYUN_SPI_KEY=${spi_key:-$(random_secret)}
 ALIYUN_MARKET_ENDPOINT=http://127.0.0.1:$4/
 ALIYUN_ACCESS_KEY_ID=local-access-key
 ALIYUN_ACCESS_KEY_SECRET=${ak_secret:-$(random_secret)}
+HUAWEI_KOOGALLERY_KEY=${hw_key:-$(random_secret)}
+KOOGALLERY_USAGE_ENDPOINT=http://127.0.0.1:$4/koogallery/usage
+KOOGALLERY_ACCESS_KEY=local-koogallery-ak
+KOOGALLERY_SECRET_KEY=${hw_sk:-$(random_secret)}
 REGISTRATION_URL=http://127.0.0.1:$5/register
 MOTO_URL=http://127.0.0.1:$3
 EMULATOR_URL=http://127.0.0.1:$4

@@ -261,6 +261,7 @@ pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
     marketplace_webhook::Webhook {
         app: h.app,
         spi_key: std::env::var("ALIYUN_SPI_KEY").unwrap(),
+        huawei_key: std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY"),
         registration_url: "https://example.com/register".into(),
     }
 }
@@ -669,4 +670,45 @@ pub async fn emulator_unsubscribe(customer: Value) {
     let r =
         reqwest::Client::new().post(format!("{emulator}/_emulator/unsubscribe")).json(&customer).send().await.unwrap();
     assert!(r.status().is_success());
+}
+
+/// A KooGallery call as KooGallery makes it: the JSON body signed with `timestamp` (ms) and
+/// a fresh nonce; returns (status, answer body, Body-Sign header).
+pub async fn koogallery(w: &marketplace_webhook::Webhook, body: &Value, at: DateTime<Utc>) -> (u16, Value, String) {
+    koogallery_signed(w, &body.to_string(), &at.timestamp_millis().to_string(), &unique(), None).await
+}
+
+/// A KooGallery call with every part given (a forged `signature` when `Some`).
+pub async fn koogallery_signed(
+    w: &marketplace_webhook::Webhook,
+    body: &str,
+    timestamp: &str,
+    nonce: &str,
+    signature: Option<&str>,
+) -> (u16, Value, String) {
+    let key = std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY");
+    let sig = signature.map(str::to_string).unwrap_or_else(|| {
+        billing_domain::crypto::koogallery::request_signature(&key, nonce, timestamp, body).to_uppercase()
+    });
+    let path = format!("/v1/marketplace/huawei?signature={sig}&timestamp={timestamp}&nonce={nonce}");
+    let r =
+        marketplace_webhook::handle_http(w, raw("POST", &path, body, &[("content-type", "application/json")]), None)
+            .await;
+    let sign = r.headers().get("body-sign").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let (s, b) = parts(r);
+    (s, b, sign)
+}
+
+/// Opens a KooGallery instance for a Huawei account through the real handler: its id.
+pub async fn open_huawei_instance(w: &marketplace_webhook::Webhook, account: &str, at: DateTime<Utc>) -> String {
+    let order = format!("CS{}", unique());
+    let body = serde_json::json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-000001"),
+        "businessId": unique(), "buyerInfo": {"customerId": account, "customerName": "buyer"}, "testFlag": "0"});
+    let (s, b, _) = koogallery(w, &body, at).await;
+    assert_eq!((s, b["resultCode"].as_str()), (200, Some("000000")), "{b}");
+    b["instanceId"].as_str().unwrap().to_string()
+}
+
+pub fn huawei_account() -> String {
+    format!("{:032x}", ulid::Ulid::new().0)
 }

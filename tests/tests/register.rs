@@ -108,7 +108,8 @@ async fn commercial_field_rules_billing_username_company_and_aliyun_account_id()
             Box::new(|v| v["settlement"] = json!({"method": "aliyun", "account_id": "1234567890123456"})),
         ),
         ("settlement.subscription", Box::new(|v| v["settlement"] = json!({"method": "aws"}))),
-        ("settlement.method", Box::new(|v| v["settlement"] = json!({"method": "huawei"}))),
+        ("settlement.method", Box::new(|v| v["settlement"] = json!({"method": "gold"}))),
+        ("settlement.account_id", Box::new(|v| v["settlement"] = json!({"method": "huawei", "instance_id": "hw1"}))),
     ];
     for (field, break_it) in cases {
         let mut req = commercial_registration("cn1");

@@ -1,11 +1,12 @@
-//! `marketplace-webhook`: the Alibaba Cloud SPI and the AWS landing over HTTP, and AWS
-//! Marketplace events as SQS records: EventBridge agreement events and SNS notifications.
+//! `marketplace-webhook`: the Alibaba Cloud SPI, Huawei Cloud KooGallery's SaaS interface and
+//! the AWS landing over HTTP, and AWS Marketplace events as SQS records: EventBridge
+//! agreement events and SNS notifications.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use billing_domain::service::agreements;
 use billing_domain::service::marketplace::{self, AwsNotification};
+use billing_domain::service::{agreements, koogallery};
 use billing_domain::Error;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use chrono::{DateTime, Utc};
@@ -13,12 +14,18 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Instant;
 
-pub const ROUTES: &[route::Route] =
-    &[("GET", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aliyun"), ("POST", "/v1/marketplace/aws/landing")];
+pub const ROUTES: &[route::Route] = &[
+    ("GET", "/v1/marketplace/aliyun"),
+    ("POST", "/v1/marketplace/aliyun"),
+    ("POST", "/v1/marketplace/aws/landing"),
+    ("POST", "/v1/marketplace/huawei"),
+];
 
 pub struct Webhook {
     pub app: App,
     pub spi_key: String,
+    /// The key KooGallery signs its calls with (and checks our signed answers by).
+    pub huawei_key: String,
     pub registration_url: String,
 }
 
@@ -28,6 +35,17 @@ pub async fn handle_http(w: &Webhook, req: Request, deadline: Option<Instant>) -
 
 async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Result<HttpResponse> {
     let (route, _) = route::find(req, ROUTES)?;
+    if route == 3 {
+        // KooGallery: signature parameters in the URL, the JSON body signed as it is.
+        let params = body::query_params(req)?;
+        let a = koogallery::handle(&w.app.deps, &w.huawei_key, &params, body::text(req)?, deadline).await?;
+        return Ok(http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .header("body-sign", a.body_sign)
+            .body(lambda_http::Body::Text(a.body))
+            .expect("static parts are valid"));
+    }
     let params = body::form_params(req)?;
     if route < 2 {
         let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &w.spi_key, deadline).await?;

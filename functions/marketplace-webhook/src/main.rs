@@ -9,6 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let w = Arc::new(Webhook {
         app: billing_http::App::from(billing_http::startup::wire().await?),
         spi_key: Settings::aliyun_spi_key()?,
+        huawei_key: Settings::huawei_koogallery_key()?,
         registration_url: Settings::registration_url()?,
     });
     lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {

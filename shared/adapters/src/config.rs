@@ -42,6 +42,25 @@ impl Settings {
         var("ALIYUN_SPI_KEY")
     }
 
+    /// The key KooGallery signs its calls with and checks our answers by (HUAWEI_KOOGALLERY_KEY).
+    pub fn huawei_koogallery_key() -> Result<String, SettingsError> {
+        var("HUAWEI_KOOGALLERY_KEY")
+    }
+
+    /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`) and the AK/SK its calls are signed
+    /// with (`KOOGALLERY_ACCESS_KEY`, `KOOGALLERY_SECRET_KEY`, from Secrets Manager).
+    pub fn koogallery_usage() -> (String, Option<(String, String)>) {
+        let endpoint = std::env::var("KOOGALLERY_USAGE_ENDPOINT")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/metering/usage".into());
+        let key = match (var("KOOGALLERY_ACCESS_KEY"), var("KOOGALLERY_SECRET_KEY")) {
+            (Ok(ak), Ok(sk)) => Some((ak, sk)),
+            _ => None,
+        };
+        (endpoint, key)
+    }
+
     pub fn registration_url() -> Result<String, SettingsError> {
         var("REGISTRATION_URL")
     }

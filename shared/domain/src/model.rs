@@ -13,8 +13,8 @@ pub enum Platform {
 }
 
 impl Platform {
-    /// Platforms whose marketplace can settle a bill today (Huawei is not offered yet).
-    pub const SETTLING: [Platform; 2] = [Platform::Aliyun, Platform::Aws];
+    /// Platforms whose marketplace can settle a bill (flows 5, 6 and 12).
+    pub const SETTLING: [Platform; 3] = [Platform::Aliyun, Platform::Aws, Platform::Huawei];
 
     pub fn can_settle(self) -> bool {
         Self::SETTLING.contains(&self)
@@ -67,6 +67,11 @@ pub enum Settlement {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         license_arn: Option<String>,
     },
+    /// A Huawei Cloud account with its KooGallery instance.
+    Huawei {
+        account_id: String,
+        instance_id: String,
+    },
 }
 
 impl Settlement {
@@ -75,6 +80,7 @@ impl Settlement {
             Settlement::Enterprise => None,
             Settlement::Aliyun { .. } => Some(Platform::Aliyun),
             Settlement::Aws { .. } => Some(Platform::Aws),
+            Settlement::Huawei { .. } => Some(Platform::Huawei),
         }
     }
 
@@ -83,6 +89,7 @@ impl Settlement {
         match self {
             Settlement::Enterprise => None,
             Settlement::Aliyun { instance_id, .. } => Some(CloudAccount::aliyun_id(instance_id)),
+            Settlement::Huawei { instance_id, .. } => Some(CloudAccount::huawei_id(instance_id)),
             Settlement::Aws { customer_identifier, aws_account_id, product_code, license_arn } => {
                 Some(aws_identity(customer_identifier.as_deref(), aws_account_id, product_code, license_arn.as_deref()))
             }
@@ -123,6 +130,9 @@ pub struct BillingAccount {
 pub enum CloudStatus {
     Active,
     Pending,
+    /// Huawei KooGallery froze the instance: it pays nothing and cannot be newly bound until
+    /// it is unfrozen.
+    Frozen,
     Cancelled,
 }
 
@@ -157,6 +167,10 @@ impl CloudAccount {
         format!("aliyun-{instance_id}")
     }
 
+    pub fn huawei_id(instance_id: &str) -> String {
+        format!("huawei-{instance_id}")
+    }
+
     /// An AWS customer of a product integrated before licences: customer identifier and product.
     pub fn aws_id(customer_identifier: &str, product_code: &str) -> String {
         format!("aws-{customer_identifier}-{product_code}")
@@ -176,7 +190,11 @@ impl CloudAccount {
                 account_id: self.account_id.clone(),
                 instance_id: self.instance_id.clone().unwrap_or_default(),
             },
-            _ => Settlement::Aws {
+            Platform::Huawei => Settlement::Huawei {
+                account_id: self.account_id.clone(),
+                instance_id: self.instance_id.clone().unwrap_or_default(),
+            },
+            Platform::Aws => Settlement::Aws {
                 customer_identifier: self.customer_identifier.clone(),
                 aws_account_id: self.account_id.clone(),
                 product_code: self.product_code.clone().unwrap_or_default(),
@@ -185,9 +203,10 @@ impl CloudAccount {
         }
     }
 
-    /// Still paying: its workspaces may not move to another cloud account.
+    /// Still paying: its workspaces may not move to another cloud account. A frozen account
+    /// pays nothing meanwhile and counts as not active.
     pub fn is_active(&self) -> bool {
-        self.status != CloudStatus::Cancelled
+        matches!(self.status, CloudStatus::Active | CloudStatus::Pending)
     }
 
     /// One id per end of subscription, so a resubscribed account cancelled again is a new run.

@@ -157,6 +157,8 @@ pub trait MarketplaceStore: Send + Sync {
     async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>>;
     async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()>;
     async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>>;
+    /// Remembers `nonce` until `expires_at`; `Ok(false)` if it was seen before (a replay).
+    async fn first_use_of_nonce(&self, nonce: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool>;
     /// Records that a marketplace refused the account's usage (kept once: the first time).
     async fn mark_refused(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
     /// An AWS agreement as recorded from its events.

@@ -3,6 +3,7 @@
 use billing_adapters::aliyun::AliyunMeter;
 use billing_adapters::config::{sdk_config, Settings, SettingsError};
 use billing_adapters::https::Https;
+use billing_adapters::koogallery::KooGalleryMeter;
 use billing_adapters::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::ses::SesMailer;
 use billing_adapters::DynamoStore;
@@ -36,11 +37,11 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     let metering_client = aws_sdk_marketplacemetering::Client::new(sdk);
     let https = Https::new();
     let (aliyun_endpoint, aliyun_key) = Settings::aliyun_market();
-    let aliyun = Arc::new(AliyunMeter::new(https, aliyun_endpoint, aliyun_key));
+    let (koogallery_endpoint, koogallery_key) = Settings::koogallery_usage();
     let meters = Meters {
         aws: Arc::new(AwsMeter::new(metering_client.clone())),
-        aliyun,
-        huawei: Arc::new(billing_adapters::NotSettling("huawei")),
+        aliyun: Arc::new(AliyunMeter::new(https.clone(), aliyun_endpoint, aliyun_key)),
+        huawei: Arc::new(KooGalleryMeter::new(https, koogallery_endpoint, koogallery_key)),
     };
     let deps = Deps {
         accounts: store.clone(),

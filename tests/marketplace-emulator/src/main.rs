@@ -11,6 +11,8 @@
 //! - Alibaba Cloud Marketplace's `PushMeteringData` (RPC style, form body, HMAC-SHA1 signature
 //!   checked with `ALIYUN_ACCESS_KEY_SECRET`): at most 100 records, duplicates by (instance,
 //!   start, end, item), `InstanceReleased` after an unsubscribe.
+//! - Huawei Cloud KooGallery's usage push (`POST /koogallery/usage`, AK/SK signature checked
+//!   with `KOOGALLERY_SECRET_KEY`): serial numbers deduplicated, 2-hour window.
 //!
 //! Test endpoints: `POST /_emulator/registration-tokens`, `GET /_emulator/metering` (the
 //! ledger of every record taken), `POST|DELETE /_emulator/faults` (throttle, 5xx, drop the
@@ -348,6 +350,85 @@ async fn api(State(w): State<Shared>, headers: HeaderMap, body: String) -> Respo
     }
 }
 
+/// KooGallery's usage push: the AK/SK signature (`SDK-HMAC-SHA256`) checked with
+/// `KOOGALLERY_SECRET_KEY`; at most 1,000 records; a record's `recordId` again with the same
+/// content is that record, with other content `RECORD_CONFLICT`; `beginTime` within the last
+/// 2 hours; a released or frozen instance (`/_emulator/unsubscribe`) `INSTANCE_RELEASED`.
+async fn koogallery_usage(State(w): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let fail = |status: StatusCode, code: &str| (status, Json(json!({ "resultCode": code }))).into_response();
+    let sk = std::env::var("KOOGALLERY_SECRET_KEY").unwrap_or_default();
+    let auth = header("authorization");
+    let given = auth.rsplit("Signature=").next().unwrap_or_default().to_string();
+    let canonical = format!(
+        "POST\n/koogallery/usage/\n\ncontent-type:{}\nhost:{}\nx-sdk-date:{}\n\ncontent-type;host;x-sdk-date\n{}",
+        header("content-type"),
+        header("host"),
+        header("x-sdk-date"),
+        hex_sha256(body.as_bytes())
+    );
+    let to_sign = format!("SDK-HMAC-SHA256\n{}\n{}", header("x-sdk-date"), hex_sha256(canonical.as_bytes()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(sk.as_bytes()).expect("any key");
+    mac.update(to_sign.as_bytes());
+    if sk.is_empty() || hex_bytes(&mac.finalize().into_bytes()) != given {
+        return fail(StatusCode::UNAUTHORIZED, "APIGW.0301");
+    }
+    let records = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["usageRecords"].as_array().cloned())
+        .unwrap_or_default();
+    if records.is_empty() || records.len() > 1000 {
+        return fail(StatusCode::BAD_REQUEST, "INVALID_PARAMETER");
+    }
+    let mut world = w.lock().expect("lock");
+    let instance = records[0]["instanceId"].as_str().unwrap_or_default().to_string();
+    let fault = world.fault("PushUsage", &instance);
+    match fault.as_deref() {
+        Some("throttle") => return fail(StatusCode::TOO_MANY_REQUESTS, "THROTTLED"),
+        Some("error") | Some("unprocessed") => return fail(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR"),
+        _ => {}
+    }
+    let mut new = Vec::new();
+    for r in &records {
+        let instance = r["instanceId"].as_str().unwrap_or_default().to_string();
+        if world.unsubscribed.contains(&format!("hwinstance:{instance}")) {
+            return fail(StatusCode::BAD_REQUEST, "INSTANCE_RELEASED");
+        }
+        let begin = r["beginTime"].as_i64().unwrap_or(0) / 1000;
+        let now = world.now(&instance);
+        if begin <= now - 2 * 3600 || begin > now + 300 {
+            return fail(StatusCode::BAD_REQUEST, "TIME_OUT_OF_RANGE");
+        }
+        let id = r["recordId"].as_str().unwrap_or_default().to_string();
+        let content = format!("{}|{}|{}|{}", instance, r["meteringItem"], r["usage"], r["beginTime"]);
+        match world.taken.get(&("huawei".into(), id.clone(), String::new(), String::new(), 0)) {
+            Some((c, _)) if *c == content => {}
+            Some(_) => return fail(StatusCode::BAD_REQUEST, "RECORD_CONFLICT"),
+            None => new.push((id, content, instance, r.clone(), begin)),
+        }
+    }
+    for (id, content, instance, r, begin) in new {
+        world.taken.insert(("huawei".into(), id.clone(), String::new(), String::new(), 0), (content, id.clone()));
+        world.ledger.push(
+            json!({"platform": "huawei", "customer": format!("huawei:{instance}"), "dimension": r["meteringItem"],
+            "timestamp": begin, "quantity": r["usage"].as_u64().unwrap_or(0).to_string(), "id": id}),
+        );
+    }
+    if fault.as_deref() == Some("drop") {
+        return fail(StatusCode::INTERNAL_SERVER_ERROR, "SYSTEM_ERROR");
+    }
+    Json(json!({ "resultCode": "000000" })).into_response()
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex_bytes(&sha2::Sha256::digest(b))
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[derive(Deserialize)]
 struct LedgerQuery {
     customer: Option<String>,
@@ -403,13 +484,15 @@ struct Unsubscribe {
     aws_account_id: Option<String>,
     license_arn: Option<String>,
     instance_id: Option<String>,
+    huawei_instance_id: Option<String>,
 }
 
 async fn unsubscribe(State(w): State<Shared>, Json(u): Json<Unsubscribe>) -> StatusCode {
-    let key = match (u.customer_identifier, u.aws_account_id, u.instance_id) {
-        (Some(id), _, _) => format!("id:{id}"),
-        (_, Some(acct), _) => format!("acct:{acct}|{}", u.license_arn.unwrap_or_default()),
-        (_, _, Some(i)) => format!("instance:{i}"),
+    let key = match (u.customer_identifier, u.aws_account_id, u.instance_id, u.huawei_instance_id) {
+        (Some(id), ..) => format!("id:{id}"),
+        (_, Some(acct), ..) => format!("acct:{acct}|{}", u.license_arn.unwrap_or_default()),
+        (_, _, Some(i), _) => format!("instance:{i}"),
+        (_, _, _, Some(i)) => format!("hwinstance:{i}"),
         _ => return StatusCode::BAD_REQUEST,
     };
     w.lock().expect("lock").unsubscribed.insert(key);
@@ -435,6 +518,7 @@ async fn main() {
     let world: Shared = Arc::default();
     let app = Router::new()
         .route("/", post(api))
+        .route("/koogallery/usage", post(koogallery_usage))
         .route("/_emulator/registration-tokens", post(mint))
         .route("/_emulator/metering", get(ledger))
         .route("/_emulator/faults", post(add_fault).delete(clear_faults))

@@ -133,6 +133,23 @@ impl MarketplaceStore for DynamoStore {
         Ok(Some(from_item(it)?))
     }
 
+    async fn first_use_of_nonce(&self, nonce: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool> {
+        let mut it = key(format!("NONCE#{nonce}"), "NONCE");
+        it.insert("ttl".into(), n(expires_at.timestamp()));
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(it))
+            // A remembered nonce past its time (TTL deletion lags) may be used again.
+            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        Ok(conditional(out)?.is_some())
+    }
+
     async fn mark_refused(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
         self.client()
             .update_item()

@@ -129,6 +129,16 @@ fn visible_ascii(v: &str, max: usize) -> bool {
     (1..=max).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// A Huawei Cloud account ID (the buyer's customer id: 32 hexadecimal characters on
+/// KooGallery's examples; any id of the service's alphabet is taken).
+pub fn huawei_account_id(v: &str) -> Result<(), &'static str> {
+    if visible_ascii(v, 64) {
+        Ok(())
+    } else {
+        Err("must be 1 to 64 visible ASCII characters")
+    }
+}
+
 pub fn opaque_id(v: &str) -> Result<(), &'static str> {
     if visible_ascii(v, ID_MAX) {
         Ok(())

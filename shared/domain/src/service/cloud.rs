@@ -25,6 +25,7 @@ pub enum Target {
     Enterprise,
     Aliyun { account_id: String, instance_id: String },
     Aws { subscription: String },
+    Huawei { account_id: String, instance_id: String },
     Registered { cloud_account_id: String },
 }
 
@@ -34,6 +35,7 @@ impl Target {
             Target::Enterprise => Method::Enterprise,
             Target::Aliyun { .. } => Method::Aliyun,
             Target::Aws { .. } => Method::Aws,
+            Target::Huawei { .. } => Method::Huawei,
             Target::Registered { .. } => Method::Registered,
         }
     }
@@ -69,6 +71,13 @@ impl Target {
                 p.check(&f("instance_id"), instance_id, fields::opaque_id);
                 Some(Target::Aliyun { account_id: account_id?.to_string(), instance_id: instance_id?.to_string() })
             }
+            "huawei" => {
+                let account_id = p.required(&f("account_id"), &input.account_id);
+                p.check(&f("account_id"), account_id, fields::huawei_account_id);
+                let instance_id = p.required(&f("instance_id"), &input.instance_id);
+                p.check(&f("instance_id"), instance_id, fields::opaque_id);
+                Some(Target::Huawei { account_id: account_id?.to_string(), instance_id: instance_id?.to_string() })
+            }
             "aws" => {
                 let s = p.required(&f("subscription"), &input.subscription);
                 p.check(&f("subscription"), s, fields::opaque_id);
@@ -102,6 +111,21 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
                 .ok_or(Error::CloudAccountNotFound)?;
             if account.status != CloudStatus::Active {
                 return Err(Error::CloudAccountNotActive);
+            }
+            if &account.account_id != account_id {
+                return Err(Error::CloudAccountMismatch);
+            }
+            (account, None)
+        }
+        Target::Huawei { account_id, instance_id } => {
+            let account = deps
+                .marketplace
+                .cloud_account(&CloudAccount::huawei_id(instance_id))
+                .await?
+                .filter(|a| a.platform == Platform::Huawei)
+                .ok_or(Error::CloudAccountNotFound)?;
+            if account.status != CloudStatus::Active {
+                return Err(Error::CloudAccountNotActive); // frozen or released
             }
             if &account.account_id != account_id {
                 return Err(Error::CloudAccountMismatch);

@@ -206,6 +206,10 @@ async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc
         if ended_before(&r) {
             fall_back(deps, &r, FallbackReason::SubscriptionEnded).await?;
             f.fell_back += 1;
+        } else if account.status == CloudStatus::Frozen {
+            // A frozen instance pays nothing (KooGallery FREEZE): its usage is the enterprise's.
+            fall_back(deps, &r, FallbackReason::CustomerNotSubscribed).await?;
+            f.fell_back += 1;
         } else if metering::window_passed(&r, now) {
             fall_back(deps, &r, FallbackReason::WindowPassed).await?;
             f.fell_back += 1;

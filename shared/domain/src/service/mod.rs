@@ -4,6 +4,7 @@ pub mod agreements;
 pub mod billing;
 pub mod cancellation;
 pub mod cloud;
+pub mod koogallery;
 pub mod marketplace;
 pub mod metering;
 pub mod outbox;

@@ -100,6 +100,7 @@ fn view(a: &CloudAccount, settled: &[Workspace]) -> CloudAccountView {
 fn peek_id(target: &Target) -> Option<String> {
     match target {
         Target::Aliyun { instance_id, .. } => Some(CloudAccount::aliyun_id(instance_id)),
+        Target::Huawei { instance_id, .. } => Some(CloudAccount::huawei_id(instance_id)),
         Target::Registered { cloud_account_id } => Some(cloud_account_id.clone()),
         _ => None,
     }

@@ -13,6 +13,7 @@ pub enum Method {
     Registered,
     Aliyun,
     Aws,
+    Huawei,
     Enterprise,
 }
 
@@ -21,7 +22,7 @@ impl Method {
         match p {
             Platform::Aliyun => Some(Method::Aliyun),
             Platform::Aws => Some(Method::Aws),
-            Platform::Huawei => None, // not offered yet
+            Platform::Huawei => Some(Method::Huawei),
         }
     }
 }

@@ -7,7 +7,7 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         id: id.into(),
         platform,
         account_id: "1234567890123456".into(),
-        instance_id: (platform == Platform::Aliyun).then(|| "i-1".into()),
+        instance_id: (platform != Platform::Aws).then(|| "i-1".into()),
         customer_identifier: (platform == Platform::Aws).then(|| "c-1".into()),
         product_code: (platform == Platform::Aws).then(|| "p-1".into()),
         license_arn: None,
@@ -32,9 +32,7 @@ fn summary(opts: &[SettlementOption]) -> Vec<String> {
 fn expected(registered: &[CloudAccount], free_choice: bool, p: Platform) -> Vec<String> {
     let r = !registered.is_empty();
     let mut out = Vec::new();
-    let new_on = |ps: &[Platform]| -> Vec<String> {
-        ps.iter().filter(|p| **p != Platform::Huawei).map(|p| format!("{p:?}").to_lowercase()).collect()
-    };
+    let new_on = |ps: &[Platform]| -> Vec<String> { ps.iter().map(|p| format!("{p:?}").to_lowercase()).collect() };
     match (r, free_choice) {
         // registered cloud accounts on platform P (recommended), a new account on P, enterprise
         (true, false) => {
@@ -44,10 +42,10 @@ fn expected(registered: &[CloudAccount], free_choice: bool, p: Platform) -> Vec<
         // all registered cloud accounts (recommended), a new account on any platform, enterprise
         (true, true) => {
             out.extend(registered.iter().map(|a| format!("registered:{}*", a.id)));
-            out.extend(new_on(&[Platform::Aliyun, Platform::Aws]));
+            out.extend(new_on(&[Platform::Aliyun, Platform::Aws, Platform::Huawei]));
         }
         // a new account on any platform, enterprise
-        (false, true) => out.extend(new_on(&[Platform::Aliyun, Platform::Aws])),
+        (false, true) => out.extend(new_on(&[Platform::Aliyun, Platform::Aws, Platform::Huawei])),
         // a new account on P, enterprise
         (false, false) => out.extend(new_on(&[p])),
     }
@@ -59,6 +57,7 @@ fn expected(registered: &[CloudAccount], free_choice: bool, p: Platform) -> Vec<
 fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settlement() {
     let currents = [
         Settlement::Enterprise,
+        Settlement::Huawei { account_id: "hw-1".into(), instance_id: "h-1".into() },
         Settlement::Aliyun { account_id: "1234567890123456".into(), instance_id: "i-1".into() },
         Settlement::Aws {
             customer_identifier: Some("c-1".into()),
@@ -94,13 +93,22 @@ fn four_scenarios_for_every_site_registered_set_free_choice_and_current_settleme
             }
         }
     }
-    assert_eq!(rows, 7 * 4 * 2 * 3);
+    assert_eq!(rows, 7 * 4 * 2 * 4);
 }
 
 #[test]
-fn huawei_site_without_free_choice_offers_only_enterprise() {
+fn a_huawei_site_without_free_choice_offers_a_huawei_account_and_enterprise() {
     let got = options(&[], false, Platform::Huawei, &Settlement::Enterprise);
-    assert_eq!(summary(&got), vec!["enterprise"]);
+    assert_eq!(summary(&got), vec!["huawei", "enterprise"]);
+}
+
+#[test]
+fn frozen_accounts_are_not_offered_and_do_not_lock() {
+    let mut a = account("huawei-i-1", Platform::Huawei);
+    a.status = CloudStatus::Frozen;
+    assert!(!a.is_active());
+    let got = options(&[a], false, Platform::Huawei, &Settlement::Enterprise);
+    assert_eq!(summary(&got), vec!["huawei", "enterprise"]);
 }
 
 #[test]

@@ -1,0 +1,281 @@
+//! Huawei Cloud KooGallery (issue 13, flow 12) through the real handlers: every action of the
+//! SaaS interface, its signatures (forged, stale and replayed calls change nothing), binding
+//! and cancellation on cn4, FREEZE / UNFREEZE, and a month of usage pushed exactly.
+
+use base64::Engine;
+use billing_domain::model::{CloudAccount, CloudStatus, Settlement};
+use billing_domain::ports::Clock;
+use billing_domain::rules::usage::hour_start;
+use billing_tests::*;
+use chrono::{Duration, Utc};
+use hmac::Mac;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::str::FromStr;
+
+async fn status(w: &marketplace_webhook::Webhook, instance: &str) -> Option<CloudStatus> {
+    w.app.deps.marketplace.cloud_account(&CloudAccount::huawei_id(instance)).await.unwrap().map(|a| a.status)
+}
+
+fn verifies(body: &str, sign: &str) -> bool {
+    let key = std::env::var("HUAWEI_KOOGALLERY_KEY").unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    sign == format!("sign_type=\"HMAC-SHA256\", signature=\"{expected}\"")
+}
+
+#[tokio::test]
+async fn every_action_of_the_saas_interface_answers_in_its_signed_result_code_shape() {
+    let w = webhook(Harness::new().await);
+    let now = Utc::now();
+    let account = huawei_account();
+    let order = format!("CS{}", unique());
+    let new = json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-000001"), "businessId": unique(),
+                     "buyerInfo": {"customerId": account}, "testFlag": "0"});
+    let (s, first, sign) = koogallery(&w, &new, now).await;
+    assert_eq!(
+        (s, first["resultCode"].as_str(), first["resultMsg"].as_str()),
+        (200, Some("000000"), Some("success")),
+        "{first}"
+    );
+    assert!(verifies(&first.to_string(), &sign), "the answer is signed: {sign}");
+    let instance = first["instanceId"].as_str().unwrap().to_string();
+    // KooGallery retries for hours: the same order line gets the same instance.
+    let mut again = new.clone();
+    again["businessId"] = unique().into();
+    let (_, second, _) = koogallery(&w, &again, now + Duration::seconds(30)).await;
+    assert_eq!(second["instanceId"], first["instanceId"]);
+
+    let (_, q, _) =
+        koogallery(&w, &json!({"activity": "queryInstance", "instanceId": format!("{instance},nope")}), now).await;
+    assert_eq!((q["resultCode"].as_str(), q["info"].as_array().map(|i| i.len())), (Some("000000"), Some(1)), "{q}");
+    assert_eq!(q["info"][0], json!({"instanceId": instance, "status": "active", "customerId": account}));
+
+    let act = |activity: &str, extra: Value| {
+        let mut b = json!({"activity": activity, "instanceId": instance});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            b[k] = v;
+        }
+        b
+    };
+    let (_, r, _) =
+        koogallery(&w, &act("refreshInstance", json!({"orderId": order, "expireTime": "20271231235959"})), now).await;
+    assert_eq!(r["resultCode"], "000000");
+    let (_, r, _) =
+        koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "FREEZE"})), now + Duration::seconds(1))
+            .await;
+    assert_eq!(r["resultCode"], "000000");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Frozen));
+    let (_, r, _) =
+        koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "UNFREEZE"})), now + Duration::seconds(2))
+            .await;
+    assert_eq!(r["resultCode"], "000000");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
+    let (_, r, _) = koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "MELT"})), now).await;
+    assert_eq!(r["resultCode"], "000002");
+    let (_, r, _) =
+        koogallery(&w, &act("releaseInstance", json!({"orderId": order})), now + Duration::seconds(3)).await;
+    assert_eq!(r["resultCode"], "000000");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Cancelled));
+    // A released instance stays released.
+    koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "UNFREEZE"})), now + Duration::seconds(4))
+        .await;
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Cancelled));
+
+    for (body, code) in [
+        (json!({"activity": "refreshInstance", "instanceId": "hw-unknown"}), "000003"),
+        (json!({"activity": "releaseInstance", "instanceId": "x".repeat(500)}), "000003"),
+        (json!({"activity": "eatInstance"}), "000002"),
+        (json!({"activity": "newInstance", "orderId": "CS1"}), "000002"),
+        (json!({"activity": "newInstance", "orderId": "CS1", "orderLineId": "L1"}), "000002"),
+    ] {
+        let (s, r, sign) = koogallery(&w, &body, now).await;
+        assert_eq!((s, r["resultCode"].as_str()), (200, Some(code)), "{body}");
+        assert!(verifies(&r.to_string(), &sign));
+    }
+}
+
+#[tokio::test]
+async fn forged_stale_and_replayed_calls_change_nothing() {
+    let w = webhook(Harness::new().await);
+    let now = Utc::now();
+    let order = format!("CS{}", unique());
+    let body =
+        json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-1"), "businessId": "b",
+                      "buyerInfo": {"customerId": huawei_account()}})
+        .to_string();
+    let instance = billing_domain::service::koogallery::instance_id(&order, &format!("{order}-1"));
+    let ts = now.timestamp_millis().to_string();
+    let (s, r, _) = koogallery_signed(&w, &body, &ts, &unique(), Some(&"0".repeat(64))).await;
+    assert_eq!((s, r["resultCode"].as_str()), (200, Some("000001")), "forged");
+    let stale = (now - Duration::minutes(2)).timestamp_millis().to_string();
+    assert_eq!(koogallery_signed(&w, &body, &stale, &unique(), None).await.1["resultCode"], "000001", "stale");
+    let future = (now + Duration::minutes(2)).timestamp_millis().to_string();
+    assert_eq!(
+        koogallery_signed(&w, &body, &future, &unique(), None).await.1["resultCode"],
+        "000001",
+        "from the future"
+    );
+    let (_, r, _) = koogallery_signed(&w, &body, &ts, "", None).await;
+    assert_eq!(r["resultCode"], "000001", "no nonce");
+    assert_eq!(status(&w, &instance).await, None, "none of these opened anything");
+
+    let nonce = unique();
+    assert_eq!(koogallery_signed(&w, &body, &ts, &nonce, None).await.1["resultCode"], "000000");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
+    let release = json!({"activity": "releaseInstance", "instanceId": instance}).to_string();
+    // The same nonce again, even on another body signed with it: a replay, refused.
+    let replay = koogallery_signed(&w, &release, &ts, &nonce, None).await;
+    assert_eq!(replay.1["resultCode"], "000001");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active), "the replay changed nothing");
+    // A body altered after signing.
+    let key = std::env::var("HUAWEI_KOOGALLERY_KEY").unwrap();
+    let n2 = unique();
+    let sig = billing_domain::crypto::koogallery::request_signature(&key, &n2, &ts, &body);
+    assert_eq!(koogallery_signed(&w, &release, &ts, &n2, Some(&sig)).await.1["resultCode"], "000001");
+    assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
+}
+
+#[tokio::test]
+async fn two_cn4_workspaces_on_one_huawei_instance_switch_back_with_one_email_and_freeze_blocks_binding() {
+    let w = webhook(Harness::new().await);
+    let now = Utc::now();
+    let account = huawei_account();
+    let instance = open_huawei_instance(&w, &account, now).await;
+    let mut first = commercial_registration("cn4");
+    first["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let a = registered(&w.app, &first).await;
+    assert_eq!(
+        a["workspace"]["settlement"],
+        json!({"method": "huawei", "account_id": account, "instance_id": instance, "since": a["workspace"]["settlement"]["since"]})
+    );
+
+    // A second workspace of the billing account, first offered the registered instance.
+    let mut second = commercial_registration("cn4");
+    second["billing_account"] = json!({"mode": "bind", "username": first["username"], "password": "s3cret-pass"});
+    let b = registered(&w.app, &second).await;
+    let billing = token(&a, "billing_session");
+    let ws_b = b["workspace"]["id"].as_str().unwrap();
+    let (_, opts) = call!(
+        change_settlement::handle,
+        w,
+        "GET",
+        &format!("/v1/workspaces/{ws_b}/settlement-options"),
+        None,
+        Some(&billing)
+    );
+    assert_eq!(opts["site_platform"], "huawei");
+    assert_eq!(
+        opts["options"][0],
+        json!({"method": "registered", "cloud_account_id": CloudAccount::huawei_id(&instance), "recommended": true, "current": false})
+    );
+    assert_eq!(opts["options"][1]["method"], "huawei");
+
+    // FREEZE: not active, so it cannot be newly bound; UNFREEZE: it can.
+    let freeze = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "instanceStatus": s});
+    koogallery(&w, &freeze("FREEZE"), now + Duration::seconds(1)).await;
+    let bind = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let path = format!("/v1/workspaces/{ws_b}/settlement");
+    let (s, r) = call!(change_settlement::handle, w, "PUT", &path, Some(&bind), Some(&billing));
+    assert_eq!((s, r["code"].as_str()), (409, Some("cloud_account_not_active")), "{r}");
+    let mut third = commercial_registration("cn4");
+    third["settlement"] = bind.clone();
+    let (s, r) = parts(register::handle(&w.app, request("POST", "/v1/registrations", Some(&third), None)).await);
+    assert_eq!((s, r["code"].as_str()), (409, Some("cloud_account_not_active")));
+    koogallery(&w, &freeze("UNFREEZE"), now + Duration::seconds(2)).await;
+    let wrong = json!({"method": "huawei", "account_id": huawei_account(), "instance_id": instance});
+    assert_eq!(
+        call!(change_settlement::handle, w, "PUT", &path, Some(&wrong), Some(&billing)).1["code"],
+        "cloud_account_mismatch"
+    );
+    let (s, r) = call!(change_settlement::handle, w, "PUT", &path, Some(&bind), Some(&billing));
+    assert_eq!(s, 200, "{r}");
+
+    // Released: both workspaces back to enterprise, one email to the billing account.
+    let (_, r, _) =
+        koogallery(&w, &json!({"activity": "releaseInstance", "instanceId": instance}), now + Duration::seconds(3))
+            .await;
+    assert_eq!(r["resultCode"], "000000");
+    for reg in [&a, &b] {
+        assert_eq!(settlement_of(&w.app, reg["workspace"]["id"].as_str().unwrap()).await, Some(Settlement::Enterprise));
+    }
+    assert_eq!(cancellation_mail(first["email"].as_str().unwrap()).await.len(), 1);
+    let (_, accounts) = call!(change_settlement::handle, w, "GET", "/v1/billing/cloud-accounts", None, Some(&billing));
+    assert_eq!(accounts["cloud_accounts"], json!([]));
+
+    // Huawei is offered only on cn4 without free choice.
+    let mut elsewhere = commercial_registration("cn1");
+    elsewhere["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let (s, r) = parts(register::handle(&w.app, request("POST", "/v1/registrations", Some(&elsewhere), None)).await);
+    assert_eq!((s, r["code"].as_str()), (422, Some("settlement_not_allowed")));
+}
+
+#[tokio::test]
+async fn a_month_of_huawei_paid_usage_reaches_koogallery_exactly_and_a_frozen_instance_pays_nothing() {
+    let start = hour_start(Utc::now()) - Duration::days(30);
+    let h = Harness::isolated().await;
+    h.clock.set(start + Duration::minutes(5));
+    let clock = h.clock.clone();
+    let w = webhook(h);
+    let account = huawei_account();
+    let instance = open_huawei_instance(&w, &account, clock.now()).await;
+    let mut req = commercial_registration("cn4");
+    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let reg = registered(&w.app, &req).await;
+    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    let mut total = Decimal::ZERO;
+    for h in 0..720 {
+        let hour = start + Duration::hours(h);
+        let t = hour + Duration::hours(1) + Duration::minutes(5);
+        clock.set(t);
+        emulator_clock(&instance, t).await;
+        let q = Decimal::from_str("0.9").unwrap() + Decimal::from(h % 4);
+        let (s, r) =
+            report_usage(&w.app, &[usage_record(&format!("h-{ws}-{h}"), &ws, "log_events", hour, &q.to_string())])
+                .await;
+        assert_eq!((s, r["accepted"].as_u64()), (200, Some(1)), "{r}");
+        total += q;
+        let f = metering::run(&w.app.deps, None).await.unwrap();
+        assert_eq!((f.pending, f.failed), (0, 0), "hour {h}: {f:?}");
+    }
+    let ledger = emulator_ledger(&format!("huawei:{instance}")).await;
+    let pushed: Decimal = ledger.iter().map(|r| Decimal::from_str(r["quantity"].as_str().unwrap()).unwrap()).sum();
+    assert_eq!(pushed, total.floor(), "whole units hourly, the fraction carried");
+    let ids: std::collections::HashSet<&str> = ledger.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), ledger.len(), "unique record serial numbers");
+
+    // Frozen: the instance pays nothing; its usage is the enterprise's, with the reason.
+    let end = start + Duration::days(30) + Duration::hours(1) + Duration::minutes(10);
+    clock.set(end);
+    emulator_clock(&instance, end).await;
+    koogallery(
+        &w,
+        &json!({"activity": "updateInstanceStatus", "instanceId": instance, "instanceStatus": "FREEZE"}),
+        end,
+    )
+    .await;
+    let hour = hour_start(end);
+    report_usage(&w.app, &[usage_record(&format!("z-{ws}"), &ws, "log_events", hour, "2")]).await;
+    clock.set(end + Duration::hours(1));
+    emulator_clock(&instance, end + Duration::hours(1)).await;
+    let f = metering::run(&w.app.deps, None).await.unwrap();
+    assert_eq!(f.fell_back, 1, "{f:?}");
+    let tok = billing_token(&w.app, req["username"].as_str().unwrap()).await;
+    let month = billing_domain::rules::usage::month_of(hour);
+    let (_, bill) =
+        parts(bills::handle(&w.app, request("GET", &format!("/v1/billing/bills/{month}"), None, Some(&tok))).await);
+    assert!(
+        bill["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["report"]["status"] == "fell_back" && l["report"]["reason"] == "customer_not_subscribed"),
+        "{bill}"
+    );
+    assert_eq!(
+        emulator_ledger(&format!("huawei:{instance}")).await.len(),
+        ledger.len(),
+        "nothing more pushed while frozen"
+    );
+}
