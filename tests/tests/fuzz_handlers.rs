@@ -316,6 +316,30 @@ proptest! {
     }
 
     #[test]
+    fn koogallery_calls_with_any_body_or_identifier_never_5xx_and_are_always_signed(
+        body in body(),
+        id in ident(),
+        activity in prop::sample::select(&["newInstance", "refreshInstance", "updateInstanceStatus", "releaseInstance", "queryInstance", "x"][..]),
+        signed in any::<bool>(),
+    ) {
+        let wd = world();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let structured = serde_json::json!({"activity": activity, "instanceId": id, "orderId": id, "orderLineId": id,
+            "buyerInfo": {"customerId": id}, "instanceStatus": id}).to_string();
+        for b in [text, structured] {
+            let ts = chrono::Utc::now().timestamp_millis().to_string();
+            let forged = (!signed).then(|| "ab".repeat(32));
+            let (status, answer, sign) = wd.rt.block_on(koogallery_signed(&wd.w, &b, &ts, &unique(), forged.as_deref()));
+            prop_assert_eq!(status, 200);
+            prop_assert!(answer["resultCode"].as_str().is_some_and(|c| c.len() == 6), "{}", answer);
+            prop_assert!(sign.starts_with("sign_type=\"HMAC-SHA256\""));
+            if !signed {
+                prop_assert_eq!(answer["resultCode"].as_str(), Some("000001"));
+            }
+        }
+    }
+
+    #[test]
     fn sqs_notifications_with_identifiers_of_any_length_are_reported_not_crashed(customer in ident(), product in ident()) {
         let wd = world();
         let message = serde_json::json!({"action": "subscribe-success", "customer-identifier": customer, "product-code": product}).to_string();
