@@ -75,3 +75,26 @@ where
     }))
     .await
 }
+
+/// Runs a scheduled function (EventBridge Scheduler / `rate(...)`): tracing, wiring, then
+/// `job` for every invocation with its deadline; its result is the invocation's answer.
+pub async fn run_scheduled<F, Fut, T>(name: &'static str, job: F) -> std::result::Result<(), lambda_runtime::Error>
+where
+    F: Fn(std::sync::Arc<startup::Wired>, std::time::Instant) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = billing_domain::Result<T>> + Send,
+    T: Serialize,
+{
+    startup::init_tracing();
+    let wired = std::sync::Arc::new(startup::wire().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        let deadline = startup::invocation_deadline(e.context.deadline);
+        let fut = job(wired.clone(), deadline);
+        async move {
+            let done = fut.await?;
+            let answer = serde_json::to_value(done)?;
+            tracing::info!(function = name, answer = %answer, "scheduled run done");
+            Ok::<_, lambda_runtime::Error>(answer)
+        }
+    }))
+    .await
+}

@@ -65,6 +65,17 @@ impl Deps {
     }
 }
 
+/// Who may manage a workspace's settlement and read its history: its owner (console token)
+/// or the billing account that settles it (billing token).
+pub(crate) fn may_manage(caller: &Principal, ws: &crate::model::Workspace) -> bool {
+    match caller {
+        Principal::Console { user_id, .. } => &ws.owner_id == user_id,
+        Principal::Billing { username } => {
+            ws.billing_account.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(username))
+        }
+    }
+}
+
 /// The workspace `id` names, if any. An id the service could never have handed out (too
 /// long, not visible ASCII) names nothing and is not looked up.
 pub(crate) async fn workspace_if(deps: &Deps, id: &str) -> crate::Result<Option<crate::model::Workspace>> {

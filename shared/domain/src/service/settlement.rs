@@ -18,13 +18,7 @@ use serde::Serialize;
 /// settles it (billing token). Anyone else: "not found".
 async fn managed_workspace(deps: &Deps, caller: &Principal, id: &str) -> Result<Workspace> {
     let ws = super::workspace_if(deps, id).await?.ok_or(Error::WorkspaceNotFound)?;
-    let allowed = match caller {
-        Principal::Console { user_id, .. } => &ws.owner_id == user_id,
-        Principal::Billing { username } => {
-            ws.billing_account.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(username))
-        }
-    };
-    if !allowed {
+    if !super::may_manage(caller, &ws) {
         return Err(Error::WorkspaceNotFound);
     }
     if ws.edition != Edition::Commercial {
