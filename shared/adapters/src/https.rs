@@ -7,11 +7,16 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-#[derive(Clone)]
+type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Built on the first call: reading and parsing the CA bundle costs milliseconds every cold
+/// start, and most functions never call a marketplace.
+#[derive(Clone, Default)]
 pub struct Https {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Arc<OnceLock<Inner>>,
 }
 
 /// An answer: status and body.
@@ -19,6 +24,14 @@ pub type Answer = (u16, String);
 
 impl Https {
     pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn client(&self) -> &Inner {
+        self.client.get_or_init(Self::build)
+    }
+
+    fn build() -> Inner {
         // The provider is named: a process may link more than one (tests do).
         let provider = || std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
@@ -42,7 +55,7 @@ impl Https {
             }
         };
         let connector = builder.https_or_http().enable_http1().build();
-        Self { client: Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector) }
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
     }
 
     /// POSTs `body`; a transport fault or a timeout is `Err` (the caller retries later).
@@ -59,17 +72,11 @@ impl Https {
         }
         let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         let call = async {
-            let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+            let resp = self.client().request(req).await.map_err(|e| e.to_string())?;
             let status = resp.status().as_u16();
             let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
         };
         tokio::time::timeout(timeout, call).await.map_err(|_| "timed out".to_string())?
-    }
-}
-
-impl Default for Https {
-    fn default() -> Self {
-        Self::new()
     }
 }

@@ -23,8 +23,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: &[&str] =
-    &["register", "login", "upgrade", "change-settlement", "marketplace-webhook", "admin", "sweeper", "usage", "bills"];
+const FUNCTIONS: &[&str] = &[
+    "register",
+    "login",
+    "upgrade",
+    "change-settlement",
+    "marketplace-webhook",
+    "admin",
+    "sweeper",
+    "usage",
+    "bills",
+    "metering",
+];
 const WARMUP: usize = 5;
 const COLD_RUNS: usize = 20;
 
