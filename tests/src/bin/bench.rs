@@ -559,7 +559,9 @@ async fn metering_bench(
     registered(&w.app, &owner).await;
     let username = owner["username"].as_str().unwrap().to_string();
     let product = format!("bench-{}", unique());
-    let now = chrono::Utc::now();
+    // The in-process deps keep the harness's clock, which stopped when it started: an hour
+    // read from the wall clock may not have begun for them.
+    let now = w.app.deps.clock.now();
     let account = |i: usize, platform: Platform| {
         let (id, account_id, instance_id, license_arn, product_code) = match platform {
             Platform::Aws => {
