@@ -345,6 +345,81 @@ async fn usage_the_marketplace_cannot_take_lands_on_the_enterprise_bill_with_its
     assert_eq!(cancellation_mail(req_email(&w, &user3).await.as_str()).await.len(), 1);
 }
 
+/// One record per (customer, item, time) at the marketplace: usage that comes after its item
+/// was reported this hour waits for the next hour, the account still due; a final report's
+/// key is its minute; a record AWS answers `DuplicateRecord` to falls back.
+#[tokio::test]
+async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
+    let now = hour_start(Utc::now()) - Duration::hours(3);
+    let w = world(now + Duration::minutes(5)).await;
+    let product = format!("prod-{}", unique());
+    let (ws, user, acceptor, license) = aws_customer(&w, &product).await;
+    let cloud = CloudAccount::aws_license_id(&acceptor, &license);
+    let key = format!("acct:{acceptor}|{license}");
+    w.at(now + Duration::minutes(10), &[&product]).await;
+    w.report(&[usage_record(&format!("h1-{ws}"), &ws, "log_events", now, "3")]).await;
+    assert_eq!(w.run().await.reported, 1);
+
+    // The same hour, later: more usage of that hour. Reporting it now would reuse the key.
+    w.at(now + Duration::minutes(40), &[&product]).await;
+    w.report(&[usage_record(&format!("h2-{ws}"), &ws, "log_events", now, "2")]).await;
+    let f = w.run().await;
+    assert_eq!((f.deferred, f.reported, f.failed), (1, 0, 0), "{f:?}");
+    assert!(w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud), "the account stays due");
+    assert_eq!(ledger_sum(&emulator_ledger(&key).await, "LogEvents"), d("3"));
+
+    // Next hour it goes, under the next hour's key: both records, each once.
+    w.at(now + Duration::hours(1) + Duration::minutes(2), &[&product]).await;
+    let f = w.run().await;
+    assert_eq!((f.deferred, f.reported), (0, 1), "{f:?}");
+    let ledger = emulator_ledger(&key).await;
+    assert_eq!((ledger.len(), ledger_sum(&ledger, "LogEvents")), (2, d("5")), "{ledger:?}");
+    assert!(!w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud));
+
+    // Someone else metered this customer's next hour with another quantity: AWS answers
+    // DuplicateRecord and does not take ours, so the usage falls back, not counted reported.
+    let next = now + Duration::hours(2);
+    w.at(next + Duration::minutes(3), &[&product]).await;
+    let taken = foreign_record(&product, &acceptor, &license, "LogEvents", next, 9).await;
+    assert_eq!(taken, "Success");
+    w.report(&[usage_record(&format!("h3-{ws}"), &ws, "log_events", next, "4")]).await;
+    let f = w.run().await;
+    assert_eq!((f.fell_back, f.reported), (1, 0), "{f:?}");
+    let b = w.bill(&user, &billing_domain::rules::usage::month_of(next)).await;
+    assert!(
+        b["lines"].as_array().unwrap().iter().any(|l| l["report"]["reason"] == "duplicate_record"
+            && l["quantity"] == "4"
+            && l["payer"]["method"] == "enterprise"),
+        "{b}"
+    );
+}
+
+/// A record sent to the emulator's `BatchMeterUsage` by another party; its status.
+async fn foreign_record(
+    product: &str,
+    acceptor: &str,
+    license: &str,
+    dimension: &str,
+    at: DateTime<Utc>,
+    quantity: i64,
+) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_MARKETPLACE_METERING").unwrap();
+    let body = json!({"ProductCode": product, "UsageRecords": [{"CustomerAWSAccountId": acceptor, "LicenseArn": license,
+        "Dimension": dimension, "Timestamp": at.timestamp(), "Quantity": quantity}]});
+    let v: Value = reqwest::Client::new()
+        .post(endpoint)
+        .header("x-amz-target", "AWSMPMeteringService.BatchMeterUsage")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["Results"][0]["Status"].as_str().unwrap_or_default().to_string()
+}
+
 async fn req_email(w: &World, username: &str) -> String {
     w.w.app.deps.accounts.billing_account(username).await.unwrap().unwrap().email
 }

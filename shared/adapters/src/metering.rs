@@ -138,9 +138,11 @@ impl MarketMeter for AwsMeter {
                         let (Some(u), Some(status)) = (result.usage_record(), result.status()) else { continue };
                         let Some(i) = by_key.get(&record_key(u)) else { continue };
                         out[*i] = match status {
-                            // A duplicate was metered before: the usage is reported.
-                            UsageRecordResultStatus::Success | UsageRecordResultStatus::DuplicateRecord => {
-                                SendOutcome::Accepted
+                            // A record sent again as it was is `Success`; `DuplicateRecord` means
+                            // AWS holds another quantity under its key and did not take this one.
+                            UsageRecordResultStatus::Success => SendOutcome::Accepted,
+                            UsageRecordResultStatus::DuplicateRecord => {
+                                SendOutcome::Refused(FallbackReason::DuplicateRecord)
                             }
                             UsageRecordResultStatus::CustomerNotSubscribed => {
                                 SendOutcome::Refused(FallbackReason::CustomerNotSubscribed)

@@ -6,7 +6,7 @@
 //!   `BatchMeterUsage` with AWS's rules: one product a call, at most 25 records, timestamps
 //!   within the last 6 hours (else the whole call is refused), a customer named by
 //!   `CustomerAWSAccountId` (+ `LicenseArn`) or `CustomerIdentifier`, a record with the key of
-//!   an earlier one (customer, dimension, timestamp) and its quantity is that record again, with
+//!   an earlier one (customer, dimension, timestamp to the minute) and its quantity is that record again, with
 //!   another quantity `DuplicateRecord`; `CustomerNotSubscribed` after an unsubscribe.
 //! - Alibaba Cloud Marketplace's `PushMeteringData` (RPC style, form body, HMAC-SHA1 signature
 //!   checked with `ALIYUN_ACCESS_KEY_SECRET`): at most 100 records, duplicates by (instance,
@@ -200,7 +200,8 @@ fn batch_meter_usage(w: &Shared, input: &Value) -> Response {
             Err(m) => return aws_error(StatusCode::BAD_REQUEST, "ValidationException", m),
         };
         let dimension = r["Dimension"].as_str().unwrap_or_default().to_string();
-        let ts = r["Timestamp"].as_f64().unwrap_or(0.0) as i64;
+        // AWS ignores a timestamp's seconds: records a minute apart or less share a key.
+        let ts = (r["Timestamp"].as_f64().unwrap_or(0.0) as i64).div_euclid(60) * 60;
         let quantity = r["Quantity"].as_i64().unwrap_or(1).to_string();
         let status = if world.unsubscribed.contains(&customer) {
             ("CustomerNotSubscribed", None)

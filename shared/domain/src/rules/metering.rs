@@ -45,6 +45,9 @@ pub enum FallbackReason {
     CustomerNotSubscribed,
     /// The marketplace's reporting window passed before it took the record.
     WindowPassed,
+    /// The marketplace holds another quantity under the record's key (AWS `DuplicateRecord`:
+    /// same customer, dimension and time) and did not take this one.
+    DuplicateRecord,
 }
 
 impl FallbackReason {
@@ -53,6 +56,7 @@ impl FallbackReason {
             FallbackReason::SubscriptionEnded => "subscription_ended",
             FallbackReason::CustomerNotSubscribed => "customer_not_subscribed",
             FallbackReason::WindowPassed => "window_passed",
+            FallbackReason::DuplicateRecord => "duplicate_record",
         }
     }
 }
@@ -94,7 +98,7 @@ pub struct MeterReport {
     pub cloud_account_id: String,
     pub platform: Platform,
     pub item: String,
-    /// The record's timestamp: the reporting hour, or the moment of a final report.
+    /// The record's timestamp: the reporting hour, or the minute of a final report.
     pub at: DateTime<Utc>,
     /// Whole units sent.
     pub quantity: u64,
@@ -112,6 +116,13 @@ impl MeterReport {
         format!("{}@{}", self.item, self.at.timestamp())
     }
 
+    /// Whether `stored`, found under this planned report's key, is another report: usage
+    /// planned now that a report of the same item and time sent earlier does not cover. The
+    /// marketplace takes one record per key, so that usage waits for the next reporting time.
+    pub fn displaced_by(&self, stored: &MeterReport) -> bool {
+        self.tag() == stored.tag() && (self.parts != stored.parts || self.quantity != stored.quantity)
+    }
+
     pub fn line_of(&self, part: &ReportPart) -> LineKey {
         LineKey {
             billing_account: part.billing_account.clone(),
@@ -126,10 +137,12 @@ impl MeterReport {
     }
 }
 
-/// When a report made `now` is stamped: the hour, or for a final report the moment.
+/// When a report made `now` is stamped: the hour, or for a final report the minute. A
+/// record's key at the marketplace is (customer, item, time) and AWS ignores the seconds of
+/// a timestamp, so a finer stamp would give two reports one key there.
 pub fn report_time(now: DateTime<Utc>, final_report: bool) -> DateTime<Utc> {
     if final_report {
-        now.duration_trunc(Duration::seconds(1)).unwrap_or(now)
+        now.duration_trunc(Duration::minutes(1)).unwrap_or(now)
     } else {
         now.duration_trunc(Duration::hours(1)).unwrap_or(now)
     }
@@ -284,7 +297,19 @@ mod tests {
         assert!(window_passed(&r, at() + Duration::hours(2)));
         let now = DateTime::parse_from_rfc3339("2026-11-20T10:41:07.5Z").unwrap().with_timezone(&Utc);
         assert_eq!(report_time(now, false), at());
-        assert_eq!(report_time(now, true).timestamp(), now.timestamp());
+        assert_eq!(report_time(now, true), at() + Duration::minutes(41));
         assert_eq!(r.tag(), format!("log_events@{}", at().timestamp()));
+    }
+
+    #[test]
+    fn a_report_already_sent_under_the_same_key_displaces_new_usage() {
+        let lines = vec![line("ws1", "log_events", "5", "0"), line("ws2", "log_events", "2", "0")];
+        let sent = plan("aws-1", Platform::Aws, &lines[..1], at(), false).remove(0);
+        let again = plan("aws-1", Platform::Aws, &lines[..1], at(), false).remove(0);
+        assert!(!again.displaced_by(&sent), "the same report fixed twice is one report");
+        let more = plan("aws-1", Platform::Aws, &lines, at(), false).remove(0);
+        assert!(more.displaced_by(&sent), "new usage under a key already used waits");
+        let next_hour = plan("aws-1", Platform::Aws, &lines, at() + Duration::hours(1), false).remove(0);
+        assert!(!next_hour.displaced_by(&sent));
     }
 }

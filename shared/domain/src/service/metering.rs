@@ -40,6 +40,9 @@ pub struct RunFigures {
     pub reported: usize,
     pub fell_back: usize,
     pub pending: usize,
+    /// Reports planned under a key the marketplace already holds (one record per item and
+    /// time): their usage waits for the next reporting time.
+    pub deferred: usize,
     pub skipped_leased: usize,
     pub failed: usize,
 }
@@ -51,6 +54,7 @@ impl RunFigures {
         self.reported += o.reported;
         self.fell_back += o.fell_back;
         self.pending += o.pending;
+        self.deferred += o.deferred;
         self.skipped_leased += o.skipped_leased;
         self.failed += o.failed;
     }
@@ -68,6 +72,7 @@ pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<RunFigures> {
         reported = total.reported,
         fell_back = total.fell_back,
         pending = total.pending,
+        deferred = total.deferred,
         skipped_leased = total.skipped_leased,
         failed = total.failed,
         "metering run"
@@ -189,6 +194,11 @@ async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc
     let at = metering::report_time(now, final_report);
     for planned in metering::plan(id, account.platform, &lines, at, final_report) {
         let r = deps.metering.fix_report(&planned).await?;
+        if planned.displaced_by(&r) {
+            // Sent earlier this hour (or minute): the account stays due, the usage uncovered.
+            f.deferred += 1;
+            continue;
+        }
         deps.metering.cover(&r).await?;
         f.reports_fixed += 1;
         if r.status == ReportStatus::Fixed && !reports.iter().any(|o| o.tag() == r.tag()) {
@@ -246,7 +256,8 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, deadline: 
         Ok::<_, Error>(())
     }
     .await;
-    deps.metering.release(&account.id, seen, applied.is_ok() && figures.pending == 0).await?;
+    let settled = applied.is_ok() && figures.pending == 0 && figures.deferred == 0;
+    deps.metering.release(&account.id, seen, settled).await?;
     applied?;
     if refused {
         // The marketplace says the customer is not subscribed: the subscription is over.
