@@ -306,6 +306,14 @@ pub async fn cancellation_mail(to: &str) -> Vec<Value> {
         .collect()
 }
 
+/// POSTs JSON to one of the emulator's test endpoints (`/_emulator/...`); its JSON answer.
+async fn emulator_post(path: &str, body: &Value) -> Value {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let r = reqwest::Client::new().post(format!("{emulator}{path}")).json(body).send().await.unwrap();
+    assert!(r.status().is_success(), "emulator {path}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
 /// Mints an AWS Marketplace registration token at the emulator (`ttl_seconds` 0: already expired).
 pub async fn mint_marketplace_token(
     customer: &str,
@@ -313,34 +321,17 @@ pub async fn mint_marketplace_token(
     product_code: &str,
     ttl_seconds: u64,
 ) -> String {
-    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
-    let v: Value = reqwest::Client::new()
-        .post(format!("{emulator}/_emulator/registration-tokens"))
-        .json(&serde_json::json!({"customer_identifier": customer, "aws_account_id": aws_account_id,
-                                  "product_code": product_code, "ttl_seconds": ttl_seconds}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
+    let body = serde_json::json!({"customer_identifier": customer, "aws_account_id": aws_account_id,
+                                  "product_code": product_code, "ttl_seconds": ttl_seconds});
+    emulator_post("/_emulator/registration-tokens", &body).await["token"].as_str().unwrap().to_string()
 }
 
 /// Mints a registration token for a new-style product: `ResolveCustomer` answers with the AWS
 /// account id, the licence and the product code, and no customer identifier.
 pub async fn mint_license_token(aws_account_id: &str, license_arn: &str, product_code: &str) -> String {
-    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
-    let v: Value = reqwest::Client::new()
-        .post(format!("{emulator}/_emulator/registration-tokens"))
-        .json(&serde_json::json!({"license_arn": license_arn, "aws_account_id": aws_account_id, "product_code": product_code}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
+    let body =
+        serde_json::json!({"license_arn": license_arn, "aws_account_id": aws_account_id, "product_code": product_code});
+    emulator_post("/_emulator/registration-tokens", &body).await["token"].as_str().unwrap().to_string()
 }
 
 /// A licence ARN as AWS License Manager writes them, unique per call.
@@ -639,11 +630,9 @@ pub async fn emulator_ledger(customer: &str) -> Vec<Value> {
 /// for `scope` (a product code or instance id; `None`: every call): `mode` throttle, error, drop
 /// (applied, answer lost) or unprocessed; `count` calls, one in `every`.
 pub async fn emulator_fault(operation: &str, scope: Option<&str>, mode: &str, count: u32, every: u32) {
-    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
     let body =
         serde_json::json!({"operation": operation, "scope": scope, "mode": mode, "count": count, "every": every});
-    let r = reqwest::Client::new().post(format!("{emulator}/_emulator/faults")).json(&body).send().await.unwrap();
-    assert!(r.status().is_success());
+    emulator_post("/_emulator/faults", &body).await;
 }
 
 /// Clears the faults of `scope` (all faults for `None`).
@@ -658,18 +647,12 @@ pub async fn emulator_clear_faults(scope: Option<&str>) {
 
 /// The time the emulator sees for a product code or an instance id (tests move their own clock).
 pub async fn emulator_clock(scope: &str, now: DateTime<Utc>) {
-    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
-    let body = serde_json::json!({"scope": scope, "now": now.to_rfc3339()});
-    let r = reqwest::Client::new().post(format!("{emulator}/_emulator/clock")).json(&body).send().await.unwrap();
-    assert!(r.status().is_success());
+    emulator_post("/_emulator/clock", &serde_json::json!({"scope": scope, "now": now.to_rfc3339()})).await;
 }
 
 /// The marketplace ends a customer's subscription on its side (`CustomerNotSubscribed` after).
 pub async fn emulator_unsubscribe(customer: Value) {
-    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
-    let r =
-        reqwest::Client::new().post(format!("{emulator}/_emulator/unsubscribe")).json(&customer).send().await.unwrap();
-    assert!(r.status().is_success());
+    emulator_post("/_emulator/unsubscribe", &customer).await;
 }
 
 /// A KooGallery call as KooGallery makes it: the JSON body signed with `timestamp` (ms) and
