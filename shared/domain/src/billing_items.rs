@@ -1,6 +1,6 @@
 //! The billing items (计费项) ship with the code, like the site catalogue. Prices are
 //! illustrative configuration, not facts. Each item names the dimension it is metered as on
-//! AWS Marketplace and the metering item code on Alibaba Cloud Marketplace (flow 10).
+//! AWS Marketplace and the code Alibaba Cloud Marketplace and KooGallery take usage under (flow 10).
 
 use crate::money::{Amount, Currency};
 use serde::Serialize;
@@ -22,8 +22,9 @@ pub struct BillingItem {
     pub usd: &'static str,
     /// The AWS Marketplace dimension this item is metered as.
     pub aws_dimension: &'static str,
-    /// The metering item code pushed to Alibaba Cloud Marketplace.
-    pub aliyun_code: &'static str,
+    /// The code usage is pushed under to Alibaba Cloud Marketplace (the entity key) and to
+    /// KooGallery (the usage measure).
+    pub usage_code: &'static str,
 }
 
 impl BillingItem {
@@ -76,13 +77,19 @@ const fn item(
     cny: &'static str,
     usd: &'static str,
     aws_dimension: &'static str,
-    aliyun_code: &'static str,
+    usage_code: &'static str,
 ) -> BillingItem {
-    BillingItem { id, name: Names { zh, en }, unit, cny, usd, aws_dimension, aliyun_code }
+    BillingItem { id, name: Names { zh, en }, unit, cny, usd, aws_dimension, usage_code }
 }
 
 pub fn find(id: &str) -> Option<&'static BillingItem> {
     ITEMS.iter().find(|i| i.id == id)
+}
+
+/// What `quantity` of `item` costs at list price, exactly (balances are charged exactly; a
+/// bill line rounds its total). An item not in the catalogue costs nothing.
+pub fn cost(item: &str, quantity: Amount, currency: Currency) -> Amount {
+    find(item).map(|i| quantity * i.price(currency)).unwrap_or_default()
 }
 
 /// `GET /v1/billing/items` (api.md, `BillingItem`).
@@ -113,7 +120,7 @@ mod tests {
             for c in Currency::ALL {
                 assert!(i.price(c) > Amount::ZERO, "{} {c:?}", i.id);
             }
-            assert!(!i.aws_dimension.is_empty() && !i.aliyun_code.is_empty());
+            assert!(!i.aws_dimension.is_empty() && !i.usage_code.is_empty());
         }
         assert_eq!(ITEMS.len(), 10);
         assert_eq!(find("log_events").map(|i| i.price(Currency::Cny).to_string()), Some("1.20".into()));

@@ -262,8 +262,7 @@ fn platform_method(p: Platform) -> &'static str {
 
 /// The amount of an enterprise line: quantity × list price, half-up to the cent.
 pub fn line_amount(quantity: Amount, item: &str, currency: Currency) -> Amount {
-    let price = crate::billing_items::find(item).map(|i| i.price(currency)).unwrap_or_default();
-    to_cents(quantity * price)
+    to_cents(crate::billing_items::cost(item, quantity, currency))
 }
 
 /// A month's bill from its lines (flow 11). Enterprise lines (and usage that fell back to

@@ -10,11 +10,10 @@
 //! - `releaseInstance` is the cancellation of flow 7, then the final usage report.
 //! - `queryInstance` answers the state of up to 100 instances.
 
-use super::{cancellation, metering, Deps};
+use super::{cancellation, Deps};
 use crate::crypto::koogallery as sig;
 use crate::error::Result;
 use crate::model::{CloudAccount, CloudStatus, Platform};
-use crate::ports::Transition;
 use crate::rules::fields;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
@@ -147,19 +146,7 @@ pub async fn handle(
                         deps.marketplace.transition(&id, status, at).await?;
                     }
                 }
-                _ => {
-                    let account = match current.status {
-                        CloudStatus::Cancelled => Some(current),
-                        _ => match deps.marketplace.transition(&id, CloudStatus::Cancelled, at).await? {
-                            Some(Transition::Applied { account }) => Some(account),
-                            _ => deps.marketplace.cloud_account(&id).await?,
-                        },
-                    };
-                    if let Some(account) = account.filter(|a| a.status == CloudStatus::Cancelled) {
-                        cancellation::run(deps, &account, deadline).await?;
-                        metering::final_report(deps, &account.id, deadline).await;
-                    }
-                }
+                _ => cancellation::close(deps, current, at, deadline).await?,
             }
             Ok(code(key, SUCCESS))
         }

@@ -84,15 +84,7 @@ pub async fn aliyun_spi(
                 // and a closed one stays closed.
                 return Ok((200, json!({ "success": true })));
             }
-            let account = match current.status {
-                CloudStatus::Cancelled => current,
-                _ => match deps.marketplace.transition(&id, CloudStatus::Cancelled, now).await? {
-                    Some(Transition::Applied { account }) => account,
-                    _ => deps.marketplace.cloud_account(&id).await?.ok_or(Error::Conflict)?,
-                },
-            };
-            cancellation::run(deps, &account, deadline).await?;
-            metering::final_report(deps, &account.id, deadline).await;
+            cancellation::close(deps, current, now, deadline).await?;
             Ok((200, json!({ "success": true })))
         }
         _ => Ok(spi_error(400, "unknown_action")),

@@ -270,7 +270,7 @@ fn dimension(platform: Platform, item: &str) -> &'static str {
     let i = billing_items::find(item);
     match platform {
         Platform::Aws => i.map(|i| i.aws_dimension).unwrap_or("unknown"),
-        Platform::Aliyun | Platform::Huawei => i.map(|i| i.aliyun_code).unwrap_or("unknown"),
+        Platform::Aliyun | Platform::Huawei => i.map(|i| i.usage_code).unwrap_or("unknown"),
     }
 }
 
@@ -282,7 +282,6 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
         .iter()
         .map(|p| {
             let currency = Currency::of_site(&p.site);
-            let price = billing_items::find(&r.item).map(|i| i.price(currency)).unwrap_or_default();
             let line = LineKey {
                 payer: LinePayer::FellBack {
                     platform: r.platform,
@@ -300,7 +299,11 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
                     workspace_name: p.workspace_name.clone(),
                     site: p.site.clone(),
                 },
-                charge: BalanceDelta { billing_account: p.billing_account.clone(), currency, charges: p.delta * price },
+                charge: BalanceDelta {
+                    billing_account: p.billing_account.clone(),
+                    currency,
+                    charges: billing_items::cost(&r.item, p.delta, currency),
+                },
             }
         })
         .collect();
