@@ -74,7 +74,7 @@ impl Harness {
 
     fn wired(sdk: aws_config::SdkConfig, settings: billing_adapters::Settings) -> Self {
         let table = settings.table_name.clone();
-        let Wired { mut deps, store, .. } = wire_with(&sdk, settings);
+        let Wired { mut deps, store, .. } = wire_with(&sdk, settings).expect("wiring from .local/env");
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         deps.clock = clock.clone();
         Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk, table }
@@ -246,7 +246,7 @@ pub fn token(v: &Value, which: &str) -> String {
 pub fn spi_query(params: &[(&str, &str)]) -> String {
     let key = std::env::var("ALIYUN_SPI_KEY").expect("ALIYUN_SPI_KEY");
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let token = billing_domain::crypto::spi_signature::sign(&owned, &key);
+    let token = billing_adapters::aliyun::spi_token::sign(&owned, &key);
     let mut all = owned;
     all.push(("token".into(), token));
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
@@ -521,6 +521,8 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         last_event_at: Utc::now(),
         cancelled_at: None,
         refused_at: None,
+        opened_at: None,
+        order: None,
     };
     stream::iter(0..n)
         .map(|i| {
@@ -671,7 +673,7 @@ pub async fn koogallery_signed(
 ) -> (u16, Value, String) {
     let key = std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY");
     let sig = signature.map(str::to_string).unwrap_or_else(|| {
-        billing_domain::crypto::koogallery::request_signature(&key, nonce, timestamp, body).to_uppercase()
+        billing_adapters::koogallery::saas_signature::request_signature(&key, nonce, timestamp, body).to_uppercase()
     });
     let path = format!("/v1/marketplace/huawei?signature={sig}&timestamp={timestamp}&nonce={nonce}");
     let r =
@@ -682,14 +684,28 @@ pub async fn koogallery_signed(
     (s, b, sign)
 }
 
-/// Opens a KooGallery instance for a Huawei account through the real handler: its id.
+/// Opens a KooGallery instance for a Huawei account through the real handler, as KooGallery
+/// does it: the order (and its buyer) exists at KooGallery's order query, `newInstance` sends the
+/// documented V2.0 body (no buyer), and KooGallery then knows the instance our answer named.
 pub async fn open_huawei_instance(w: &marketplace_webhook::Webhook, account: &str, at: DateTime<Utc>) -> String {
     let order = format!("CS{}", unique());
-    let body = serde_json::json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-000001"),
-        "businessId": unique(), "buyerInfo": {"customerId": account, "customerName": "buyer"}, "testFlag": "0"});
+    let line = format!("{order}-000001");
+    emulator_post(
+        "/_emulator/koogallery/orders",
+        &serde_json::json!({"order_id": order, "order_line_id": line, "customer_id": account}),
+    )
+    .await;
+    let body = serde_json::json!({"activity": "newInstance", "businessId": unique(), "orderId": order,
+        "orderLineId": line, "testFlag": "0"});
     let (s, b, _) = koogallery(w, &body, at).await;
     assert_eq!((s, b["resultCode"].as_str()), (200, Some("000000")), "{b}");
-    b["instanceId"].as_str().unwrap().to_string()
+    let instance = b["instanceId"].as_str().unwrap().to_string();
+    emulator_post(
+        "/_emulator/koogallery/instances",
+        &serde_json::json!({"instance_id": instance, "opened_at": at.to_rfc3339()}),
+    )
+    .await;
+    instance
 }
 
 pub fn huawei_account() -> String {

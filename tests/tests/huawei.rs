@@ -132,7 +132,7 @@ async fn forged_stale_and_replayed_calls_change_nothing() {
     // A body altered after signing.
     let key = std::env::var("HUAWEI_KOOGALLERY_KEY").unwrap();
     let n2 = unique();
-    let sig = billing_domain::crypto::koogallery::request_signature(&key, &n2, &ts, &body);
+    let sig = billing_adapters::koogallery::saas_signature::request_signature(&key, &n2, &ts, &body);
     assert_eq!(koogallery_signed(&w, &release, &ts, &n2, Some(&sig)).await.1["resultCode"], "000001");
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
 }

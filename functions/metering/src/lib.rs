@@ -2,9 +2,10 @@
 //! marketplace, exactly once (domain.md, flow 10). Final reports of ending subscriptions run
 //! at once in `marketplace-webhook`, through the same service.
 
-use billing_domain::service::{metering, Deps};
+use billing_domain::service::{metering, subscription, Deps};
 use std::time::Instant;
 
+/// The run; subscriptions a marketplace refused end (flow 7).
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
-    metering::run(deps, deadline).await
+    subscription::run_metering(deps, deadline).await
 }

@@ -1,7 +1,8 @@
 //! `sweeper`, run on a schedule: sends email intents left pending (SES was down) and
-//! continues cancellations that stopped before finishing (a crash, or a deadline).
+//! continues cancellations that stopped before finishing (a crash, or a deadline), and asks
+//! KooGallery's order query again for buyers it could not name when their instance opened.
 
-use billing_domain::service::{cancellation, outbox, Deps};
+use billing_domain::service::{cancellation, koogallery, outbox, Deps};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -10,11 +11,15 @@ pub struct Swept {
     pub emails_sent: usize,
     pub emails_failed: usize,
     pub cancellations_finished: usize,
+    pub buyers_learnt: usize,
 }
 
 pub async fn sweep(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<Swept> {
-    let mut swept =
-        Swept { cancellations_finished: cancellation::continue_open_runs(deps, deadline).await?, ..Swept::default() };
+    let mut swept = Swept {
+        cancellations_finished: cancellation::continue_open_runs(deps, deadline).await?,
+        buyers_learnt: koogallery::learn_pending_buyers(deps, deadline).await?,
+        ..Swept::default()
+    };
     loop {
         let d = outbox::retry_pending(deps, 100).await?;
         swept.emails_sent += d.sent;

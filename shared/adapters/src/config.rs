@@ -47,18 +47,37 @@ impl Settings {
         var("HUAWEI_KOOGALLERY_KEY")
     }
 
-    /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`) and the AK/SK its calls are signed
-    /// with (`KOOGALLERY_ACCESS_KEY`, `KOOGALLERY_SECRET_KEY`, from Secrets Manager).
-    pub fn koogallery_usage() -> (String, Option<(String, String)>) {
-        let endpoint = std::env::var("KOOGALLERY_USAGE_ENDPOINT")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/metering/usage".into());
+    /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`, its published address unless set),
+    /// signed with the seller's key (the one KooGallery signs its calls with).
+    pub fn koogallery_usage() -> (String, Option<String>) {
+        let endpoint = std::env::var("KOOGALLERY_USAGE_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            "https://mkt-intl.myhuaweicloud.com/api/mkp-openapi-public/global/v1/isv/usage-data".into()
+        });
+        (endpoint, var("HUAWEI_KOOGALLERY_KEY").ok())
+    }
+
+    /// KooGallery's order query (`KOOGALLERY_ORDER_ENDPOINT`, its published address unless set)
+    /// and the AK/SK it is signed with (`KOOGALLERY_ACCESS_KEY`, `KOOGALLERY_SECRET_KEY`).
+    pub fn koogallery_orders() -> (String, Option<(String, String)>) {
+        let endpoint = std::env::var("KOOGALLERY_ORDER_ENDPOINT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            "https://mkt-intl.myhuaweicloud.com/api/mkp-openapi-public/global/v1/order/query".into()
+        });
         let key = match (var("KOOGALLERY_ACCESS_KEY"), var("KOOGALLERY_SECRET_KEY")) {
             (Ok(ak), Ok(sk)) => Some((ak, sk)),
             _ => None,
         };
         (endpoint, key)
+    }
+
+    /// Each billing item's metering item on the Alibaba Cloud product (`ALIYUN_METERING_ITEMS`,
+    /// `{"<item>": "<meteringAssit>"}`). Unset, nothing can be pushed: reports stay pending.
+    pub fn aliyun_metering_items() -> Result<crate::aliyun::metering::MeteringItems, SettingsError> {
+        match var("ALIYUN_METERING_ITEMS") {
+            Ok(json) => crate::aliyun::metering::MeteringItems::parse(&json).map_err(|_| {
+                SettingsError::Invalid("ALIYUN_METERING_ITEMS", "must map billing items to metering items of their key")
+            }),
+            Err(_) => Ok(Default::default()),
+        }
     }
 
     pub fn registration_url() -> Result<String, SettingsError> {
@@ -69,14 +88,14 @@ impl Settings {
     /// set) and the AccessKey the metering push is signed with (`ALIYUN_ACCESS_KEY_ID`,
     /// `ALIYUN_ACCESS_KEY_SECRET`, from Secrets Manager). Without a key the push answers
     /// "not configured": reports stay pending, visible in the reconciliation.
-    pub fn aliyun_market() -> (String, Option<crate::aliyun::AliyunCredentials>) {
+    pub fn aliyun_market() -> (String, Option<crate::aliyun::metering::AliyunCredentials>) {
         let endpoint = std::env::var("ALIYUN_MARKET_ENDPOINT")
             .ok()
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "https://market.aliyuncs.com/".into());
         let credentials = match (var("ALIYUN_ACCESS_KEY_ID"), var("ALIYUN_ACCESS_KEY_SECRET")) {
             (Ok(access_key_id), Ok(access_key_secret)) => {
-                Some(crate::aliyun::AliyunCredentials { access_key_id, access_key_secret })
+                Some(crate::aliyun::metering::AliyunCredentials { access_key_id, access_key_secret })
             }
             _ => None,
         };

@@ -1,14 +1,16 @@
-//! The one real adapter per domain port: DynamoDB (all stores), SES (mailer), AWS
-//! Marketplace Metering (customer resolver, usage), Alibaba Cloud Marketplace (usage push).
-//! The only crate that imports the AWS SDK or speaks to a marketplace.
+//! The edge: the one real adapter per domain port (DynamoDB for every store, SES for mail) and
+//! one module per marketplace holding its whole wire protocol, inbound and outbound (`aws`,
+//! `aliyun`, `koogallery`: signatures, field names, answer codes). The only crate that imports
+//! the AWS SDK or speaks to a marketplace; the domain sees typed events and outcomes.
 
 pub mod aliyun;
+pub mod aws;
 pub mod config;
 pub mod dynamo;
 pub mod https;
 pub mod koogallery;
-pub mod metering;
 pub mod ses;
+pub mod split;
 
 pub use config::Settings;
 pub use dynamo::DynamoStore;

@@ -160,9 +160,49 @@ pub struct CloudAccount {
     /// cancellation that follows records that cause in the workspaces' history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_at: Option<DateTime<Utc>>,
+    /// When the subscription began, as far as the billing center knows: the first event or
+    /// landing that named it. No record is stamped before it (AWS refuses usage before a
+    /// licence's activation; KooGallery a period that begins before the instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    /// KooGallery: the order that opened the instance, from which its buyer is learnt
+    /// (its `newInstance` does not name the buyer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<MarketOrder>,
+}
+
+/// A marketplace order line (KooGallery `orderId` / `orderLineId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketOrder {
+    pub order_id: String,
+    pub order_line_id: String,
 }
 
 impl CloudAccount {
+    /// A subscription as its marketplace first names it, opened at `at`.
+    pub fn opened(id: String, platform: Platform, account_id: String, status: CloudStatus, at: DateTime<Utc>) -> Self {
+        CloudAccount {
+            id,
+            platform,
+            account_id,
+            instance_id: None,
+            customer_identifier: None,
+            product_code: None,
+            license_arn: None,
+            status,
+            last_event_at: at,
+            cancelled_at: None,
+            refused_at: None,
+            opened_at: Some(at),
+            order: None,
+        }
+    }
+
+    /// Whether the buyer is known (a KooGallery instance is opened before its order is read).
+    pub fn buyer_known(&self) -> bool {
+        !self.account_id.is_empty()
+    }
+
     pub fn aliyun_id(instance_id: &str) -> String {
         format!("aliyun-{instance_id}")
     }

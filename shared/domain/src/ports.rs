@@ -139,6 +139,8 @@ pub trait Mailer: Send + Sync {
 }
 
 /// What a marketplace event did to a cloud account.
+// One per event, moved once: boxing the account would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
     /// Applied; the account as it now stands.
@@ -164,8 +166,23 @@ pub trait MarketplaceStore: Send + Sync {
     /// An AWS agreement as recorded from its events.
     async fn agreement(&self, id: &str) -> Result<Option<Agreement>>;
     /// Writes `agreement` if the stored one is still at `agreement.version - 1` (absent for 1);
-    /// `Ok(false)` when another writer came first.
+    /// `Ok(false)` when another writer came first. An agreement whose licence is known is listed
+    /// under it.
     async fn save_agreement(&self, agreement: &Agreement) -> Result<bool>;
+    /// The agreements recorded on one licence of one buyer.
+    async fn agreements_of_licence(&self, acceptor: &str, license_arn: &str) -> Result<Vec<Agreement>>;
+    /// The cloud account an AWS identity (`cust:...` / `lic:...`) is linked to.
+    async fn aws_alias(&self, identity: &str) -> Result<Option<String>>;
+    /// Links an AWS identity to a cloud account unless it is linked already; the account it is
+    /// linked to.
+    async fn link_aws_alias(&self, identity: &str, cloud_account_id: &str) -> Result<String>;
+    /// Records what `ResolveCustomer` returned for an AWS account: its licence ARN wins over an
+    /// event's, and identifiers it lacked are filled in.
+    async fn learn_aws_identity(&self, id: &str, customer: &AwsCustomer) -> Result<CloudAccount>;
+    /// Records the buyer of an instance opened before its buyer was known (KooGallery).
+    async fn learn_buyer(&self, id: &str, account_id: &str) -> Result<CloudAccount>;
+    /// Instances whose buyer is not known yet.
+    async fn buyers_unknown(&self) -> Result<Vec<String>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,40 +344,71 @@ pub struct FallbackPart {
     pub charge: BalanceDelta,
 }
 
+/// A cloud account's metering lease: the count of usage commits seen when it was taken, and
+/// the keys of its reports fixed but not yet settled (taken or fallen back).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterLease {
+    pub seen: u64,
+    pub open: Vec<String>,
+}
+
 /// Metering state: which cloud accounts have usage to report, their reports, their lines.
 #[async_trait]
 pub trait MeteringStore: Send + Sync {
     /// Cloud accounts with usage not yet in a report, or reports not yet settled.
     async fn due_accounts(&self) -> Result<Vec<String>>;
-    /// Takes the account's metering lease (one run at a time per account): the count of usage
-    /// commits seen so far, or `None` while another run holds it.
-    async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<u64>>;
+    /// Cloud accounts whose lines hold usage in no report (carried fractions included), due
+    /// or not: the reconciliation shows them all.
+    async fn carrying_accounts(&self) -> Result<Vec<String>>;
+    /// Takes the account's metering lease (one run at a time per account); `None` while
+    /// another run holds it.
+    async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>>;
     /// Gives the lease back. `settled`: nothing was left to report, so the account leaves the
-    /// due list, unless usage came after `seen`.
-    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool) -> Result<()>;
-    /// The account's reports not yet taken nor fallen back, oldest first.
-    async fn open_reports(&self, cloud_account_id: &str) -> Result<Vec<MeterReport>>;
+    /// due list, unless usage came after `seen`. `carrying`: its lines hold usage in no report.
+    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool, carrying: bool) -> Result<()>;
+    /// The reports the lease names as open that are still fixed, oldest first.
+    async fn open_reports(&self, cloud_account_id: &str, open: &[String]) -> Result<Vec<MeterReport>>;
+    /// The account's newest report, whatever its status (KooGallery's carried fraction).
+    async fn last_report(&self, cloud_account_id: &str) -> Result<Option<MeterReport>>;
     /// The account's cloud lines, read consistently.
     async fn meter_lines(&self, cloud_account_id: &str) -> Result<Vec<MeterLine>>;
-    /// Writes a report once per (cloud account, item, time); the one stored if it exists.
+    /// Writes a report once per (cloud account, item, time), listed as open on the account;
+    /// the one stored if it exists.
     async fn fix_report(&self, report: &MeterReport) -> Result<MeterReport>;
     /// Marks the report's usage as covered on its lines (once per report and line).
     async fn cover(&self, report: &MeterReport) -> Result<()>;
-    /// The marketplace took the report: its lines count it as reported.
+    /// The marketplace took the report: its lines count it as reported; it is no longer open.
     async fn mark_reported(&self, report: &MeterReport) -> Result<()>;
-    /// The report's usage falls back to enterprise, with `reason` (once per report and line).
+    /// The report's usage falls back to enterprise, with `reason` (once per report and line);
+    /// it is no longer open.
     async fn fall_back(&self, report: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()>;
+    /// Takes a settled report off the account's open list (it was settled by a run that died
+    /// before doing so).
+    async fn forget_open(&self, report: &MeterReport) -> Result<()>;
+    /// Every report of one cloud account, oldest first.
+    async fn reports_of(&self, cloud_account_id: &str) -> Result<Vec<MeterReport>>;
     /// Reports stamped in `[from, to)`, of every cloud account.
     async fn reports_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<MeterReport>>;
 }
 
-/// One record for a marketplace.
+/// One record for a marketplace: the report and the subscription it is for. Each adapter names
+/// the item as its marketplace does (an AWS dimension, an Alibaba metering item).
 #[derive(Debug, Clone)]
 pub struct MeterRecord<'a> {
     pub report: &'a MeterReport,
     pub account: &'a CloudAccount,
-    /// The item's code on that marketplace (AWS dimension, Alibaba metering item).
-    pub dimension: &'static str,
+}
+
+/// Why an order's buyer could not be learnt.
+#[derive(Debug, thiserror::Error)]
+#[error("order query failed: {0}")]
+pub struct OrderQueryError(pub String);
+
+/// A marketplace's order query (KooGallery "Querying an Order"): who bought an order line.
+#[async_trait]
+pub trait OrderQuery: Send + Sync {
+    /// The buyer's account id; `None` when the marketplace knows no such order.
+    async fn buyer(&self, order: &crate::model::MarketOrder) -> std::result::Result<Option<String>, OrderQueryError>;
 }
 
 /// A marketplace's usage reporting: AWS `BatchMeterUsage`, Alibaba Cloud's metering push,

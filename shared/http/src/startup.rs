@@ -1,10 +1,11 @@
 //! Start-up, once per process: tracing, settings, SDK clients. Warm invocations reuse all.
 
-use billing_adapters::aliyun::AliyunMeter;
+use billing_adapters::aliyun::metering::AliyunMeter;
+use billing_adapters::aws::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::config::{sdk_config, Settings, SettingsError};
 use billing_adapters::https::Https;
-use billing_adapters::koogallery::KooGalleryMeter;
-use billing_adapters::metering::{AwsMeter, MeteringResolver};
+use billing_adapters::koogallery::order_query::KooGalleryOrders;
+use billing_adapters::koogallery::usage_push::KooGalleryMeter;
 use billing_adapters::ses::SesMailer;
 use billing_adapters::DynamoStore;
 use billing_domain::ports::SystemClock;
@@ -28,20 +29,26 @@ pub struct Wired {
 pub async fn wire() -> Result<Wired, SettingsError> {
     let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
-    Ok(wire_with(&sdk, settings))
+    wire_with(&sdk, settings)
 }
 
 /// Wiring from a given SDK configuration (tests point it at the local servers).
-pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
+pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Result<Wired, SettingsError> {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
-    let metering_client = aws_sdk_marketplacemetering::Client::new(sdk);
+    let metering_client = billing_adapters::aws::metering::client(sdk);
     let https = Https::new();
     let (aliyun_endpoint, aliyun_key) = Settings::aliyun_market();
     let (koogallery_endpoint, koogallery_key) = Settings::koogallery_usage();
+    let (orders_endpoint, orders_key) = Settings::koogallery_orders();
     let meters = Meters {
         aws: Arc::new(AwsMeter::new(metering_client.clone())),
-        aliyun: Arc::new(AliyunMeter::new(https.clone(), aliyun_endpoint, aliyun_key)),
-        huawei: Arc::new(KooGalleryMeter::new(https, koogallery_endpoint, koogallery_key)),
+        aliyun: Arc::new(AliyunMeter::new(
+            https.clone(),
+            aliyun_endpoint,
+            aliyun_key,
+            Settings::aliyun_metering_items()?,
+        )),
+        huawei: Arc::new(KooGalleryMeter::new(https.clone(), koogallery_endpoint, koogallery_key)),
     };
     let deps = Deps {
         accounts: store.clone(),
@@ -54,10 +61,11 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         meters,
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
         resolver: Arc::new(MeteringResolver::new(metering_client)),
+        orders: Arc::new(KooGalleryOrders::new(https, orders_endpoint, orders_key)),
         clock: Arc::new(SystemClock),
         tokens: settings.token_key.clone(),
     };
-    Wired { deps, store, settings }
+    Ok(Wired { deps, store, settings })
 }
 
 /// Lambda's limit on an invocation: a deadline further away than this is not a deadline.

@@ -585,6 +585,8 @@ async fn metering_bench(
             last_event_at: now,
             cancelled_at: None,
             refused_at: None,
+            opened_at: Some(now - chrono::Duration::days(1)),
+            order: None,
         }
     };
     let seeding = Instant::now();

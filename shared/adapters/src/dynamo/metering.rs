@@ -1,7 +1,9 @@
 //! Metering state (flow 10).
 //!
 //! - `METER#<cloud account> / DUE`: the account has usage to report (gsi1 `METERDUE`, set by
-//!   every usage commit with its usage, which also counts `seq`), and the run's lease.
+//!   every usage commit with its usage, which also counts `seq`), the run's lease, the set `open`
+//!   of its reports fixed and not yet settled, and (gsi2 `METERCARRY`) whether its lines hold
+//!   usage in no report.
 //! - `METERREP#<cloud account> / <time>#<item>`: a report, fixed before it is sent (gsi1
 //!   `METERREPORTS#<day>` for the reconciliation).
 //! - The cloud bill lines (gsi2 `METER#<cloud account>`) carry `covered`, `reported` and
@@ -16,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use billing_domain::model::Platform;
 use billing_domain::money::Amount;
-use billing_domain::ports::{FallbackPart, MeteringStore};
+use billing_domain::ports::{FallbackPart, MeterLease, MeteringStore};
 use billing_domain::rules::metering::{FallbackReason, MeterLine, MeterReport, ReportStatus};
 use billing_domain::rules::rating::LineKey;
 use billing_domain::{Error, Result};
@@ -27,8 +29,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 const LEASE_SECONDS: i64 = 600;
 /// Reports are kept this long for the reconciliation.
 const KEEP_REPORTS_DAYS: i64 = 400;
-/// Open reports are looked for this far back: every marketplace's window is shorter.
-const OPEN_LOOKBACK_DAYS: i64 = 7;
 
 fn due_key(cloud: &str) -> Item {
     key(format!("METER#{cloud}"), "DUE")
@@ -90,6 +90,8 @@ impl DynamoStore {
         Ok(conditional(out)?.is_some())
     }
 
+    /// Settles a report: its status, then it leaves the account's open list (a crash between
+    /// the two leaves a settled report listed, which the next run forgets).
     async fn set_status(&self, r: &MeterReport, status: ReportStatus, reason: Option<FallbackReason>) -> Result<()> {
         let status = serde_dynamo::to_attribute_value(status).map_err(Error::internal)?;
         let reason = serde_dynamo::to_attribute_value(reason).map_err(Error::internal)?;
@@ -104,7 +106,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(())
+        self.forget_open(r).await
     }
 }
 
@@ -128,7 +130,12 @@ impl MeteringStore for DynamoStore {
         Ok(items.iter().filter_map(|i| str_attr(i, "gsi1sk")).collect())
     }
 
-    async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<u64>> {
+    async fn carrying_accounts(&self) -> Result<Vec<String>> {
+        let items = self.query_all(Some("gsi2"), "gsi2pk", "METERCARRY", "gsi2sk", "").await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "gsi2sk")).collect())
+    }
+
+    async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>> {
         let out = self
             .client()
             .update_item()
@@ -142,55 +149,101 @@ impl MeteringStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        Ok(conditional(out)?
-            .map(|o| o.attributes.map(|a| num_attr(&a, "seq")).unwrap_or_default().try_into().unwrap_or(0)))
+        Ok(conditional(out)?.map(|o| {
+            let a = o.attributes.unwrap_or_default();
+            let seen = num_attr(&a, "seq").try_into().unwrap_or(0);
+            let open = a.get("open").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+            MeterLease { seen, open }
+        }))
     }
 
-    async fn release(&self, cloud: &str, seen: u64, settled: bool) -> Result<()> {
+    async fn release(&self, cloud: &str, seen: u64, settled: bool, carrying: bool) -> Result<()> {
+        // Carrying accounts stay listed for the reconciliation (gsi2 `METERCARRY`), due or not.
+        let carry = if carrying { "SET gsi2pk = :carry, gsi2sk = :id" } else { "REMOVE gsi2pk, gsi2sk" };
+        let with_carry = |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            if carrying {
+                u.expression_attribute_values(":carry", s("METERCARRY")).expression_attribute_values(":id", s(cloud))
+            } else {
+                u
+            }
+        };
         if settled {
-            let out = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(due_key(cloud)))
-                .update_expression("REMOVE gsi1pk, gsi1sk, lease_until")
-                .condition_expression("seq = :seen")
-                .expression_attribute_values(":seen", n(seen))
-                .send()
-                .await;
+            let out = with_carry(
+                self.client()
+                    .update_item()
+                    .table_name(self.table())
+                    .set_key(Some(due_key(cloud)))
+                    .update_expression(format!("REMOVE gsi1pk, gsi1sk, lease_until {}", carry.replace("REMOVE", ",")))
+                    .condition_expression("seq = :seen")
+                    .expression_attribute_values(":seen", n(seen)),
+            )
+            .send()
+            .await;
             if conditional(out)?.is_some() {
                 return Ok(());
             }
             // Usage came meanwhile: the account stays due.
         }
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(due_key(cloud)))
-            .update_expression("REMOVE lease_until")
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        with_carry(
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(due_key(cloud)))
+                .update_expression(format!("REMOVE lease_until {}", carry.replace("REMOVE", ","))),
+        )
+        .send()
+        .await
+        .map_err(sdk_error)?;
         Ok(())
     }
 
-    async fn open_reports(&self, cloud: &str) -> Result<Vec<MeterReport>> {
-        let since = Utc::now() - Duration::days(OPEN_LOOKBACK_DAYS);
+    async fn open_reports(&self, cloud: &str, open: &[String]) -> Result<Vec<MeterReport>> {
+        let keys: Vec<Item> = open.iter().map(|sk| key(report_pk(cloud), sk)).collect();
+        let mut reports = Vec::new();
+        for it in self.batch_get(keys).await? {
+            let r: MeterReport = from_item(it)?;
+            if r.status == ReportStatus::Fixed {
+                reports.push(r);
+            } else {
+                self.forget_open(&r).await?; // settled by a run that died before saying so
+            }
+        }
+        reports.sort_by(|a, b| (a.at, &a.item).cmp(&(b.at, &b.item)));
+        Ok(reports)
+    }
+
+    async fn last_report(&self, cloud: &str) -> Result<Option<MeterReport>> {
         let out = self
             .client()
             .query()
             .table_name(self.table())
-            .key_condition_expression("pk = :pk AND sk >= :since")
-            .filter_expression("#st = :fixed")
-            .expression_attribute_names("#st", "status")
+            .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(report_pk(cloud)))
-            .expression_attribute_values(":since", s(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-            .expression_attribute_values(":fixed", s("fixed"))
+            .scan_index_forward(false)
+            .limit(1)
             .consistent_read(true)
             .send()
             .await
             .map_err(sdk_error)?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        out.items.unwrap_or_default().into_iter().next().map(from_item).transpose()
+    }
+
+    async fn reports_of(&self, cloud: &str) -> Result<Vec<MeterReport>> {
+        self.query_all(None, "pk", &report_pk(cloud), "sk", "").await?.into_iter().map(from_item).collect()
+    }
+
+    async fn forget_open(&self, r: &MeterReport) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(due_key(&r.cloud_account_id)))
+            .update_expression("DELETE #open :sk")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     async fn meter_lines(&self, cloud: &str) -> Result<Vec<MeterLine>> {
@@ -201,16 +254,20 @@ impl MeteringStore for DynamoStore {
     }
 
     async fn fix_report(&self, r: &MeterReport) -> Result<MeterReport> {
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(report_item(r)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional(out)?.is_some() {
-            return Ok(r.clone());
+        // The report and its place on the open list, together: no report is fixed unlisted.
+        let mut tx = Tx::default();
+        tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
+        tx.update_always(
+            self.table(),
+            due_key(&r.cloud_account_id),
+            "ADD #open :sk",
+            vec![("#open", "open")],
+            vec![(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))],
+        )?;
+        match self.commit(tx).await {
+            Ok(()) => return Ok(r.clone()),
+            Err(Error::Conflict) => {}
+            Err(e) => return Err(e),
         }
         // Fixed before (a concurrent run, or this one before a crash): that one stands.
         self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))

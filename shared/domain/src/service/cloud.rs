@@ -124,6 +124,11 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
                 .await?
                 .filter(|a| a.platform == Platform::Huawei)
                 .ok_or(Error::CloudAccountNotFound)?;
+            // Opened before KooGallery's order query named its buyer: ask now.
+            let account = super::koogallery::learn_buyer(deps, &account).await?;
+            if !account.buyer_known() {
+                return Err(Error::CloudAccountNotActive);
+            }
             if account.status != CloudStatus::Active {
                 return Err(Error::CloudAccountNotActive); // frozen or released
             }

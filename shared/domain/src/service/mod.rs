@@ -1,16 +1,18 @@
 //! One function per operation: load through ports → decide with `rules` → commit → effects.
 
 pub mod agreements;
+pub mod aliyun;
+pub mod aws;
 pub mod billing;
 pub mod cancellation;
 pub mod cloud;
 pub mod koogallery;
-pub mod marketplace;
 pub mod metering;
 pub mod outbox;
 pub mod register;
 pub mod session;
 pub mod settlement;
+pub mod subscription;
 pub mod upgrade;
 pub mod usage;
 
@@ -18,7 +20,7 @@ use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
     AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter, MarketplaceStore,
-    MeteringStore, OutboxStore, UsageStore,
+    MeteringStore, OrderQuery, OutboxStore, UsageStore,
 };
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub struct Deps {
     pub meters: Meters,
     pub mailer: Arc<dyn Mailer>,
     pub resolver: Arc<dyn CustomerResolver>,
+    /// KooGallery's order query: who bought an instance.
+    pub orders: Arc<dyn OrderQuery>,
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenKey,
 }

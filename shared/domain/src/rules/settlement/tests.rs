@@ -15,6 +15,8 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         last_event_at: Utc::now(),
         cancelled_at: None,
         refused_at: None,
+        opened_at: None,
+        order: None,
     }
 }
 
