@@ -79,18 +79,22 @@ fn string_field<'a>(m: &'a Map<String, Value>, name: &str) -> Outcome<Option<&'a
 /// [RC]: a new integration gets `CustomerAWSAccountId`, `LicenseArn`, `ProductCode` (and, SDK 1.124,
 /// `Metadata.AgreementId`); "For new SaaS product integrations, the `CustomerIdentifier` field is not
 /// populated"; an existing integration continues to get `CustomerIdentifier` along with the others.
-/// `InvalidTokenException` for an unknown token, `ExpiredTokenException` for an expired one.
-fn resolve_customer(world: &World, body: &str) -> Outcome<Reply> {
+/// `InvalidTokenException` for an unknown token; `ExpiredTokenException` "The submitted registration
+/// token has expired. This can happen if the buyer's browser takes too long to redirect to your page,
+/// the buyer has resubmitted the registration token, or your application has held on to the
+/// registration token for too long": expired, or resolved once already.
+fn resolve_customer(world: &mut World, body: &str) -> Outcome<Reply> {
     let input = parse_object(body)?;
     let Some(token) = string_field(&input, "RegistrationToken")? else {
         return Err(refuse("ValidationException", "RegistrationToken is required"));
     };
-    let Some(t) = world.tokens.get(token) else {
+    let Some(t) = world.tokens.get_mut(token) else {
         return Err(refuse("InvalidTokenException", "Registration token is invalid."));
     };
-    if t.expires_at <= Utc::now() {
+    if t.expires_at <= Utc::now() || t.redeemed {
         return Err(refuse("ExpiredTokenException", "The submitted registration token has expired."));
     }
+    t.redeemed = true;
     let mut out = json!({ "CustomerAWSAccountId": t.aws_account_id, "ProductCode": t.product_code });
     if let Some(id) = &t.customer_identifier {
         out["CustomerIdentifier"] = id.as_str().into();

@@ -18,6 +18,7 @@ fn world() -> World {
         product_code: PRODUCT.into(),
         agreement_id: None,
         expires_at: Utc::now() + Duration::hours(1),
+        redeemed: false,
     };
     mint(&mut w, legacy, None);
     w
@@ -266,6 +267,7 @@ fn a_legacy_customer_and_its_licence_are_one_subscription() {
         product_code: PRODUCT.into(),
         agreement_id: None,
         expires_at: Utc::now() + Duration::hours(1),
+        redeemed: false,
     };
     w.licences.remove(arn);
     mint(&mut w, t, Some(Utc::now() - Duration::days(1)));
@@ -338,6 +340,7 @@ fn resolve_customer_answers_what_each_integration_gets() {
         product_code: PRODUCT.into(),
         agreement_id: arn.map(|_| "agmt-1".into()),
         expires_at: Utc::now() + Duration::seconds(ttl),
+        redeemed: false,
     };
     let resolve = |w: &mut World, t: &str| {
         handle(w, "AWSMPMeteringService.ResolveCustomer", &json!({"RegistrationToken": t}).to_string())
@@ -359,6 +362,7 @@ fn resolve_customer_answers_what_each_integration_gets() {
         ["CustomerIdentifier", "CustomerAWSAccountId", "LicenseArn", "ProductCode"].iter().all(|k| v.get(*k).is_some()),
         "{v}"
     );
+    assert_eq!(kind(&resolve(&mut w, &new)), "ExpiredTokenException", "a token is redeemed once");
     let expired = mint(&mut w, token(Some("c-7"), None, 0), None);
     assert_eq!(kind(&resolve(&mut w, &expired)), "ExpiredTokenException");
     assert_eq!(kind(&resolve(&mut w, "emu-unknown")), "InvalidTokenException");

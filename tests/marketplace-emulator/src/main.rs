@@ -22,7 +22,7 @@
 //! - `POST /_emulator/registration-tokens` `{customer_identifier?, license_arn?, aws_account_id,
 //!   product_code, ttl_seconds?, agreement_id?, activated_at?}` → `{"token"}`. At least one of
 //!   `customer_identifier` / `license_arn`. Also registers the licence (activated `activated_at`,
-//!   default now) and the legacy customer, both active.
+//!   default now) and the legacy customer, both active. `ResolveCustomer` redeems a token once.
 //! - `POST /_emulator/aws/licences` `{license_arn, aws_account_id, product_code, activated_at?}` → 204.
 //! - `POST /_emulator/aliyun/instances` `{instance_id, product_code?, expires_at?}` → 204.
 //! - `POST /_emulator/koogallery/instances` `{instance_id, opened_at?, frozen?}` → 204 (`opened_at`

@@ -36,6 +36,7 @@ pub async fn mint(State(w): State<Shared>, Json(m): Json<Mint>) -> Result<Json<V
         product_code: m.product_code,
         agreement_id: m.agreement_id,
         expires_at: Utc::now() + ttl,
+        redeemed: false,
     };
     let token = aws::mint(&mut w.lock().expect("lock"), token, m.activated_at);
     Ok(Json(json!({ "token": token })))

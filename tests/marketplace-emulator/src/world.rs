@@ -64,6 +64,8 @@ pub struct Token {
     pub product_code: String,
     pub agreement_id: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// Resolved once already: a token is redeemed once.
+    pub redeemed: bool,
 }
 
 /// An AWS licence (concurrent-agreement integration).
