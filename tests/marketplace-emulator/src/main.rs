@@ -113,3 +113,134 @@ async fn main() {
     eprintln!("marketplace emulator on http://{addr}");
     axum::serve(listener, app(world)).await.expect("serve");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+    use std::net::SocketAddr;
+
+    /// One HTTP/1.1 exchange over a plain socket: (status, body).
+    fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        s.write_all(format!("{req}\r\n{body}").as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out[9..12].parse().unwrap();
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    async fn serve(config: Config) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app(World::shared(config))).await.unwrap() });
+        addr
+    }
+
+    async fn call(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+        let (m, p, b) = (method.to_string(), path.to_string(), body.to_string());
+        let h: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        tokio::task::spawn_blocking(move || {
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            http(addr, &m, &p, &h, &b)
+        })
+        .await
+        .unwrap()
+    }
+
+    const JSON: (&str, &str) = ("content-type", "application/json");
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_routes_reach_each_marketplace_and_the_test_endpoints() {
+        let config = Config {
+            aliyun_secret: "s".into(),
+            aliyun_items: serde_json::from_str(world::DEFAULT_ALIYUN_METERING_ITEMS).unwrap(),
+            ..Config::default()
+        };
+        let addr = serve(config).await;
+        let arn = "arn:aws:license-manager::111122223333:license:l-1";
+        let mint = json!({"license_arn": arn, "aws_account_id": "111122223333", "product_code": "p"}).to_string();
+        let (s, b) = call(addr, "POST", "/_emulator/registration-tokens", &[JSON], &mint).await;
+        assert_eq!(s, 200, "{b}");
+        let token = serde_json::from_str::<Value>(&b).unwrap()["token"].as_str().unwrap().to_string();
+        let target = ("x-amz-target", "AWSMPMeteringService.ResolveCustomer");
+        let (s, b) = call(addr, "POST", "/", &[target], &json!({"RegistrationToken": token}).to_string()).await;
+        assert_eq!((s, serde_json::from_str::<Value>(&b).unwrap()["LicenseArn"].as_str()), (200, Some(arn)), "{b}");
+
+        // Alibaba: Action and Metering in the query, the rest in a form body, all signed.
+        let (s, _) = call(addr, "POST", "/_emulator/aliyun/instances", &[JSON], r#"{"instance_id":"i-1"}"#).await;
+        assert_eq!(s, 204);
+        let now = chrono::Utc::now().timestamp();
+        let metering = json!([{"InstanceId": "i-1", "StartTime": now - 900, "EndTime": now - 300,
+            "Entities": [{"Key": "Frequency", "Value": "3", "meteringAssit": "cmapi00000001-Frequency-1"}]}]);
+        let mut p: BTreeMap<String, String> = [
+            ("Action", "PushMeteringData"),
+            ("Format", "JSON"),
+            ("Version", "2015-11-01"),
+            ("AccessKeyId", "id"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", "n-1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        p.insert("Timestamp".into(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        p.insert("Metering".into(), metering.to_string());
+        p.insert("Signature".into(), aliyun::signature("s", "POST", &p));
+        let enc = |k: &str| format!("{k}={}", aliyun::rpc_encode(&p[k]));
+        let query = format!("/?{}&{}", enc("Action"), enc("Metering"));
+        let form = [
+            "Format",
+            "Version",
+            "AccessKeyId",
+            "SignatureMethod",
+            "SignatureVersion",
+            "SignatureNonce",
+            "Timestamp",
+            "Signature",
+        ]
+        .map(enc)
+        .join("&");
+        let (s, b) = call(addr, "POST", &query, &[("content-type", "application/x-www-form-urlencoded")], &form).await;
+        assert_eq!((s, serde_json::from_str::<Value>(&b).unwrap()["Success"].clone()), (200, json!(true)), "{b}");
+
+        let usage = "/api/mkp-openapi-public/global/v1/isv/usage-data";
+        let (s, b) = call(addr, "POST", usage, &[JSON], r#"{"usage_records":[]}"#).await;
+        assert_eq!((s, b.contains("MKT.0154")), (401, true), "{b}");
+        let (s, b) =
+            call(addr, "GET", "/api/mkp-openapi-public/global/v1/order/query?orderId=MOCKONDEMAND", &[], "").await;
+        assert_eq!((s, b.contains("APIGW.0301")), (401, true), "{b}");
+
+        let (s, b) = call(addr, "GET", "/_emulator/metering?customer=instance:i-1", &[], "").await;
+        let records = serde_json::from_str::<Value>(&b).unwrap()["records"].as_array().unwrap().len();
+        assert_eq!((s, records), (200, 1), "{b}");
+        let (s, b) = call(addr, "GET", "/_emulator/koogallery/abnormal", &[], "").await;
+        assert_eq!((s, b.as_str()), (200, r#"{"abnormal":[]}"#));
+        for (path, body) in [
+            ("/_emulator/aws/licences", json!({"license_arn": arn, "aws_account_id": "1", "product_code": "p"})),
+            ("/_emulator/koogallery/instances", json!({"instance_id": "h-1", "frozen": true})),
+            ("/_emulator/koogallery/orders", json!({"order_id": "o", "order_line_id": "o-1", "customer_id": "c"})),
+            ("/_emulator/unsubscribe", json!({"huawei_instance_id": "h-1", "instance_id": "i-1"})),
+            ("/_emulator/faults", json!({"operation": "any", "mode": "error", "every": 5})),
+            ("/_emulator/clock", json!({"scope": "p", "now": "2030-01-01T00:00:00Z"})),
+            ("/_emulator/reset", json!({})),
+        ] {
+            assert_eq!(call(addr, "POST", path, &[JSON], &body.to_string()).await.0, 204, "{path}");
+        }
+        assert_eq!(call(addr, "DELETE", "/_emulator/faults?scope=p", &[], "").await.0, 204);
+        let (_, b) = call(addr, "GET", "/_emulator/metering", &[], "").await;
+        assert_eq!(b, r#"{"records":[]}"#, "reset forgets the ledger");
+        assert_eq!(call(addr, "POST", "/_emulator/unsubscribe", &[JSON], "{}").await.0, 400);
+    }
+}
