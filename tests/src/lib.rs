@@ -275,6 +275,8 @@ pub async fn open_instance(w: &marketplace_webhook::Webhook, uid: &str) -> Strin
         marketplace_webhook::handle_http(w, raw("GET", &format!("/v1/marketplace/aliyun?{q}"), "", &[]), None).await,
     );
     assert_eq!((s, b["instanceId"].as_str()), (200, Some(order.as_str())), "{b}");
+    // The marketplace opened it: its metering push knows it from now on.
+    emulator::register_aliyun_instance(&order, None, None).await;
     order
 }
 
@@ -347,7 +349,15 @@ pub async fn land_license(
     license_arn: &str,
     product_code: &str,
 ) -> String {
-    let token = mint_license_token(aws_account_id, license_arn, product_code).await;
+    // The licence was activated when the buyer subscribed: now, on the test's clock.
+    let token = emulator::mint_token(&emulator::TokenSpec {
+        license_arn: Some(license_arn),
+        aws_account_id,
+        product_code,
+        activated_at: Some(w.app.deps.clock.now()),
+        ..Default::default()
+    })
+    .await;
     let r = marketplace_webhook::handle_http(w, landing_request(&token), None).await;
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();

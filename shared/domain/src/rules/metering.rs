@@ -203,9 +203,17 @@ pub fn report_period(
     final_report: bool,
     sub: Subscription,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
-    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
-    let minute = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
-    let (mut start, mut end) = if final_report { (hour, minute) } else { (hour - Duration::hours(1), hour) };
+    let second = |t: DateTime<Utc>| t.duration_trunc(Duration::seconds(1)).unwrap_or(t);
+    let hour_of = |t: DateTime<Utc>| t.duration_trunc(Duration::hours(1)).unwrap_or(t);
+    let (mut start, end) = if final_report {
+        let mut end = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+        if platform == Platform::Huawei {
+            end = sub.cancelled_at.map_or(end, |c| end.min(second(c)));
+        }
+        (hour_of(end), end)
+    } else {
+        (hour_of(now) - Duration::hours(1), hour_of(now))
+    };
     match platform {
         Platform::Aliyun => {
             if end - start <= Duration::minutes(5) {
@@ -214,17 +222,11 @@ pub fn report_period(
         }
         Platform::Aws | Platform::Huawei => {
             if let Some(opened) = sub.opened_at {
-                start = start.max(opened.duration_trunc(Duration::seconds(1)).unwrap_or(opened));
-            }
-            if platform == Platform::Huawei {
-                if let Some(c) = sub.cancelled_at {
-                    end = end.min(c.duration_trunc(Duration::seconds(1)).unwrap_or(c));
-                }
-                end = end.max(start);
+                start = start.max(second(opened));
             }
         }
     }
-    (start, end)
+    (start, end.max(start))
 }
 
 /// The reports a cloud account's uncovered usage makes. A regular report sends the whole units
@@ -361,7 +363,9 @@ pub fn carry_from(last: Option<&MeterReport>) -> Amount {
 ///   month-end cutoff);
 /// - Alibaba: "按小时出账的商品 ... 推送的计量数据是8:10-08:20,则必须在9.59之前" — before 1 h 59 min
 ///   past the hour its period starts in;
-/// - KooGallery: `MKT.9004` "计量记录的起始时间超出有效期(当前时间21天以内)".
+/// - KooGallery: its push refuses a `begin_time` older than 21 days (`MKT.9004`), but a record
+///   reported more than 2 hours after its period ended is "话单时间已过期" (SDR code 007) and never
+///   billed: "如果无法实现实时上报,需要在2小时完成上报". The stricter, 2 hours after the period.
 pub fn window_passed(report: &MeterReport, now: DateTime<Utc>) -> bool {
     match report.platform {
         Platform::Aws => now - report.at >= Duration::hours(6),
@@ -369,7 +373,7 @@ pub fn window_passed(report: &MeterReport, now: DateTime<Utc>) -> bool {
             let hour = report.at.duration_trunc(Duration::hours(1)).unwrap_or(report.at);
             now >= hour + Duration::minutes(119)
         }
-        Platform::Huawei => now - report.at >= Duration::days(21),
+        Platform::Huawei => now - report.period_end() >= Duration::hours(2),
     }
 }
 
@@ -530,6 +534,12 @@ mod tests {
         let released =
             Subscription { opened_at: Some(t("2026-11-01T00:00:00Z")), cancelled_at: Some(t("2026-11-20T10:30:02Z")) };
         assert_eq!(report_period(Platform::Huawei, now, true, released), (at(), t("2026-11-20T10:30:02Z")));
+        let late = t("2026-11-20T12:07:00Z");
+        assert_eq!(
+            report_period(Platform::Huawei, late, true, released),
+            (at(), t("2026-11-20T10:30:02Z")),
+            "a final report made late still ends at the release"
+        );
         let p = Plan {
             cloud_account_id: "aws-1",
             platform: Platform::Aws,
@@ -552,8 +562,9 @@ mod tests {
         assert!(!window_passed(&r, t("2026-11-20T09:58:59Z")));
         assert!(window_passed(&r, t("2026-11-20T09:59:00Z")), "8:10-8:20 must arrive before 9:59");
         r.platform = Platform::Huawei;
-        assert!(!window_passed(&r, r.at + Duration::days(20)));
-        assert!(window_passed(&r, r.at + Duration::days(21)));
+        r.ends = Some(r.at + Duration::hours(1));
+        assert!(!window_passed(&r, r.at + Duration::minutes(179)));
+        assert!(window_passed(&r, r.at + Duration::hours(3)), "2 hours after the period ended");
         assert_eq!(r.tag(), format!("log_events@{}", r.at.timestamp()));
     }
 

@@ -232,12 +232,14 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
     if one_at_a_time && carrying {
         f.deferred += 1; // waits for the report in flight
     }
-    // After the subscription ended, usage of a later time is not the marketplace's to take.
-    let ended_before =
-        |r: &MeterReport| account.status == CloudStatus::Cancelled && account.cancelled_at.is_some_and(|c| r.at >= c);
+    // The subscription's final report went when it ended: what is planned after that is no
+    // longer the marketplace's to take ("after which no further metering records will be
+    // accepted"). Reports fixed before are still sent while their window lasts.
+    let after_the_end =
+        |r: &MeterReport| account.status == CloudStatus::Cancelled && mode == Mode::Hourly && covered_now.contains(r);
     let mut to_send = Vec::new();
     for r in reports {
-        if ended_before(&r) {
+        if after_the_end(&r) {
             fall_back(deps, &r, FallbackReason::SubscriptionEnded).await?;
             f.fell_back += 1;
         } else if account.status == CloudStatus::Frozen {
