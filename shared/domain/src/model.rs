@@ -234,11 +234,17 @@ impl CloudAccount {
                 account_id: self.account_id.clone(),
                 instance_id: self.instance_id.clone().unwrap_or_default(),
             },
+            // The settlement names the account the way its id does: by its licence when the
+            // account is the licence's, by customer identifier when it is an older listing's
+            // customer that later learnt its licence (`Settlement::cloud_account_id` agrees).
             Platform::Aws => Settlement::Aws {
                 customer_identifier: self.customer_identifier.clone(),
                 aws_account_id: self.account_id.clone(),
                 product_code: self.product_code.clone().unwrap_or_default(),
-                license_arn: self.license_arn.clone(),
+                license_arn: self
+                    .license_arn
+                    .clone()
+                    .filter(|l| CloudAccount::aws_license_id(&self.account_id, l) == self.id),
             },
         }
     }

@@ -21,7 +21,10 @@ pub fn read(params: &[(String, String)], secret: &str) -> Result<SpiCall, (u16, 
             (Some(ali_uid), Some(order_biz_id)) => Ok(SpiCall::Create { ali_uid, order_biz_id }),
             _ => Err(error(400, "invalid_parameter")),
         },
-        Some("renewInstance" | "upgradeInstance") => Ok(SpiCall::Keep { instance_id: instance()? }),
+        // A renewal, an upgrade or a refunded renewal ("实例退续费") changes nothing we keep.
+        Some("renewInstance" | "upgradeInstance" | "refundRenewInstance") => {
+            Ok(SpiCall::Keep { instance_id: instance()? })
+        }
         Some("expiredInstance" | "releaseInstance") => Ok(SpiCall::Close { instance_id: instance()? }),
         _ => Err(error(400, "unknown_action")),
     }

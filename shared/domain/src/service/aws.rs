@@ -44,19 +44,31 @@ pub async fn landing(deps: &Deps, registration_token: Option<&str>) -> Result<St
     Ok(claim)
 }
 
-/// The identities a customer is known by, the one its account is named after first.
+/// The identities a customer is known by, the one a new account is named after first (the
+/// licence where known, as `AwsCustomer::cloud_account_id` names it).
 fn identities(c: &AwsCustomer) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if let Some(customer) = c.customer_identifier.as_deref().filter(|v| !v.is_empty()) {
-        out.push((format!("cust:{customer}|{}", c.product_code), CloudAccount::aws_id(customer, &c.product_code)));
-    }
     if let Some(licence) = c.license_arn.as_deref().filter(|v| !v.is_empty()) {
         out.push((
             format!("lic:{}|{}", c.aws_account_id, license_key(licence)),
             CloudAccount::aws_license_id(&c.aws_account_id, licence),
         ));
     }
+    if let Some(customer) = c.customer_identifier.as_deref().filter(|v| !v.is_empty()) {
+        out.push((format!("cust:{customer}|{}", c.product_code), CloudAccount::aws_id(customer, &c.product_code)));
+    }
     out
+}
+
+/// The account an AWS customer already is, by any of its identities.
+pub async fn existing_account(deps: &Deps, c: &AwsCustomer) -> Result<Option<CloudAccount>> {
+    for (identity, derived) in identities(c) {
+        let id = deps.marketplace.aws_alias(&identity).await?.unwrap_or(derived);
+        if let Some(a) = deps.marketplace.cloud_account(&id).await? {
+            return Ok(Some(a));
+        }
+    }
+    Ok(None)
 }
 
 /// The cloud account of an AWS customer: the one any of its identities is linked to, or a new
