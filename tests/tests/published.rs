@@ -4,7 +4,6 @@
 //! what the pages refuse.
 
 use billing_domain::model::{CloudAccount, CloudStatus, Settlement};
-use billing_domain::ports::Clock;
 use billing_domain::rules::usage::hour_start;
 use billing_tests::*;
 use chrono::{DateTime, Duration, Utc};
