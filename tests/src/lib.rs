@@ -534,6 +534,7 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         refused_at: None,
         opened_at: None,
         order: None,
+        freezes: Vec::new(),
     };
     stream::iter(0..n)
         .map(|i| {

@@ -333,3 +333,35 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals
     let reported: f64 = pushed.to_string().parse().unwrap();
     assert_eq!(q["info"][0]["usageInfo"][0]["usageValue"].as_f64(), Some(reported), "{q}");
 }
+
+#[tokio::test]
+async fn usage_of_a_period_that_overlapped_a_freeze_is_not_pushed_even_once_unfrozen() {
+    let hour = hour_start(Utc::now()) - Duration::hours(2);
+    let h = Harness::isolated().await;
+    h.clock.set(hour + Duration::minutes(1));
+    let clock = h.clock.clone();
+    let w = webhook(h);
+    let account = huawei_account();
+    let instance = open_huawei_instance(&w, &account, clock.now()).await;
+    let mut req = commercial_registration("cn4");
+    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let reg = registered(&w.app, &req).await;
+    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    report_usage(&w.app, &[usage_record(&format!("f-{ws}"), &ws, "log_events", hour, "2")]).await;
+    let status = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": s});
+    for (s, m) in [("FREEZE", 20), ("UNFREEZE", 40)] {
+        clock.set(hour + Duration::minutes(m));
+        let (_, r, _) = koogallery(&w, &status(s), clock.now()).await;
+        assert_eq!(r["resultCode"], "000000", "{r}");
+    }
+    let t = hour + Duration::hours(1) + Duration::minutes(5);
+    clock.set(t);
+    emulator_clock(&instance, t).await;
+    let f = metering::run(&w.app.deps, None).await.unwrap();
+    assert_eq!((f.fell_back, f.reported), (1, 0), "{f:?}");
+    assert!(
+        emulator_ledger(&format!("hwinstance:{instance}")).await.is_empty(),
+        "KooGallery would not bill it (SDR 013)"
+    );
+    assert!(emulator::koogallery_abnormal(Some(&instance)).await.is_empty());
+}

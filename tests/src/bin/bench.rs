@@ -587,6 +587,7 @@ async fn metering_bench(
             refused_at: None,
             opened_at: Some(now - chrono::Duration::days(1)),
             order: None,
+            freezes: Vec::new(),
         }
     };
     let seeding = Instant::now();

@@ -92,17 +92,7 @@ impl MarketplaceStore for DynamoStore {
                 return Ok(Some(Transition::Stale));
             }
             let was_cancelled = account.status == CloudStatus::Cancelled;
-            account.status = status;
-            account.last_event_at = event_at;
-            match (was_cancelled, status == CloudStatus::Cancelled) {
-                (false, true) => account.cancelled_at = Some(event_at),
-                (true, false) => {
-                    // Resubscribed: a later end is a new run, with its own cause.
-                    account.cancelled_at = None;
-                    account.refused_at = None;
-                }
-                _ => {}
-            }
+            account.record_transition(status, event_at);
             let mut tx = Tx::default();
             tx.put(
                 self.table(),

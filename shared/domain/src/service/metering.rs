@@ -242,8 +242,9 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
         if after_the_end(&r) {
             fall_back(deps, &r, FallbackReason::SubscriptionEnded).await?;
             f.fell_back += 1;
-        } else if account.status == CloudStatus::Frozen {
-            // A frozen instance pays nothing (KooGallery FREEZE): its usage is the enterprise's.
+        } else if account.frozen_during(r.at, r.period_end()) {
+            // A frozen instance pays nothing (KooGallery FREEZE): usage of a period that overlapped a
+            // freeze is the enterprise's, even when the instance was unfrozen since.
             fall_back(deps, &r, FallbackReason::CustomerNotSubscribed).await?;
             f.fell_back += 1;
         } else if metering::window_passed(&r, now) {

@@ -17,6 +17,7 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         refused_at: None,
         opened_at: None,
         order: None,
+        freezes: Vec::new(),
     }
 }
 
