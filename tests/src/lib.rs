@@ -564,29 +564,49 @@ pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::R
 }
 
 /// A request to an IAM-authorised route as API Gateway hands it over, with or without the
-/// IAM caller in its context.
+/// IAM caller (a customer manager's user) in its context.
 pub fn iam_request(method: &str, path: &str, body: &Value, iam: bool) -> lambda_http::Request {
+    let caller = iam.then_some("arn:aws:iam::123456789012:user/manager");
+    iam_request_as(method, path, &body.to_string(), caller)
+}
+
+/// A request to an IAM-authorised route from the caller `user_arn` (none: no IAM context).
+pub fn iam_request_as(method: &str, path: &str, body: &str, user_arn: Option<&str>) -> lambda_http::Request {
     use lambda_http::aws_lambda_events::apigw::*;
     use lambda_http::RequestExt;
-    let req = request(method, path, Some(body), None);
+    let req = raw(method, path, body, &[("content-type", "application/json")]);
     let mut ctx = ApiGatewayV2httpRequestContext::default();
-    if iam {
+    if let Some(arn) = user_arn {
         let mut auth = ApiGatewayRequestAuthorizer::default();
         let mut desc = ApiGatewayRequestAuthorizerIamDescription::default();
-        desc.user_arn = Some(format!(
-            "arn:aws:iam::123456789012:user/{}",
-            if path.starts_with("/v1/usage") { "exporter" } else { "manager" }
-        ));
+        desc.user_arn = Some(arn.to_string());
         auth.iam = Some(desc);
         ctx.authorizer = Some(auth);
     }
     req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
 }
 
-/// `POST /v1/usage` from a site's exporter (IAM); returns status and body.
+/// The ARN API Gateway passes for a site's exporter, which assumed the role `<site>-exporter`
+/// that `make up` allows for that site (`SITE_EXPORTERS`).
+pub fn exporter_arn(site: &str) -> String {
+    format!("arn:aws:sts::123456789012:assumed-role/{site}-exporter/exporter-session")
+}
+
+/// `POST /v1/usage` from the exporter of the site of the first record's workspace (IAM);
+/// returns status and body.
 pub async fn report_usage(app: &App, records: &[Value]) -> (u16, Value) {
-    let req = iam_request("POST", "/v1/usage", &serde_json::json!({ "records": records }), true);
-    parts(usage::handle(app, req).await)
+    let first = records.first().and_then(|r| r["workspace_id"].as_str()).unwrap_or_default();
+    let site = match billing_domain::rules::fields::is_id(first) {
+        true => app.deps.accounts.workspace(first).await.unwrap().map(|w| w.site),
+        false => None,
+    };
+    report_usage_as(app, &exporter_arn(site.as_deref().unwrap_or("cn1")), records).await
+}
+
+/// `POST /v1/usage` from the IAM caller `user_arn`; returns status and body.
+pub async fn report_usage_as(app: &App, user_arn: &str, records: &[Value]) -> (u16, Value) {
+    let body = serde_json::json!({ "records": records }).to_string();
+    parts(usage::handle(app, iam_request_as("POST", "/v1/usage", &body, Some(user_arn))).await)
 }
 
 /// One usage record.

@@ -50,12 +50,14 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         marketplace: store.clone(),
         cancellations: store.clone(),
         usage: store.clone(),
+        bills: store.clone(),
         metering: store.clone(),
         meters,
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
         resolver: Arc::new(MeteringResolver::new(metering_client)),
         clock: Arc::new(SystemClock),
         tokens: settings.token_key.clone(),
+        exporters: Arc::new(settings.site_exporters.clone()),
     };
     Wired { deps, store, settings }
 }

@@ -12,7 +12,7 @@
 
 use billing_domain::model::Language;
 use billing_tests::bench::baseline;
-use billing_tests::bench::events::{apigw, get, json_post, scheduled};
+use billing_tests::bench::events::{apigw, apigw_as, get, json_post, scheduled};
 use billing_tests::bench::proxy::{since, Ops, Proxy};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
@@ -594,7 +594,10 @@ async fn metering_bench(
     let deps = &w.app.deps;
     let seeded: Vec<String> = futures::stream::iter(clouds.iter().enumerate())
         .map(|(i, c)| {
-            let write = settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
+            let mut write =
+                settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
+            // Created on the harness's clock, so that its hour's usage is not before it.
+            write.workspace.created_at = now;
             async move {
                 deps.marketplace.open_cloud_account(c).await.unwrap();
                 deps.accounts.commit_registration(&write).await.unwrap();
@@ -612,13 +615,8 @@ async fn metering_bench(
         })
         .collect();
     for batch in records.chunks(1000) {
-        let r = billing_domain::service::usage::ingest(
-            deps,
-            billing_domain::service::usage::UsageBatch { records: Some(batch.to_vec()) },
-        )
-        .await
-        .unwrap();
-        assert_eq!(r.accepted, batch.len(), "seeding usage: {r:?}");
+        let (_, r) = report_usage(&w.app, batch).await;
+        assert_eq!(r["accepted"].as_u64(), Some(batch.len() as u64), "seeding usage: {r}");
     }
     eprintln!(
         "seeded {} cloud accounts and {} usage records in {:.1} s",
@@ -691,7 +689,8 @@ async fn usage_bench(
             .map(|(ws, i)| usage_record(&format!("b{run}-{h}-{ws}-{}", i.id), ws, i.id, hour, "1.5"))
             .collect();
         let body = json!({ "records": records }).to_string();
-        apigw("POST", "/v1/usage", "", Some(body), &[("content-type", "application/json".into())], true)
+        let exporter = exporter_arn("us1");
+        apigw_as("POST", "/v1/usage", "", Some(body), &[("content-type", "application/json".into())], Some(&exporter))
     };
     let hosted = Hosted::start(&format!("{bin_dir}/usage"), "usage", env).await;
     hosted.cold_start().await;

@@ -277,6 +277,7 @@ fn dimension(platform: Platform, item: &str) -> &'static str {
 /// A report's usage lands on its billing accounts' enterprise lines, with the reason, and is
 /// charged to their balances; then the arrears rule runs on each.
 async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Result<()> {
+    let open_month = crate::rules::usage::month_of(deps.clock.now());
     let parts: Vec<FallbackPart> = r
         .parts
         .iter()
@@ -304,6 +305,7 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
                     currency,
                     charges: billing_items::cost(&r.item, p.delta, currency),
                 },
+                open_month: open_month.clone(),
             }
         })
         .collect();

@@ -1,25 +1,35 @@
 //! Flow 8 and 9: a site's batch of usage records, each counted once and attributed to the
 //! payer in force at the start of its hour. Load (workspaces, and history where the current
 //! settlement does not cover an hour) → decide (`rules::usage`, `rules::rating`) → commit in
-//! atomic chunks (records, bill lines, balance charges together) → arrears (flow 11).
+//! atomic chunks (records, bill lines, balance charges and the months' accruals together, each
+//! month only while its bill is not issued) → arrears (flow 11).
 
 use super::{billing, Deps};
 use crate::error::{Error, Result};
 use crate::model::{Language, SettlementChange, Workspace};
 use crate::money::Currency;
 use crate::ports::{UsageOutcome, MAX_COMMIT_ITEMS};
-use crate::rules::rating::{plan, Attributed, UsageCommit};
+use crate::rules::exporters::Exporter;
+use crate::rules::rating::{plan, Attributed, MonthKey, UsageCommit};
 use crate::rules::usage::{self, Payer, Refusal, UsageRecord};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Commits in flight at once.
 const PARALLEL: usize = 4;
 
 #[derive(Debug, Deserialize)]
 pub struct UsageBatch {
-    pub records: Option<Vec<serde_json::Value>>,
+    /// Each record as sent: its fields are read from their own text (see `rules::usage`).
+    pub records: Option<Vec<Box<RawValue>>>,
+}
+
+/// The caller of `POST /v1/usage` (its IAM ARN) as an exporter of the sites that name its
+/// role; a caller that reports for no site is refused before anything is read or recorded.
+pub fn exporter(deps: &Deps, caller_arn: &str) -> Result<Exporter> {
+    deps.exporters.exporter(caller_arn).ok_or(Error::Forbidden)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +52,7 @@ impl IngestReport {
     }
 }
 
-pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
+pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Result<IngestReport> {
     let raw = batch.records.ok_or_else(|| Error::field("records", "required", "is required"))?;
     if raw.is_empty() || raw.len() > usage::MAX_RECORDS {
         return Err(Error::field("records", "invalid", "must hold 1 to 1000 records"));
@@ -53,58 +63,81 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
     for (i, v) in raw.iter().enumerate() {
         match usage::parse_record(v, now) {
             Ok(r) => parsed.push((i, r)),
-            Err(why) => report.reject(i, v.get("id").and_then(|x| x.as_str()).filter(|s| s.len() <= 128), why),
+            Err(why) => report.reject(i, usage::record_id(v).as_deref(), why),
         }
     }
-
     let mut ids: Vec<String> = parsed.iter().map(|(_, r)| r.workspace_id.clone()).collect();
     ids.sort();
     ids.dedup();
     let workspaces: HashMap<String, Workspace> =
         deps.accounts.workspaces(&ids).await?.into_iter().map(|w| (w.id.clone(), w)).collect();
     let histories = histories_needed(deps, &parsed, &workspaces).await?;
+    let attributed = attribute(&mut report, parsed, &workspaces, &histories, exporter);
+    let commits = commit_all(deps, &mut report, attributed, &workspaces).await?;
+    tracing::info!(
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected.len(),
+        commits,
+        "usage batch"
+    );
+    Ok(report)
+}
 
-    // Within the batch the same record twice is a duplicate, or a conflict if it differs.
+/// Each record admitted (`rules::usage::admit`) and counted once within the batch (the same
+/// record twice is a duplicate, or a conflict if it differs), with the payer of its hour.
+fn attribute(
+    report: &mut IngestReport,
+    parsed: Vec<(usize, UsageRecord)>,
+    workspaces: &HashMap<String, Workspace>,
+    histories: &HashMap<String, Vec<SettlementChange>>,
+    exporter: &Exporter,
+) -> Vec<(usize, Attributed)> {
     let mut seen: HashMap<(String, String), String> = HashMap::new();
-    let mut attributed: Vec<(usize, Attributed)> = Vec::new();
+    let mut attributed = Vec::new();
     for (i, r) in parsed {
-        let Some(ws) = workspaces.get(&r.workspace_id) else {
-            report.reject(i, Some(&r.id), Refusal::WorkspaceNotFound);
-            continue;
+        let ws = match usage::admit(&r, workspaces.get(&r.workspace_id), exporter) {
+            Ok(ws) => ws,
+            Err(why) => {
+                report.reject(i, Some(&r.id), why);
+                continue;
+            }
         };
         let fingerprint = usage::fingerprint(&r);
         match seen.get(&(ws.site.clone(), r.id.clone())) {
-            Some(f) if *f == fingerprint => {
-                report.duplicates += 1;
-                continue;
-            }
-            Some(_) => {
-                report.reject(i, Some(&r.id), Refusal::Conflict);
-                continue;
-            }
+            Some(f) if *f == fingerprint => report.duplicates += 1,
+            Some(_) => report.reject(i, Some(&r.id), Refusal::Conflict),
             None => {
                 seen.insert((ws.site.clone(), r.id.clone()), fingerprint.clone());
+                let settlement = match histories.get(&ws.id) {
+                    Some(h) => usage::settlement_at(ws, h, r.hour),
+                    None => ws.settlement.clone(),
+                };
+                let a = Attributed {
+                    fingerprint,
+                    site: ws.site.clone(),
+                    workspace_name: ws.name.clone(),
+                    billing_account: ws.billing_account.clone(),
+                    payer: Payer::of(settlement.as_ref()),
+                    record: r,
+                };
+                attributed.push((i, a));
             }
         }
-        let settlement = match histories.get(&ws.id) {
-            Some(h) => usage::settlement_at(ws, h, r.hour),
-            None => ws.settlement.clone(),
-        };
-        let a = Attributed {
-            fingerprint,
-            site: ws.site.clone(),
-            workspace_name: ws.name.clone(),
-            billing_account: ws.billing_account.clone(),
-            payer: Payer::of(settlement.as_ref()),
-            record: r,
-        };
-        attributed.push((i, a));
     }
+    attributed
+}
 
-    // Commit; records found already stored are duplicates (same content) or conflicts.
+/// Commits in atomic chunks (records found stored are duplicates or conflicts), then the
+/// arrears rule on every balance charged. Returns how many commits were planned.
+async fn commit_all(
+    deps: &Deps,
+    report: &mut IngestReport,
+    attributed: Vec<(usize, Attributed)>,
+    workspaces: &HashMap<String, Workspace>,
+) -> Result<usize> {
     let index_of: HashMap<(String, String), usize> =
         attributed.iter().map(|(i, a)| ((a.site.clone(), a.record.id.clone()), *i)).collect();
-    let languages: HashMap<String, Language> = workspaces.values().map(|w| (w.id.clone(), w.language)).collect();
     let commits = plan(attributed.into_iter().map(|(_, a)| a).collect(), MAX_COMMIT_ITEMS);
     let commit_count = commits.len();
     let outcomes: Vec<Outcome> = stream::iter(commits.into_iter().map(|c| commit_until_settled(deps, c)))
@@ -115,13 +148,13 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
     for o in outcomes {
         report.accepted += o.committed.len();
         report.duplicates += o.duplicates;
-        for (site, id) in o.conflicts {
+        for (site, id, why) in o.refused {
             let index = index_of.get(&(site, id.clone())).copied().unwrap_or_default();
-            report.reject(index, Some(&id), Refusal::Conflict);
+            report.reject(index, Some(&id), why);
         }
         for a in o.committed {
             if let Some((account, currency, _)) = a.charge() {
-                let language = languages.get(&a.record.workspace_id).copied().unwrap_or(Language::Zh);
+                let language = workspaces.get(&a.record.workspace_id).map(|w| w.language).unwrap_or(Language::Zh);
                 charged.entry((account, currency)).or_insert(language);
             }
         }
@@ -133,14 +166,7 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
             tracing::warn!(billing_account = %account, error = %e, "arrears check deferred");
         }
     }
-    tracing::info!(
-        accepted = report.accepted,
-        duplicates = report.duplicates,
-        rejected = report.rejected.len(),
-        commits = commit_count,
-        "usage batch"
-    );
-    Ok(report)
+    Ok(commit_count)
 }
 
 /// Histories of the workspaces whose current settlement does not cover every hour reported.
@@ -171,32 +197,41 @@ async fn histories_needed(
 struct Outcome {
     committed: Vec<Attributed>,
     duplicates: usize,
-    conflicts: Vec<(String, String)>,
+    /// (site, record id, why): conflicts, and records of a month issued meanwhile.
+    refused: Vec<(String, String, Refusal)>,
 }
 
-/// Commits a chunk; the records it finds already stored come out (duplicates or conflicts)
-/// and the rest is committed again, until nothing is left.
+/// Commits a chunk; the records it finds already stored come out (duplicates or conflicts),
+/// as do those of a month whose bill was issued meanwhile (the month closed while the batch
+/// was read), and the rest is committed again, until nothing is left.
 async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Outcome> {
-    let mut out = Outcome { committed: vec![], duplicates: 0, conflicts: vec![] };
+    let mut out = Outcome { committed: vec![], duplicates: 0, refused: vec![] };
     while !commit.records.is_empty() {
-        match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
+        let (existing, issued) = match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
             UsageOutcome::Committed => {
                 out.committed = commit.records;
                 return Ok(out);
             }
-            UsageOutcome::Existing(found) => {
-                let stored: HashMap<usize, Option<String>> = found.into_iter().collect();
-                let mut rest = Vec::new();
-                for (i, a) in commit.records.into_iter().enumerate() {
-                    match stored.get(&i) {
-                        Some(Some(f)) if *f == a.fingerprint => out.duplicates += 1,
-                        Some(_) => out.conflicts.push((a.site, a.record.id)),
-                        None => rest.push(a),
-                    }
+            UsageOutcome::Refused { existing, issued } => (existing, issued),
+        };
+        let stored: HashMap<usize, Option<String>> = existing.into_iter().collect();
+        let issued: HashSet<MonthKey> = issued.into_iter().collect();
+        let before = commit.records.len();
+        let mut rest = Vec::new();
+        for (i, a) in commit.records.into_iter().enumerate() {
+            match stored.get(&i) {
+                Some(Some(f)) if *f == a.fingerprint => out.duplicates += 1,
+                Some(_) => out.refused.push((a.site, a.record.id, Refusal::Conflict)),
+                None if a.month().is_some_and(|m| issued.contains(&m)) => {
+                    out.refused.push((a.site, a.record.id, Refusal::PeriodClosed))
                 }
-                commit = UsageCommit::of(rest);
+                None => rest.push(a),
             }
         }
+        if rest.len() == before {
+            return Err(Error::internal("a usage commit was refused for no record of it"));
+        }
+        commit = UsageCommit::of(rest);
     }
     Ok(out)
 }
