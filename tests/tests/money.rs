@@ -212,3 +212,26 @@ async fn a_balance_of_minus_0_004_shows_0_00_and_is_not_in_arrears_and_the_email
     assert_eq!(mail.len(), 1);
     assert!(mail[0]["body"].as_str().unwrap().contains("is -0.01, below zero"), "{}", mail[0]["body"]);
 }
+
+#[tokio::test]
+async fn a_repeat_within_a_batch_is_judged_against_what_its_id_stands_for() {
+    let h = Harness::new().await;
+    let a = commercial(&h, "cn1", "zh").await;
+    let hour = billing_domain::rules::usage::hour_start(h.clock.now());
+    let rec = |id: &str, q: &str| usage_record(&format!("{id}-{}", a.workspace), &a.workspace, "log_events", hour, q);
+    let (_, r) = report_usage(&h.app, &[rec("x", "1")]).await;
+    assert_eq!(r["accepted"], 1);
+    // Stored as 1: a 2 is a conflict, and so is every copy of it; a 1 is the stored record again.
+    let (_, r) =
+        report_usage(&h.app, &[rec("x", "2"), rec("x", "1"), rec("x", "2"), rec("y", "3"), rec("y", "3")]).await;
+    let codes: Vec<(u64, &str)> = r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["index"].as_u64().unwrap(), x["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(codes, vec![(0, "usage_record_conflict"), (2, "usage_record_conflict")], "{r}");
+    assert_eq!((r["accepted"].as_u64(), r["duplicates"].as_u64()), (Some(1), Some(2)), "{r}");
+    let b = bill(&h, &a.username, &billing_domain::rules::usage::month_of(hour)).await;
+    assert_eq!(b["lines"][0]["quantity"], "4");
+}

@@ -268,15 +268,20 @@ impl BillStore for DynamoStore {
             Some(nonce) => {
                 let mut found = self.query_consistent(&pk, &format!("ISSUED#{nonce}#")).await?;
                 found.sort_by_key(|i| str_attr(i, "sk"));
-                let text = |kind: &str| -> String {
+                let text = |kind: &str| -> Result<String> {
                     let prefix = format!("ISSUED#{nonce}#{kind}#");
-                    found
+                    let pieces: Vec<String> = found
                         .iter()
                         .filter(|i| str_attr(i, "sk").is_some_and(|sk| sk.starts_with(&prefix)))
                         .filter_map(|i| str_attr(i, "text"))
-                        .collect()
+                        .collect();
+                    // Parts are written before the header that counts them: all are there.
+                    if pieces.len() as u64 != num_attr(&header, &format!("{kind}_parts")).try_into().unwrap_or(0u64) {
+                        return Err(Error::internal("an issued bill's parts are missing"));
+                    }
+                    Ok(pieces.concat())
                 };
-                (text("json"), text("csv"))
+                (text("json")?, text("csv")?)
             }
         };
         Ok(Some(IssuedBill { issued_at, json, csv }))

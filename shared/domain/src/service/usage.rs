@@ -72,8 +72,8 @@ pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Resu
     let workspaces: HashMap<String, Workspace> =
         deps.accounts.workspaces(&ids).await?.into_iter().map(|w| (w.id.clone(), w)).collect();
     let histories = histories_needed(deps, &parsed, &workspaces).await?;
-    let attributed = attribute(&mut report, parsed, &workspaces, &histories, exporter);
-    let commits = commit_all(deps, &mut report, attributed, &workspaces).await?;
+    let (attributed, repeats) = attribute(&mut report, parsed, &workspaces, &histories, exporter);
+    let commits = commit_all(deps, &mut report, attributed, repeats, &workspaces).await?;
     tracing::info!(
         accepted = report.accepted,
         duplicates = report.duplicates,
@@ -84,17 +84,25 @@ pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Resu
     Ok(report)
 }
 
-/// Each record admitted (`rules::usage::admit`) and counted once within the batch (the same
-/// record twice is a duplicate, or a conflict if it differs), with the payer of its hour.
+/// A later record of the batch with an id that an earlier one has: judged, once the first is
+/// committed, against what that id then stands for.
+struct Repeat {
+    index: usize,
+    key: (String, String),
+    fingerprint: String,
+}
+
+/// Each record admitted (`rules::usage::admit`), with the payer of its hour; of the records of
+/// one id (per site), the first goes to the commit and the others are repeats.
 fn attribute(
     report: &mut IngestReport,
     parsed: Vec<(usize, UsageRecord)>,
     workspaces: &HashMap<String, Workspace>,
     histories: &HashMap<String, Vec<SettlementChange>>,
     exporter: &Exporter,
-) -> Vec<(usize, Attributed)> {
-    let mut seen: HashMap<(String, String), String> = HashMap::new();
-    let mut attributed = Vec::new();
+) -> (Vec<(usize, Attributed)>, Vec<Repeat>) {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let (mut attributed, mut repeats) = (Vec::new(), Vec::new());
     for (i, r) in parsed {
         let ws = match usage::admit(&r, workspaces.get(&r.workspace_id), exporter) {
             Ok(ws) => ws,
@@ -104,36 +112,55 @@ fn attribute(
             }
         };
         let fingerprint = usage::fingerprint(&r);
-        match seen.get(&(ws.site.clone(), r.id.clone())) {
-            Some(f) if *f == fingerprint => report.duplicates += 1,
-            Some(_) => report.reject(i, Some(&r.id), Refusal::Conflict),
-            None => {
-                seen.insert((ws.site.clone(), r.id.clone()), fingerprint.clone());
-                let settlement = match histories.get(&ws.id) {
-                    Some(h) => usage::settlement_at(ws, h, r.hour),
-                    None => ws.settlement.clone(),
-                };
-                let a = Attributed {
-                    fingerprint,
-                    site: ws.site.clone(),
-                    workspace_name: ws.name.clone(),
-                    billing_account: ws.billing_account.clone(),
-                    payer: Payer::of(settlement.as_ref()),
-                    record: r,
-                };
-                attributed.push((i, a));
-            }
+        let key = (ws.site.clone(), r.id.clone());
+        if !seen.insert(key.clone()) {
+            repeats.push(Repeat { index: i, key, fingerprint });
+            continue;
         }
+        let settlement = match histories.get(&ws.id) {
+            Some(h) => usage::settlement_at(ws, h, r.hour),
+            None => ws.settlement.clone(),
+        };
+        let a = Attributed {
+            fingerprint,
+            site: ws.site.clone(),
+            workspace_name: ws.name.clone(),
+            billing_account: ws.billing_account.clone(),
+            payer: Payer::of(settlement.as_ref()),
+            record: r,
+        };
+        attributed.push((i, a));
     }
-    attributed
+    (attributed, repeats)
 }
 
-/// Commits in atomic chunks (records found stored are duplicates or conflicts), then the
-/// arrears rule on every balance charged. Returns how many commits were planned.
+/// What a record's id stands for once its commit is settled.
+#[derive(Clone)]
+enum Stands {
+    /// The content stored under the id (stored before, or just committed).
+    As(String),
+    /// Nothing: its month's bill was issued meanwhile.
+    Closed,
+    /// Stored, with content that cannot be read back.
+    Unknown,
+}
+
+/// A repeat is a duplicate when it says what its id stands for, else refused like it.
+fn judge(repeat: &Repeat, stands: Option<&Stands>) -> Option<Refusal> {
+    match stands {
+        Some(Stands::As(f)) if *f == repeat.fingerprint => None,
+        Some(Stands::Closed) => Some(Refusal::PeriodClosed),
+        _ => Some(Refusal::Conflict),
+    }
+}
+
+/// Commits in atomic chunks (records found stored are duplicates or conflicts) and judges the
+/// repeats, then the arrears rule on every balance charged. Returns how many commits were planned.
 async fn commit_all(
     deps: &Deps,
     report: &mut IngestReport,
     attributed: Vec<(usize, Attributed)>,
+    repeats: Vec<Repeat>,
     workspaces: &HashMap<String, Workspace>,
 ) -> Result<usize> {
     let index_of: HashMap<(String, String), usize> =
@@ -145,9 +172,11 @@ async fn commit_all(
         .try_collect()
         .await?;
     let mut charged: BTreeMap<(String, Currency), Language> = BTreeMap::new();
+    let mut stands: HashMap<(String, String), Stands> = HashMap::new();
     for o in outcomes {
         report.accepted += o.committed.len();
         report.duplicates += o.duplicates;
+        stands.extend(o.stands);
         for (site, id, why) in o.refused {
             let index = index_of.get(&(site, id.clone())).copied().unwrap_or_default();
             report.reject(index, Some(&id), why);
@@ -157,6 +186,12 @@ async fn commit_all(
                 let language = workspaces.get(&a.record.workspace_id).map(|w| w.language).unwrap_or(Language::Zh);
                 charged.entry((account, currency)).or_insert(language);
             }
+        }
+    }
+    for r in &repeats {
+        match judge(r, stands.get(&r.key)) {
+            None => report.duplicates += 1,
+            Some(why) => report.reject(r.index, Some(&r.key.1), why),
         }
     }
     report.rejected.sort_by_key(|r| r.index);
@@ -194,21 +229,29 @@ async fn histories_needed(
     stream::iter(reads).buffer_unordered(16).try_collect().await
 }
 
+fn key_of(a: &Attributed) -> (String, String) {
+    (a.site.clone(), a.record.id.clone())
+}
+
 struct Outcome {
     committed: Vec<Attributed>,
     duplicates: usize,
     /// (site, record id, why): conflicts, and records of a month issued meanwhile.
     refused: Vec<(String, String, Refusal)>,
+    /// What each (site, record id) of the chunk stands for now.
+    stands: Vec<((String, String), Stands)>,
 }
 
 /// Commits a chunk; the records it finds already stored come out (duplicates or conflicts),
 /// as do those of a month whose bill was issued meanwhile (the month closed while the batch
 /// was read), and the rest is committed again, until nothing is left.
 async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Outcome> {
-    let mut out = Outcome { committed: vec![], duplicates: 0, refused: vec![] };
+    let mut out = Outcome { committed: vec![], duplicates: 0, refused: vec![], stands: vec![] };
     while !commit.records.is_empty() {
         let (existing, issued) = match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
             UsageOutcome::Committed => {
+                let committed = commit.records.iter().map(|a| (key_of(a), Stands::As(a.fingerprint.clone())));
+                out.stands.extend(committed);
                 out.committed = commit.records;
                 return Ok(out);
             }
@@ -219,14 +262,21 @@ async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Ou
         let before = commit.records.len();
         let mut rest = Vec::new();
         for (i, a) in commit.records.into_iter().enumerate() {
-            match stored.get(&i) {
-                Some(Some(f)) if *f == a.fingerprint => out.duplicates += 1,
-                Some(_) => out.refused.push((a.site, a.record.id, Refusal::Conflict)),
-                None if a.month().is_some_and(|m| issued.contains(&m)) => {
-                    out.refused.push((a.site, a.record.id, Refusal::PeriodClosed))
+            let (stands, refusal) = match stored.get(&i) {
+                Some(Some(f)) if *f == a.fingerprint => (Stands::As(f.clone()), None),
+                Some(Some(f)) => (Stands::As(f.clone()), Some(Refusal::Conflict)),
+                Some(None) => (Stands::Unknown, Some(Refusal::Conflict)),
+                None if a.month().is_some_and(|m| issued.contains(&m)) => (Stands::Closed, Some(Refusal::PeriodClosed)),
+                None => {
+                    rest.push(a);
+                    continue;
                 }
-                None => rest.push(a),
+            };
+            match refusal {
+                None => out.duplicates += 1,
+                Some(why) => out.refused.push((a.site.clone(), a.record.id.clone(), why)),
             }
+            out.stands.push((key_of(&a), stands));
         }
         if rest.len() == before {
             return Err(Error::internal("a usage commit was refused for no record of it"));
