@@ -3,6 +3,7 @@
 //! and the parts of the benchmark harness (`bench`).
 
 pub mod bench;
+pub mod money_check;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};
@@ -592,15 +593,47 @@ pub fn exporter_arn(site: &str) -> String {
     format!("arn:aws:sts::123456789012:assumed-role/{site}-exporter/exporter-session")
 }
 
-/// `POST /v1/usage` from the exporter of the site of the first record's workspace (IAM);
-/// returns status and body.
+/// `POST /v1/usage` as the sites' exporters send it: each site's records (by their workspace;
+/// cn1's exporter for records that name none) from that site's exporter, the answers merged
+/// into one, indices as in `records`. Returns the status (the first that is not 200, if any)
+/// and the merged body.
 pub async fn report_usage(app: &App, records: &[Value]) -> (u16, Value) {
-    let first = records.first().and_then(|r| r["workspace_id"].as_str()).unwrap_or_default();
-    let site = match billing_domain::rules::fields::is_id(first) {
-        true => app.deps.accounts.workspace(first).await.unwrap().map(|w| w.site),
-        false => None,
-    };
-    report_usage_as(app, &exporter_arn(site.as_deref().unwrap_or("cn1")), records).await
+    let ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["workspace_id"].as_str())
+        .filter(|id| billing_domain::rules::fields::is_id(id))
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let sites: std::collections::HashMap<String, String> =
+        app.deps.accounts.workspaces(&ids).await.unwrap().into_iter().map(|w| (w.id, w.site)).collect();
+    let mut by_site: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, r) in records.iter().enumerate() {
+        let site = r["workspace_id"].as_str().and_then(|id| sites.get(id)).cloned().unwrap_or_else(|| "cn1".into());
+        by_site.entry(site).or_default().push(i);
+    }
+    if by_site.len() <= 1 {
+        let site = by_site.into_keys().next().unwrap_or_else(|| "cn1".into());
+        return report_usage_as(app, &exporter_arn(&site), records).await;
+    }
+    let (mut status, mut accepted, mut duplicates, mut rejected) = (200, 0, 0, Vec::new());
+    for (site, indices) in by_site {
+        let batch: Vec<Value> = indices.iter().map(|i| records[*i].clone()).collect();
+        let (s, b) = report_usage_as(app, &exporter_arn(&site), &batch).await;
+        if s != 200 {
+            return (s, b);
+        }
+        status = s;
+        accepted += b["accepted"].as_u64().unwrap_or(0);
+        duplicates += b["duplicates"].as_u64().unwrap_or(0);
+        for mut r in b["rejected"].as_array().cloned().unwrap_or_default() {
+            r["index"] = indices[r["index"].as_u64().unwrap() as usize].into();
+            rejected.push(r);
+        }
+    }
+    rejected.sort_by_key(|r| r["index"].as_u64());
+    (status, serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected}))
 }
 
 /// `POST /v1/usage` from the IAM caller `user_arn`; returns status and body.
