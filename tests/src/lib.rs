@@ -554,6 +554,80 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         .await
 }
 
+/// Writes `n` billing accounts, each with one cn1 workspace settled by enterprise, registered
+/// at `at` (as a commercial registration writes them, history included); returns
+/// `(billing username, workspace id)` of each.
+pub async fn seed_billing_accounts(
+    deps: &billing_domain::service::Deps,
+    n: usize,
+    at: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    use billing_domain::model::{BillingAccount, ChangeCause, Settlement, SettlementChange};
+    use billing_domain::ports::BillingWrite;
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let run = unique();
+    stream::iter(0..n)
+        .map(|i| {
+            let u = format!("seed{run}-{i}");
+            let user = User {
+                id: format!("usr_{u}"),
+                site: "cn1".into(),
+                username: u.clone(),
+                email: format!("{u}@seed.example"),
+                phone: unique_phone(),
+                password_hash: hash.clone(),
+                created_at: at,
+            };
+            let workspace = Workspace {
+                id: format!("ws_{u}"),
+                name: format!("ws {i}"),
+                language: if i % 2 == 0 {
+                    billing_domain::model::Language::Zh
+                } else {
+                    billing_domain::model::Language::En
+                },
+                site: "cn1".into(),
+                edition: Edition::Commercial,
+                owner_id: user.id.clone(),
+                billing_account: Some(u.clone()),
+                settlement: Some(Settlement::Enterprise),
+                settlement_since: Some(at),
+                last_settlement_change: None,
+                version: 1,
+                created_at: at,
+            };
+            let account = BillingAccount {
+                username: u.clone(),
+                email: user.email.clone(),
+                password_hash: hash.clone(),
+                company: None,
+                free_choice: false,
+                created_at: at,
+            };
+            let history = SettlementChange::of(
+                &Workspace { settlement: None, ..workspace.clone() },
+                &workspace,
+                ChangeCause::Registration,
+                format!("user:{}", user.id),
+            );
+            let write = RegistrationWrite {
+                user,
+                workspace,
+                billing: Some(BillingWrite::Create(account)),
+                cloud: None,
+                emails: vec![],
+                history,
+            };
+            async move {
+                deps.accounts.commit_registration(&write).await.unwrap();
+                (u, write.workspace.id)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
 /// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.
 pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
     iam_request(
@@ -606,8 +680,9 @@ pub async fn report_usage(app: &App, records: &[Value]) -> (u16, Value) {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    // A store that cannot answer (reliability kills it) leaves the route to answer for itself.
     let sites: std::collections::HashMap<String, String> =
-        app.deps.accounts.workspaces(&ids).await.unwrap().into_iter().map(|w| (w.id, w.site)).collect();
+        app.deps.accounts.workspaces(&ids).await.unwrap_or_default().into_iter().map(|w| (w.id, w.site)).collect();
     let mut by_site: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (i, r) in records.iter().enumerate() {
         let site = r["workspace_id"].as_str().and_then(|id| sites.get(id)).cloned().unwrap_or_else(|| "cn1".into());

@@ -549,8 +549,9 @@ async fn check(tag: &str) {
 
 /// Usage (flows 8, 9): every record a site got an answer for is stored once with the quantity
 /// it sent; every stored record has the payer in force at the start of its hour by the
-/// workspace's history; and for every workspace, item and month, the bill lines over all
-/// payers add up exactly to the records charged. Returns how many records were checked.
+/// workspace's history; for every workspace, item and month, the lines as attributed add up
+/// exactly to the records charged; and what fell back is on fallback lines, exactly. Returns
+/// how many records were checked.
 fn check_usage(
     tag: &str,
     items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
@@ -616,12 +617,26 @@ fn check_usage(
             violations.push(format!("usage record {id} was accepted but is not stored"));
         }
     }
+    // The records of a month are on its lines as attributed: enterprise and cloud lines (a
+    // cloud line keeps what later fell back). What fell back moved to fallback lines, on the
+    // same month's bill or, once that was issued, on the open month's: per workspace and item,
+    // the fallback lines hold exactly what the cloud lines gave up.
     let mut on_lines: HashMap<(String, String, String), Decimal> = HashMap::new();
+    let mut moved: HashMap<(String, String), (Decimal, Decimal)> = HashMap::new();
     for l in items.iter().filter(|i| str_of(i, "sk").starts_with("L#") && str_of(i, "pk").starts_with("BILL#")) {
         let key = (str_of(l, "workspace_id"), str_of(l, "item"), str_of(l, "month"));
-        if charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0) {
-            // What fell back left the cloud line for an enterprise line of its own.
-            *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity")) - dec(&str_of(l, "fell_back"));
+        if !(charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0)) {
+            continue;
+        }
+        let payer: Option<billing_domain::rules::rating::LinePayer> =
+            l.get("payer").and_then(|p| serde_dynamo::from_attribute_value(p.clone()).ok());
+        let m = moved.entry((key.0.clone(), key.1.clone())).or_default();
+        match payer {
+            Some(billing_domain::rules::rating::LinePayer::FellBack { .. }) => m.1 += dec(&str_of(l, "quantity")),
+            _ => {
+                m.0 += dec(&str_of(l, "fell_back"));
+                *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity"));
+            }
         }
     }
     for key in charged.keys().chain(on_lines.keys()).collect::<HashSet<_>>() {
@@ -629,6 +644,11 @@ fn check_usage(
             (charged.get(key).copied().unwrap_or_default(), on_lines.get(key).copied().unwrap_or_default());
         if records != lines {
             violations.push(format!("usage of {key:?}: records {records}, bill lines {lines}"));
+        }
+    }
+    for (key, (gave_up, landed)) in moved {
+        if gave_up != landed {
+            violations.push(format!("usage of {key:?}: {gave_up} left cloud lines, {landed} is on fallback lines"));
         }
     }
     stored.len()
