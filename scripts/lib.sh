@@ -68,6 +68,13 @@ start_emulator() { # name, port, env file
   wait_for "$1" 30 curl -s -X POST "http://127.0.0.1:$2/"
 }
 
+# SITE_EXPORTERS for the local stack: every site of the catalogue (shared/domain/src/sites.rs)
+# allows the role `<site>-exporter` to report its usage.
+site_exporters() {
+  grep -o 'Site { id: "[a-z0-9]*"' "$root/shared/domain/src/sites.rs" | cut -d'"' -f2 |
+    awk 'BEGIN { printf "{" } { printf "%s\"%s\": [\"%s-exporter\"]", (NR > 1 ? ", " : ""), $1, $1 } END { printf "}" }'
+}
+
 write_env() { # file, dynamodb port, moto port, emulator port, watch port, table name
   local file=$1 token_key spi_key ak_secret hw_key hw_sk
   # Secrets are made per machine, once, and kept with the env file.
@@ -100,6 +107,7 @@ KOOGALLERY_ORDER_ENDPOINT=http://127.0.0.1:$4/api/mkp-openapi-public/global/v1/o
 KOOGALLERY_ACCESS_KEY=local-koogallery-ak
 KOOGALLERY_SECRET_KEY=${hw_sk:-$(random_secret)}
 REGISTRATION_URL=http://127.0.0.1:$5/register
+SITE_EXPORTERS='$(site_exporters)'
 MOTO_URL=http://127.0.0.1:$3
 EMULATOR_URL=http://127.0.0.1:$4
 WATCH_URL=http://127.0.0.1:$5

@@ -1,5 +1,6 @@
 //! `usage`: `POST /v1/usage`, the sites' exporters reporting usage, behind an IAM-authorised
-//! route.
+//! route. The caller's role must be one a site names (`SITE_EXPORTERS`); each record must be of
+//! a workspace of a site it reports for.
 
 use billing_domain::service::usage::{self, UsageBatch};
 use billing_http::{auth, body, json, respond, route, App, HttpResponse, Request, Result};
@@ -15,10 +16,12 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     route::find_within(req, ROUTES, MAX_BODY)?;
-    let site = auth::iam_caller(req)?;
-    app.once("usage", Some(&site), req, async {
+    let caller = auth::iam_caller(req)?;
+    // A caller no site names is refused before anything is read or recorded.
+    let exporter = usage::exporter(&app.deps, &caller)?;
+    app.once("usage", Some(&caller), req, async {
         let batch = body::json::<UsageBatch>(req)?;
-        Ok(json(200, &usage::ingest(&app.deps, batch).await?))
+        Ok(json(200, &usage::ingest(&app.deps, &exporter, batch).await?))
     })
     .await
 }

@@ -4,6 +4,7 @@
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use billing_domain::crypto::token::TokenKey;
+use billing_domain::rules::exporters::SiteExporters;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,8 @@ pub enum SettingsError {
     Missing(&'static str),
     #[error("setting {0} is invalid: {1}")]
     Invalid(&'static str, &'static str),
+    #[error("setting {0} is invalid: {1}")]
+    InvalidBecause(&'static str, String),
 }
 
 fn var(name: &'static str) -> Result<String, SettingsError> {
@@ -24,6 +27,9 @@ pub struct Settings {
     pub table_name: String,
     pub sender_email: String,
     pub token_key: TokenKey,
+    /// `SITE_EXPORTERS`: site → IAM role names allowed to report its usage. Unset, no caller
+    /// may report (only the `usage` function is given it).
+    pub site_exporters: SiteExporters,
 }
 
 impl Settings {
@@ -34,6 +40,12 @@ impl Settings {
             sender_email: var("SENDER_EMAIL")?,
             token_key: TokenKey::new(secret.as_bytes())
                 .ok_or(SettingsError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes"))?,
+            site_exporters: match var("SITE_EXPORTERS") {
+                Ok(json) => {
+                    SiteExporters::parse(&json).map_err(|e| SettingsError::InvalidBecause("SITE_EXPORTERS", e))?
+                }
+                Err(_) => SiteExporters::default(),
+            },
         })
     }
 

@@ -6,8 +6,11 @@ use crate::error::Result;
 use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, SettlementChange, User, Workspace};
 use crate::money::Currency;
 use crate::rules::agreements::Agreement;
+use crate::rules::balance::Balance;
+use crate::rules::bill::StoredLine;
+use crate::rules::issuing::{IssuedBill, Settling};
 use crate::rules::metering::{FallbackReason, MeterLine, MeterReport, SendOutcome};
-use crate::rules::rating::{Balance, BalanceDelta, LineDelta, StoredLine, UsageCommit};
+use crate::rules::rating::{BalanceDelta, LineDelta, MonthKey, UsageCommit};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -287,8 +290,12 @@ pub const MAX_COMMIT_ITEMS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageOutcome {
     Committed,
-    /// Nothing was written: these records (index in the commit, stored fingerprint) exist.
-    Existing(Vec<(usize, Option<String>)>),
+    /// Nothing was written: these records (index in the commit, stored fingerprint) exist,
+    /// and these months' bills were issued meanwhile (their usage is too late).
+    Refused {
+        existing: Vec<(usize, Option<String>)>,
+        issued: Vec<MonthKey>,
+    },
 }
 
 /// A top-up as recorded (flow 11).
@@ -342,6 +349,52 @@ pub struct FallbackPart {
     pub delta: crate::money::Amount,
     pub line: LineDelta,
     pub charge: BalanceDelta,
+    /// The month (`YYYY-MM`, the current one) the enterprise line and its charge land in
+    /// instead when the bill of the line's own month is already issued: an issued bill never
+    /// changes, so a late charge goes on the next bill.
+    pub open_month: String,
+}
+
+/// A billing account's month as issuing sees it (flow 11).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthState {
+    /// The month's enterprise charges as they accrued on the balance, exactly, per currency.
+    pub accrued: std::collections::BTreeMap<Currency, crate::money::Amount>,
+    /// Bumped by every usage or fallback written to the month: issuing is conditioned on it.
+    pub version: u64,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one issue writes, all or nothing: the month marked issued (if still at
+/// `seen_version`), the issued bill, the balance entries, the statement email.
+#[derive(Debug, Clone)]
+pub struct IssueWrite {
+    pub month: MonthKey,
+    pub seen_version: u64,
+    pub bill: IssuedBill,
+    pub settling: Vec<Settling>,
+    pub statement: EmailIntent,
+}
+
+/// Issuing bills: the months due, their state and lines, the issue itself, issued bills.
+#[async_trait]
+pub trait BillStore: Send + Sync {
+    /// One page of months with a bill not yet issued, before `before` (`YYYY-MM`), oldest
+    /// month first; pass the returned cursor for the next page (`None`: this was the last).
+    async fn due_months(
+        &self,
+        before: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<MonthKey>, Option<String>)>;
+    /// The month's state, read consistently.
+    async fn month_state(&self, month: &MonthKey) -> Result<MonthState>;
+    /// The month's bill lines, read consistently.
+    async fn month_lines(&self, month: &MonthKey) -> Result<Vec<StoredLine>>;
+    /// Commits the issue; `Ok(false)` when the month moved or was issued meanwhile.
+    async fn commit_issue(&self, write: &IssueWrite, now: DateTime<Utc>) -> Result<bool>;
+    /// The bill as issued, if it is.
+    async fn issued_bill(&self, billing_account: &str, month: &str) -> Result<Option<IssuedBill>>;
 }
 
 /// A cloud account's metering lease: the count of usage commits seen when it was taken, and

@@ -57,6 +57,7 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Result<Wire
         marketplace: store.clone(),
         cancellations: store.clone(),
         usage: store.clone(),
+        bills: store.clone(),
         metering: store.clone(),
         meters,
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
@@ -64,6 +65,7 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Result<Wire
         orders: Arc::new(KooGalleryOrders::new(https, orders_endpoint, orders_key)),
         clock: Arc::new(SystemClock),
         tokens: settings.token_key.clone(),
+        exporters: Arc::new(settings.site_exporters.clone()),
     };
     Ok(Wired { deps, store, settings })
 }

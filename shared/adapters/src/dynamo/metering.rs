@@ -110,6 +110,33 @@ impl DynamoStore {
     }
 }
 
+/// Tries of a fallback's transaction when it meets concurrent writes on its balance or month.
+const FALLBACK_ATTEMPTS: u32 = 10;
+
+impl DynamoStore {
+    /// One part's fallback: off its cloud line (once per report: the tag), onto the enterprise
+    /// line of `month` with its reason, charged to the balance and accrued to the month (which
+    /// refuses it once issued: item 3).
+    fn fallback_tx(&self, r: &MeterReport, p: &FallbackPart, month: &str) -> Result<Tx> {
+        let (cloud_line, tag_set, tag) = part_key(r, &p.cloud_line);
+        let mut tx = Tx::default();
+        tx.update(
+            self.table(),
+            cloud_line,
+            "ADD fell_back :d, fb :ts",
+            vec![(":d", n(p.delta.normalize())), (":ts", tag_set)],
+            Cond::new("attribute_exists(pk) AND NOT contains(fb, :t)", Error::Conflict).value(":t", tag),
+        )?;
+        let line = LineKey { month: month.to_string(), ..p.line.key.clone() };
+        self.add_to_line(&mut tx, &line, p.line.quantity, &p.line.workspace_name, &p.line.site)?;
+        let c = &p.charge;
+        self.add_to_balance(&mut tx, &c.billing_account, c.currency, "charges", c.charges)?;
+        let accrued = std::collections::BTreeMap::from([(c.currency, c.charges)]);
+        self.add_to_month(&mut tx, &c.billing_account, month, &accrued)?;
+        Ok(tx)
+    }
+}
+
 fn meter_line(i: &Item) -> Option<MeterLine> {
     let line = super::usage::stored_line(i.clone()).ok()?;
     let month = str_attr(i, "month")?;
@@ -299,21 +326,16 @@ impl MeteringStore for DynamoStore {
 
     async fn fall_back(&self, r: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()> {
         for p in parts {
-            // The part leaves its cloud line and lands on the enterprise line, charged, at once.
-            let (cloud_line, tag_set, tag) = part_key(r, &p.cloud_line);
-            let mut tx = Tx::default();
-            tx.update(
-                self.table(),
-                cloud_line,
-                "ADD fell_back :d, fb :ts",
-                vec![(":d", n(p.delta.normalize())), (":ts", tag_set)],
-                Cond::new("attribute_exists(pk) AND NOT contains(fb, :t)", Error::Conflict).value(":t", tag),
-            )?;
-            self.add_to_line(&mut tx, &p.line.key, p.line.quantity, &p.line.workspace_name, &p.line.site)?;
-            self.add_to_balance(&mut tx, &p.charge.billing_account, p.charge.currency, "charges", p.charge.charges)?;
-            match self.commit(tx).await {
-                Ok(()) | Err(Error::Conflict) => {} // moved before
-                Err(e) => return Err(e),
+            // The part leaves its cloud line and lands on the enterprise line, charged and
+            // accrued to the month, at once; on the open month's bill if its own is issued.
+            let mut month = p.line.key.month.clone();
+            loop {
+                match self.commit_detailed(&self.fallback_tx(r, p, &month)?, FALLBACK_ATTEMPTS).await? {
+                    Ok(()) => break,
+                    Err(refused) if refused.iter().any(|(i, _)| *i == 0) => break, // moved before
+                    Err(_) if month != p.open_month => month = p.open_month.clone(),
+                    Err(_) => return Err(Error::internal("a fallback found its open month issued")),
+                }
             }
         }
         self.set_status(r, ReportStatus::FellBack, Some(reason)).await

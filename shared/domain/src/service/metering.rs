@@ -310,6 +310,7 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<
 /// A report's usage lands on its billing accounts' enterprise lines, with the reason, and is
 /// charged to their balances; then the arrears rule runs on each.
 async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Result<()> {
+    let open_month = crate::rules::usage::month_of(deps.clock.now());
     let parts: Vec<FallbackPart> = r
         .parts
         .iter()
@@ -335,6 +336,7 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
                     site: p.site.clone(),
                 },
                 charge: BalanceDelta { billing_account: p.billing_account.clone(), currency, charges },
+                open_month: open_month.clone(),
             }
         })
         .collect();

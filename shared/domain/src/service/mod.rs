@@ -6,6 +6,7 @@ pub mod aws;
 pub mod billing;
 pub mod cancellation;
 pub mod cloud;
+pub mod issuing;
 pub mod koogallery;
 pub mod metering;
 pub mod outbox;
@@ -19,9 +20,10 @@ pub mod usage;
 use crate::crypto::token::{Principal, TokenKey};
 use crate::model::Session;
 use crate::ports::{
-    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter, MarketplaceStore,
-    MeteringStore, OrderQuery, OutboxStore, UsageStore,
+    AccountStore, AttemptStore, BillStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter,
+    MarketplaceStore, MeteringStore, OrderQuery, OutboxStore, UsageStore,
 };
+use crate::rules::exporters::SiteExporters;
 use std::sync::Arc;
 
 /// The ports an operation may use, built once per process (in `main`) and shared by every
@@ -34,6 +36,7 @@ pub struct Deps {
     pub marketplace: Arc<dyn MarketplaceStore>,
     pub cancellations: Arc<dyn CancellationStore>,
     pub usage: Arc<dyn UsageStore>,
+    pub bills: Arc<dyn BillStore>,
     pub metering: Arc<dyn MeteringStore>,
     pub meters: Meters,
     pub mailer: Arc<dyn Mailer>,
@@ -42,6 +45,8 @@ pub struct Deps {
     pub orders: Arc<dyn OrderQuery>,
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenKey,
+    /// Which IAM roles report usage for which site (configuration, flow 8).
+    pub exporters: Arc<SiteExporters>,
 }
 
 /// The marketplaces' usage reporting, one adapter each.
