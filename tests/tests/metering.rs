@@ -427,3 +427,29 @@ async fn foreign_record(acceptor: &str, license: &str, dimension: &str, at: Date
 async fn req_email(w: &World, username: &str) -> String {
     w.w.app.deps.accounts.billing_account(username).await.unwrap().unwrap().email
 }
+
+/// Reconciliation (对账) adds up at every moment: a carried fraction shows as usage in no report
+/// (`hour: null`) even when no run is due for its account.
+#[tokio::test]
+async fn a_carried_fraction_shows_in_the_reconciliation_though_no_run_is_due() {
+    let now = hour_start(Utc::now()) - Duration::hours(2);
+    let w = world(now + Duration::minutes(1)).await;
+    let product = format!("prod-{}", unique());
+    let (ws, _, acceptor, license) = aws_customer(&w, &product).await;
+    let cloud = CloudAccount::aws_license_id(&acceptor, &license);
+    w.report(&[usage_record(&format!("c-{ws}"), &ws, "log_events", now, "7.25")]).await;
+    w.at(now + Duration::hours(1) + Duration::minutes(5), &[&product]).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending), (1, 0), "{f:?}");
+    assert!(!w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud), "nothing left to run for");
+    let rec = w.reconciliation(now - Duration::hours(1), now + Duration::hours(3)).await;
+    let rows: Vec<&Value> =
+        rec["rows"].as_array().unwrap().iter().filter(|r| r["cloud_account_id"] == cloud.as_str()).collect();
+    let reported: Decimal = rows.iter().map(|r| d(r["reported"].as_str().unwrap())).sum();
+    let carried: Vec<&&Value> = rows.iter().filter(|r| r["hour"].is_null()).collect();
+    assert_eq!(reported, d("7"), "{rec}");
+    assert_eq!(carried.len(), 1, "{rec}");
+    assert_eq!((carried[0]["attributed"].as_str(), carried[0]["item"].as_str()), (Some("0.25"), Some("log_events")));
+    let attributed: Decimal = rows.iter().map(|r| d(r["attributed"].as_str().unwrap())).sum();
+    assert_eq!(attributed, d("7.25"), "attributed = reported + fell back + pending + carried");
+}
