@@ -453,3 +453,55 @@ async fn a_carried_fraction_shows_in_the_reconciliation_though_no_run_is_due() {
     let attributed: Decimal = rows.iter().map(|r| d(r["attributed"].as_str().unwrap())).sum();
     assert_eq!(attributed, d("7.25"), "attributed = reported + fell back + pending + carried");
 }
+
+/// A report of more lines than one transaction holds (120 workspaces on one instance) is fixed,
+/// covered and counted reported once each, as a small one is.
+#[tokio::test]
+async fn a_report_of_more_lines_than_a_transaction_holds_is_counted_once() {
+    let hour = hour_start(Utc::now());
+    let w = world(Utc::now()).await;
+    let uid = aliyun_uid();
+    let instance = open_instance(&w.w, &uid).await;
+    let cloud = w.w.app.deps.marketplace.cloud_account(&CloudAccount::aliyun_id(&instance)).await.unwrap().unwrap();
+    let mut req = commercial_registration("cn1");
+    req["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": instance});
+    let reg = registered(&w.w.app, &req).await;
+    let user = req["username"].as_str().unwrap().to_string();
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let mut records = vec![usage_record(
+        &format!("m-{}", unique()),
+        reg["workspace"]["id"].as_str().unwrap(),
+        "log_events",
+        hour,
+        "1.5",
+    )];
+    for i in 0..119 {
+        let write = settled_registration(
+            &user,
+            &cloud,
+            format!("ws {i}"),
+            billing_domain::model::Language::Zh,
+            hash.clone(),
+            true,
+        );
+        w.w.app.deps.accounts.commit_registration(&write).await.unwrap();
+        records.push(usage_record(&format!("m-{}", unique()), &write.workspace.id, "log_events", hour, "1.5"));
+    }
+    for chunk in records.chunks(100) {
+        w.report(chunk).await;
+    }
+    w.at(hour + Duration::hours(1) + Duration::minutes(5), &[&instance]).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending, f.failed), (1, 0, 0), "{f:?}");
+    let ledger = emulator_ledger(&format!("instance:{instance}")).await;
+    assert_eq!(ledger_sum(&ledger, "log_events"), d("180"), "{ledger:?}");
+    // Again: nothing is planned or counted twice.
+    w.at(hour + Duration::hours(2) + Duration::minutes(5), &[&instance]).await;
+    let f = w.run().await;
+    assert_eq!((f.reports_fixed, f.reported), (0, 0), "{f:?}");
+    let lines = w.w.app.deps.metering.meter_lines(&cloud.id).await.unwrap();
+    assert_eq!(lines.len(), 120);
+    assert!(lines.iter().all(|l| l.covered == l.quantity), "each line covered once");
+    let b = w.bill(&user, &billing_domain::rules::usage::month_of(hour)).await;
+    assert!(b["lines"].as_array().unwrap().iter().all(|l| l["report"]["status"] == "reported"), "{b}");
+}

@@ -425,13 +425,16 @@ pub trait MeteringStore: Send + Sync {
     async fn last_report(&self, cloud_account_id: &str) -> Result<Option<MeterReport>>;
     /// The account's cloud lines, read consistently.
     async fn meter_lines(&self, cloud_account_id: &str) -> Result<Vec<MeterLine>>;
-    /// Writes a report once per (cloud account, item, time), listed as open on the account;
-    /// the one stored if it exists.
-    async fn fix_report(&self, report: &MeterReport) -> Result<MeterReport>;
-    /// Marks the report's usage as covered on its lines (once per report and line).
+    /// Writes reports once per (cloud account, item, time), each with its usage covered on its
+    /// lines and listed as open on the account, all together where they fit; for each, the one
+    /// stored (the same, or one fixed before under its key).
+    async fn fix_reports(&self, reports: &[MeterReport]) -> Result<Vec<MeterReport>>;
+    /// Finishes covering a report's usage on its lines, for a report too large to be covered as
+    /// it was fixed (once per report and line; a no-op for the others).
     async fn cover(&self, report: &MeterReport) -> Result<()>;
-    /// The marketplace took the report: its lines count it as reported; it is no longer open.
-    async fn mark_reported(&self, report: &MeterReport) -> Result<()>;
+    /// The marketplace took these reports: their lines count them as reported, once; they are
+    /// no longer open.
+    async fn mark_reported(&self, reports: &[MeterReport]) -> Result<()>;
     /// The report's usage falls back to enterprise, with `reason` (once per report and line);
     /// it is no longer open.
     async fn fall_back(&self, report: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()>;

@@ -292,7 +292,8 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        _ if step.is_multiple_of(4) => match billing_domain::service::subscription::run_metering(&app.deps, None).await {
+        _ if step.is_multiple_of(4) => match billing_domain::service::subscription::run_metering(&app.deps, None).await
+        {
             Ok(f) => s.tally("metering", if f.failed == 0 { 200 } else { 500 }, &Value::Null),
             Err(_) => s.tally("metering", 500, &Value::Null),
         },

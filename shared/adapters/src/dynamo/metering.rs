@@ -71,6 +71,15 @@ fn part_key(r: &MeterReport, line: &LineKey) -> (Item, AttributeValue, Attribute
 }
 
 impl DynamoStore {
+    /// The report stored under `r`'s key.
+    async fn stored_report(&self, r: &MeterReport) -> Result<MeterReport> {
+        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
+            .await?
+            .map(from_item)
+            .transpose()?
+            .ok_or(Error::Conflict)
+    }
+
     /// Adds `delta` to `field` of the report's line once: the tag joins `set` in the same
     /// conditional update. `Ok(false)` when it had been added before.
     async fn add_once(&self, r: &MeterReport, line: &LineKey, field: &str, set: &str, delta: Amount) -> Result<bool> {
@@ -110,8 +119,34 @@ impl DynamoStore {
     }
 }
 
-/// Tries of a fallback's transaction when it meets concurrent writes on its balance or month.
-const FALLBACK_ATTEMPTS: u32 = 10;
+/// Tries of a transaction when it meets concurrent writes (a balance, a month, a line).
+const TX_ATTEMPTS: u32 = 10;
+/// Items of one transaction (DynamoDB: 100).
+const TX_ITEMS: usize = 100;
+
+/// Whether a report is fixed with its cover in one transaction: its parts, the report and the
+/// account's open list fit in one.
+fn covered_together(r: &MeterReport) -> bool {
+    r.parts.len() + 2 <= TX_ITEMS
+}
+
+/// Takes from `pending` the indexes whose `size`s fit in one transaction with one more item (the
+/// account's open list); at least one.
+fn take_fitting(pending: &mut Vec<usize>, size: impl Fn(usize) -> usize) -> Vec<usize> {
+    let mut used = 1;
+    let mut batch = Vec::new();
+    pending.retain(|i| {
+        let n = size(*i);
+        if batch.is_empty() || used + n <= TX_ITEMS {
+            used += n;
+            batch.push(*i);
+            false
+        } else {
+            true
+        }
+    });
+    batch
+}
 
 impl DynamoStore {
     /// One part's fallback: off its cloud line (once per report: the tag), onto the enterprise
@@ -280,31 +315,91 @@ impl MeteringStore for DynamoStore {
         Ok(self.batch_get(keys).await?.iter().filter_map(meter_line).collect())
     }
 
-    async fn fix_report(&self, r: &MeterReport) -> Result<MeterReport> {
-        // The report and its place on the open list, together: no report is fixed unlisted.
-        let mut tx = Tx::default();
-        tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
-        tx.update_always(
-            self.table(),
-            due_key(&r.cloud_account_id),
-            "ADD #open :sk",
-            vec![("#open", "open")],
-            vec![(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))],
-        )?;
-        match self.commit(tx).await {
-            Ok(()) => return Ok(r.clone()),
-            Err(Error::Conflict) => {}
-            Err(e) => return Err(e),
+    async fn fix_reports(&self, reports: &[MeterReport]) -> Result<Vec<MeterReport>> {
+        let mut stored: Vec<Option<MeterReport>> = vec![None; reports.len()];
+        let (small, large): (Vec<usize>, Vec<usize>) = (0..reports.len()).partition(|i| covered_together(&reports[*i]));
+        // Small reports: written with their cover and their place on the open list, as many a
+        // transaction as fit; one that exists already stands as it was fixed.
+        let mut pending = small;
+        while !pending.is_empty() {
+            let batch = take_fitting(&mut pending, |i| reports[i].parts.len() + 1);
+            let mut tx = Tx::default();
+            let mut put_at = Vec::new();
+            for &i in &batch {
+                let r = &reports[i];
+                put_at.push(tx.len());
+                tx.put_reporting(self.table(), report_item(r)?, Cond::not_exists(Error::Conflict))?;
+                for part in &r.parts {
+                    let (k, _) = line_keys(&r.line_of(part));
+                    tx.update(
+                        self.table(),
+                        k,
+                        "ADD covered :d",
+                        vec![(":d", n(part.delta.normalize()))],
+                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
+                    )?;
+                }
+            }
+            let sks: Vec<String> = batch.iter().map(|i| report_sk(reports[*i].at, &reports[*i].item)).collect();
+            tx.update_always(
+                self.table(),
+                due_key(&reports[batch[0]].cloud_account_id),
+                "ADD #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(sks))],
+            )?;
+            match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
+                Ok(()) => batch.iter().for_each(|i| stored[*i] = Some(reports[*i].clone())),
+                Err(refused) => {
+                    // Fixed before (a concurrent run, or this one before a crash): that one stands;
+                    // the rest of the batch goes again.
+                    let mut found = false;
+                    for (at, item) in refused {
+                        let Some(pos) = put_at.iter().position(|p| *p == at) else {
+                            return Err(Error::internal("a metered line is missing"));
+                        };
+                        let i = batch[pos];
+                        stored[i] = Some(match item {
+                            Some(it) => from_item(it)?,
+                            None => self.stored_report(&reports[i]).await?,
+                        });
+                        found = true;
+                    }
+                    if !found {
+                        return Err(Error::Conflict);
+                    }
+                    pending.extend(batch.into_iter().filter(|i| stored[*i].is_none()));
+                }
+            }
         }
-        // Fixed before (a concurrent run, or this one before a crash): that one stands.
-        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
-            .await?
-            .map(from_item)
-            .transpose()?
-            .ok_or(Error::Conflict)
+        // A report of more lines than a transaction holds: written first, its cover added line by
+        // line once each (the report's tag on the line); `cover` finishes it on the next run.
+        for i in large {
+            let r = &reports[i];
+            let mut tx = Tx::default();
+            tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
+            tx.update_always(
+                self.table(),
+                due_key(&r.cloud_account_id),
+                "ADD #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))],
+            )?;
+            let fixed = match self.commit(tx).await {
+                Ok(()) => r.clone(),
+                Err(Error::Conflict) => self.stored_report(r).await?,
+                Err(e) => return Err(e),
+            };
+            self.cover(&fixed).await?;
+            stored[i] = Some(fixed);
+        }
+        Ok(stored.into_iter().map(|r| r.expect("every report has its outcome")).collect())
     }
 
     async fn cover(&self, r: &MeterReport) -> Result<()> {
+        if covered_together(r) {
+            return Ok(()); // covered in the transaction that fixed it
+        }
         let jobs: Vec<_> = r
             .parts
             .iter()
@@ -314,14 +409,78 @@ impl MeteringStore for DynamoStore {
         Ok(())
     }
 
-    async fn mark_reported(&self, r: &MeterReport) -> Result<()> {
-        let jobs: Vec<_> = r
-            .parts
-            .iter()
-            .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
-            .collect();
-        stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
-        self.set_status(r, ReportStatus::Reported, None).await
+    async fn mark_reported(&self, reports: &[MeterReport]) -> Result<()> {
+        let (small, large): (Vec<&MeterReport>, Vec<&MeterReport>) = reports.iter().partition(|r| covered_together(r));
+        // Small reports: the status and the lines' reported counts together, conditioned on the
+        // report still being fixed, so a report is counted once whatever runs again.
+        let mut pending: Vec<&MeterReport> = small;
+        while !pending.is_empty() {
+            let mut idx: Vec<usize> = (0..pending.len()).collect();
+            let batch: Vec<&MeterReport> =
+                take_fitting(&mut idx, |i| pending[i].parts.len() + 1).into_iter().map(|i| pending[i]).collect();
+            let rest: Vec<&MeterReport> = idx.into_iter().map(|i| pending[i]).collect();
+            let mut tx = Tx::default();
+            let mut status_at = Vec::new();
+            for r in &batch {
+                status_at.push(tx.len());
+                tx.update(
+                    self.table(),
+                    key(report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item)),
+                    "SET #st = :reported",
+                    vec![(":reported", s("reported"))],
+                    Cond::new("#st = :fixed", Error::Conflict).name("#st", "status").value(":fixed", s("fixed")),
+                )?;
+                for part in &r.parts {
+                    let (k, _) = line_keys(&r.line_of(part));
+                    tx.update(
+                        self.table(),
+                        k,
+                        "ADD reported :d",
+                        vec![(":d", n(part.delta.normalize()))],
+                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
+                    )?;
+                }
+            }
+            let sks: Vec<String> = batch.iter().map(|r| report_sk(r.at, &r.item)).collect();
+            tx.update_always(
+                self.table(),
+                due_key(&batch[0].cloud_account_id),
+                "DELETE #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(sks))],
+            )?;
+            pending = match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
+                Ok(()) => rest,
+                Err(refused) => {
+                    // Settled before: those are left out, the rest of the batch goes again.
+                    let settled: Vec<usize> =
+                        refused.iter().filter_map(|(at, _)| status_at.iter().position(|p| p == at)).collect();
+                    if settled.is_empty() {
+                        return Err(Error::internal("a metered line is missing"));
+                    }
+                    for i in &settled {
+                        self.forget_open(batch[*i]).await?;
+                    }
+                    batch
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !settled.contains(i))
+                        .map(|(_, r)| r)
+                        .chain(rest)
+                        .collect()
+                }
+            };
+        }
+        for r in large {
+            let jobs: Vec<_> = r
+                .parts
+                .iter()
+                .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
+                .collect();
+            stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
+            self.set_status(r, ReportStatus::Reported, None).await?;
+        }
+        Ok(())
     }
 
     async fn fall_back(&self, r: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()> {
@@ -330,7 +489,7 @@ impl MeteringStore for DynamoStore {
             // accrued to the month, at once; on the open month's bill if its own is issued.
             let mut month = p.line.key.month.clone();
             loop {
-                match self.commit_detailed(&self.fallback_tx(r, p, &month)?, FALLBACK_ATTEMPTS).await? {
+                match self.commit_detailed(&self.fallback_tx(r, p, &month)?, TX_ATTEMPTS).await? {
                     Ok(()) => break,
                     Err(refused) if refused.iter().any(|(i, _)| *i == 0) => break, // moved before
                     Err(_) if month != p.open_month => month = p.open_month.clone(),

@@ -184,8 +184,9 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
     total
 }
 
-/// Under the lease: reports fixed by an earlier run are covered first (their usage must not be
-/// planned twice), then the uncovered usage is fixed into new reports. Reports the
+/// Under the lease: reports fixed by an earlier run are covered first where they were too large
+/// to be covered as they were fixed (their usage must not be planned twice), then the uncovered
+/// usage is fixed into new reports, with their cover, together. Reports the
 /// marketplace can no longer take fall back now; the rest are to send.
 async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: DateTime<Utc>) -> Result<Prepared> {
     let mut f = RunFigures { accounts: 1, ..RunFigures::default() };
@@ -213,14 +214,14 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
             final_report,
             carry_in,
         };
-        for planned in metering::plan(&plan, &lines) {
-            let r = deps.metering.fix_report(&planned).await?;
+        let planned = metering::plan(&plan, &lines);
+        let stored = deps.metering.fix_reports(&planned).await?;
+        for (planned, r) in planned.iter().zip(stored) {
             if planned.displaced_by(&r) {
                 // Sent earlier this hour: the account stays due, the usage uncovered.
                 f.deferred += 1;
                 continue;
             }
-            deps.metering.cover(&r).await?;
             covered_now.push(r.clone());
             f.reports_fixed += 1;
             if r.status == ReportStatus::Fixed && !reports.iter().any(|o| o.tag() == r.tag()) {
@@ -277,12 +278,10 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<
     let Prepared { account, seen, carrying, to_send, mut figures } = p;
     let mut refused = false;
     let applied = async {
+        let mut taken = Vec::new();
         for (r, outcome) in to_send.iter().zip(outcomes) {
             match outcome {
-                SendOutcome::Accepted => {
-                    deps.metering.mark_reported(r).await?;
-                    figures.reported += 1;
-                }
+                SendOutcome::Accepted => taken.push(r.clone()),
                 SendOutcome::Refused(reason) => {
                     fall_back(deps, r, reason).await?;
                     figures.fell_back += 1;
@@ -294,6 +293,9 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<
                 }
             }
         }
+        // Every report taken, counted on its lines in as few writes as they fit.
+        deps.metering.mark_reported(&taken).await?;
+        figures.reported += taken.len();
         Ok::<_, Error>(())
     }
     .await;
