@@ -2,6 +2,7 @@
 //! a counting HTTP proxy in front of DynamoDB Local and moto, and event builders.
 
 pub mod baseline;
+pub mod cost;
 pub mod events;
 pub mod proxy;
 pub mod runtime_api;

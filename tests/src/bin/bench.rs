@@ -15,7 +15,8 @@ use billing_domain::model::Language;
 use billing_domain::ports::Clock;
 use billing_tests::bench::baseline;
 use billing_tests::bench::events::{apigw, apigw_as, get, json_post, scheduled};
-use billing_tests::bench::proxy::{since, Ops, Proxy};
+use billing_tests::bench::cost::{self, Work};
+use billing_tests::bench::proxy::{since, Ops, Proxy, Units};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
 use billing_tests::*;
@@ -548,6 +549,7 @@ struct MeteringFigures {
     reports: u64,
     took: Duration,
     calls: BTreeMap<String, f64>,
+    units: Units,
     metering_calls: BTreeMap<String, f64>,
     rss_kib: u64,
 }
@@ -639,8 +641,10 @@ async fn metering_bench(
     let hosted = Hosted::start(&format!("{bin_dir}/metering"), "metering", env).await;
     hosted.cold_start().await;
     let (d0, o0) = proxies.snapshot();
+    let u0 = proxies.dynamodb.units();
     let (ok, answer, took) = hosted.invoke(scheduled()).await;
     let (d1, o1) = proxies.snapshot();
+    let units = proxies.dynamodb.units() - u0;
     let rss_kib = hosted.peak_rss_kib();
     hosted.stop();
     let reports = answer["reported"].as_u64().unwrap_or(0);
@@ -652,6 +656,7 @@ async fn metering_bench(
         reports,
         took,
         calls: per_call(since(&d0, &d1), 1.0),
+        units,
         metering_calls: per_call(since(&o0, &o1), 1.0),
         rss_kib,
     }
@@ -662,6 +667,7 @@ struct IssueBenchFigures {
     issued: u64,
     took: Duration,
     calls: BTreeMap<String, f64>,
+    units: Units,
     other_calls: BTreeMap<String, f64>,
     rss_kib: u64,
 }
@@ -704,8 +710,10 @@ async fn issue_bench(
     let hosted = Hosted::start(&format!("{bin_dir}/issue-bills"), "issue-bills", &env).await;
     hosted.cold_start().await;
     let (d0, o0) = proxies.snapshot();
+    let u0 = proxies.dynamodb.units();
     let (ok, answer, took) = hosted.invoke(scheduled()).await;
     let (d1, o1) = proxies.snapshot();
+    let units = proxies.dynamodb.units() - u0;
     let rss_kib = hosted.peak_rss_kib();
     hosted.stop();
     let issued = answer["issued"].as_u64().unwrap_or(0);
@@ -716,6 +724,7 @@ async fn issue_bench(
         issued,
         took,
         calls: per_call(since(&d0, &d1), issued as f64),
+        units: units.per(issued.max(1) as f64),
         other_calls: per_call(since(&o0, &o1), issued as f64),
         rss_kib,
     }
@@ -727,9 +736,12 @@ struct UsageFigures {
     batch_p50: Duration,
     records_per_s: f64,
     calls_per_batch: BTreeMap<String, f64>,
+    /// Capacity units per batch, as DynamoDB bills them.
+    units_per_batch: Units,
     /// The same 1,000 items written with plain `BatchWriteItem` (25 a call, 4 in flight).
     floor: Duration,
     floor_calls: f64,
+    floor_units: Units,
     usage_rss_kib: u64,
     bill_lines: usize,
     bill_p50: Duration,
@@ -771,6 +783,7 @@ async fn usage_bench(
     hosted.cold_start().await;
     let batches = (now_hour - first).num_hours() as usize + 1;
     let (d0, _) = proxies.snapshot();
+    let u0 = proxies.dynamodb.units();
     let mut samples = Vec::new();
     for h in 0..batches {
         let (ok, answer, took) = hosted.invoke(batch(h)).await;
@@ -781,6 +794,7 @@ async fn usage_bench(
         samples.push(took);
     }
     let (d1, _) = proxies.snapshot();
+    let units_per_batch = (proxies.dynamodb.units() - u0).per(batches as f64);
     let usage_rss_kib = hosted.peak_rss_kib();
     hosted.stop();
     let batch_p50 = percentile(&samples, 50.0);
@@ -795,6 +809,7 @@ async fn usage_bench(
     let table = std::env::var("TABLE_NAME").unwrap();
     let mut floors = Vec::new();
     let before = proxies.dynamodb.count();
+    let floor_u0 = proxies.dynamodb.units();
     for round in 0..5 {
         let t = Instant::now();
         let chunks: Vec<Vec<aws_sdk_dynamodb::types::WriteRequest>> = (0..1000)
@@ -821,6 +836,7 @@ async fn usage_bench(
         floors.push(t.elapsed());
     }
     let floor_calls = (proxies.dynamodb.count() - before) as f64 / 5.0;
+    let floor_units = (proxies.dynamodb.units() - floor_u0).per(5.0);
 
     // The month's bill of that account: 100 workspaces × 10 items, one line each.
     let tok = billing_token(&w.app, &username).await;
@@ -845,8 +861,10 @@ async fn usage_bench(
         batch_p50,
         records_per_s: 1000.0 * batches as f64 / total,
         calls_per_batch: per_call(since(&d0, &d1), batches as f64),
+        units_per_batch,
         floor: percentile(&floors, 50.0),
         floor_calls,
+        floor_units,
         usage_rss_kib,
         bill_lines,
         bill_p50: percentile(&bill_samples, 50.0),
@@ -868,6 +886,7 @@ fn render(r: &RenderInput) -> String {
         r.n
     )
     .unwrap();
+    o.push_str(&floors(r));
     writeln!(o, "## Baselines\n\nEach kind of call on its own, through the same proxies as the functions.\n").unwrap();
     writeln!(o, "| call | p50 ms | p99 ms |\n|---|---:|---:|").unwrap();
     for (op, samples) in r.units {
@@ -987,12 +1006,20 @@ fn render(r: &RenderInput) -> String {
     writeln!(o, "| DynamoDB calls per 1,000 records | {} |", describe(&u.calls_per_batch)).unwrap();
     writeln!(
         o,
+        "| DynamoDB capacity per record | {:.2} write units, {:.2} read units |",
+        u.units_per_batch.write / 1000.0,
+        u.units_per_batch.read / 1000.0
+    )
+    .unwrap();
+    writeln!(
+        o,
         "| plain `BatchWriteItem` of 1,000 items (floor), p50 | {:.0} ms ({:.0} items/s, {:.0} calls) |",
         ms(u.floor),
         1000.0 / u.floor.as_secs_f64(),
         u.floor_calls
     )
     .unwrap();
+    writeln!(o, "| floor's capacity per item | {:.2} write units |", u.floor_units.write / 1000.0).unwrap();
     writeln!(o, "| batch / floor | {:.2}× |", u.batch_p50.as_secs_f64() / u.floor.as_secs_f64()).unwrap();
     writeln!(o, "| `usage` peak RSS | {:.1} MiB |", u.usage_rss_kib as f64 / 1024.0).unwrap();
     writeln!(
@@ -1038,6 +1065,13 @@ fn render(r: &RenderInput) -> String {
         m.calls.values().sum::<f64>() / (m.aws_accounts + m.aliyun_instances) as f64
     )
     .unwrap();
+    writeln!(
+        o,
+        "| DynamoDB capacity per cloud account | {:.1} write units, {:.1} read units |",
+        m.units.write / (m.aws_accounts + m.aliyun_instances) as f64,
+        m.units.read / (m.aws_accounts + m.aliyun_instances) as f64
+    )
+    .unwrap();
     writeln!(o, "| `metering` peak RSS | {:.1} MiB |", m.rss_kib as f64 / 1024.0).unwrap();
     if batch > aws_floor as f64 {
         misses.push(format!("BatchMeterUsage calls: {batch:.0} (floor {aws_floor})"));
@@ -1057,6 +1091,12 @@ fn render(r: &RenderInput) -> String {
     writeln!(o, "| seconds | {:.2} |", i.took.as_secs_f64()).unwrap();
     writeln!(o, "| accounts issued per second | {:.0} |", i.issued as f64 / i.took.as_secs_f64()).unwrap();
     writeln!(o, "| DynamoDB calls per account | {} |", describe(&i.calls)).unwrap();
+    writeln!(
+        o,
+        "| DynamoDB capacity per account | {:.1} write units, {:.1} read units |",
+        i.units.write, i.units.read
+    )
+    .unwrap();
     writeln!(o, "| other AWS calls per account | {} |", describe(&i.other_calls)).unwrap();
     writeln!(o, "| `issue-bills` peak RSS | {:.1} MiB |", i.rss_kib as f64 / 1024.0).unwrap();
 
@@ -1087,5 +1127,73 @@ fn render(r: &RenderInput) -> String {
             writeln!(o, "- miss: {m}").unwrap();
         }
     }
+    o
+}
+
+/// Issue 19's table: each path, its floor measured in the same run, and the ratio.
+fn floors(r: &RenderInput) -> String {
+    let mut o = String::new();
+    let (u, m) = (r.usage, r.metering);
+    let accounts = (m.aws_accounts + m.aliyun_instances) as f64;
+    writeln!(o, "## Against the floors\n").unwrap();
+    writeln!(o, "| path | measured | its floor in this run | ratio | goal |\n|---|---|---|---:|---|").unwrap();
+    writeln!(
+        o,
+        "| a 1,000-record usage batch (100 workspaces × 10 items) | {:.0} ms p50, {:.0} records/s; DynamoDB {}; {:.2} write units a record | plain `BatchWriteItem` of 1,000 items: {:.0} ms, {:.2} write units an item | {:.2}× time, {:.2}× write units | ≤ 2× time, ≤ 3 write units a record |",
+        ms(u.batch_p50),
+        u.records_per_s,
+        describe(&u.calls_per_batch),
+        u.units_per_batch.write / 1000.0,
+        ms(u.floor),
+        u.floor_units.write / 1000.0,
+        u.batch_p50.as_secs_f64() / u.floor.as_secs_f64(),
+        u.units_per_batch.write / u.floor_units.write.max(1.0),
+    )
+    .unwrap();
+    let aws_floor = (m.aws_accounts * 5).div_ceil(25);
+    let batch = m.metering_calls.get("BatchMeterUsage").copied().unwrap_or(0.0);
+    writeln!(
+        o,
+        "| an hourly metering run, {} cloud accounts × 5 items | {:.1} s; {:.2} DynamoDB calls a cloud account ({:.0} in all); {:.1} write units a cloud account; {batch:.0} `BatchMeterUsage` | `BatchMeterUsage` at ⌈{} / 25⌉ = {aws_floor} | {:.2}× `BatchMeterUsage` | ≤ 8 DynamoDB calls a cloud account |",
+        m.aws_accounts + m.aliyun_instances,
+        m.took.as_secs_f64(),
+        m.calls.values().sum::<f64>() / accounts,
+        m.calls.values().sum::<f64>(),
+        m.units.write / accounts,
+        m.aws_accounts * 5,
+        batch / aws_floor.max(1) as f64,
+    )
+    .unwrap();
+    let colds: Vec<f64> = r.functions.iter().map(|f| ms(f.cold)).collect();
+    let (lo, hi) = colds.iter().fold((f64::MAX, 0.0f64), |(lo, hi), c| (lo.min(*c), hi.max(*c)));
+    writeln!(
+        o,
+        "| cold start, every function | {lo:.1}–{hi:.1} ms | hello-world `lambda_runtime`: {:.1} ms | {:.2}–{:.2}× | ≤ 1.5× |\n",
+        ms(r.hello),
+        lo / ms(r.hello),
+        hi / ms(r.hello)
+    )
+    .unwrap();
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap_or_default();
+    let total_s = u.records_per_s.recip() * 1000.0; // mean seconds per batch
+    let per_record = Work {
+        write_units: u.units_per_batch.write / 1000.0,
+        read_units: u.units_per_batch.read / 1000.0,
+        seconds: total_s / 1000.0,
+        memory_mb: cost::memory_mb(&template, "usage"),
+        invocations: 1.0 / 1000.0,
+        marketplace_calls: 0.0,
+    };
+    let per_account_run = Work {
+        write_units: m.units.write / accounts,
+        read_units: m.units.read / accounts,
+        seconds: m.took.as_secs_f64() / accounts,
+        memory_mb: cost::memory_mb(&template, "metering"),
+        invocations: 1.0 / accounts,
+        marketplace_calls: m.metering_calls.values().sum::<f64>() / accounts,
+    };
+    writeln!(o, "## Cost model\n\nFrom this run's counts: capacity units as DynamoDB bills them (reported by DynamoDB Local), Lambda time at each function's `MemorySize` in template.yaml (batches at their mean time; metering runs at this run's time per cloud account), marketplace calls as the emulator received them.\n").unwrap();
+    o.push_str(&cost::render(per_record, per_account_run));
+    o.push('\n');
     o
 }
