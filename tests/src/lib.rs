@@ -6,8 +6,8 @@ pub mod bench;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};
-use billing_http::startup::{wire_with, Wired};
 use billing_http::App;
+use billing_wiring::{wire_with, Needs, Settings, Wired};
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use lambda_http::{Body, Request};
@@ -56,8 +56,7 @@ impl Harness {
 
     /// Wiring from a given SDK configuration, e.g. one whose SES endpoint is down.
     pub fn with_sdk(sdk: aws_config::SdkConfig) -> Self {
-        let settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
-        Self::wired(sdk, settings)
+        Self::wired(sdk, settings())
     }
 
     /// A harness on a table of its own, made from infra/table.json, for tests that read the
@@ -67,12 +66,12 @@ impl Harness {
         let sdk = billing_adapters::config::sdk_config().await;
         let table = format!("t-{}", unique());
         create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
-        let mut settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
+        let mut settings = settings();
         settings.table_name = table;
         Self::wired(sdk, settings)
     }
 
-    fn wired(sdk: aws_config::SdkConfig, settings: billing_adapters::Settings) -> Self {
+    fn wired(sdk: aws_config::SdkConfig, settings: Settings) -> Self {
         let table = settings.table_name.clone();
         let Wired { mut deps, store, .. } = wire_with(&sdk, settings);
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
@@ -83,6 +82,11 @@ impl Harness {
     pub fn deps(&self) -> &billing_domain::service::Deps {
         &self.app.deps
     }
+}
+
+/// The settings of a function that does everything (the webhook's), from `.local/env`.
+pub fn settings() -> Settings {
+    Settings::from_env(Needs::WEBHOOK).expect("settings from .local/env")
 }
 
 /// A unique suffix so tests never share emails, phones or usernames.

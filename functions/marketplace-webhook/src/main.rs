@@ -1,20 +1,22 @@
-use billing_adapters::Settings;
-use billing_http::startup::invocation_deadline as deadline;
+use billing_wiring::{Needs, SettingsError};
 use marketplace_webhook::{handle_event, Webhook};
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_runtime::Error> {
-    billing_http::startup::init_tracing();
+    let wired = billing_wiring::start(Needs::WEBHOOK).await?;
+    let timeout = wired.settings.function_timeout;
+    let calls = wired.settings.marketplace_calls.clone().ok_or(SettingsError::Missing("ALIYUN_SPI_KEY"))?;
     let w = Arc::new(Webhook {
-        app: billing_http::App::from(billing_http::startup::wire().await?),
-        spi_key: Settings::aliyun_spi_key()?,
-        huawei_key: Settings::huawei_koogallery_key()?,
-        registration_url: Settings::registration_url()?,
+        app: billing_http::App::from(wired),
+        spi_key: calls.aliyun_spi_key,
+        huawei_key: calls.huawei_koogallery_key,
+        registration_url: calls.registration_url,
     });
-    lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
+    billing_wiring::run_events(move |e| {
         let w = w.clone();
-        async move { handle_event(&w, e.payload, Some(deadline(e.context.deadline))).await }
-    }))
+        let deadline = billing_wiring::deadline::invocation_deadline(e.context.deadline, timeout);
+        async move { handle_event(&w, e.payload, Some(deadline)).await }
+    })
     .await
 }

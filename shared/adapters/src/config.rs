@@ -1,88 +1,9 @@
-//! Settings read once at start-up. Endpoints come from the SDK's standard
-//! `AWS_ENDPOINT_URL_*` variables, never from custom ones.
+//! The SDK's configuration. Endpoints come from the SDK's standard `AWS_ENDPOINT_URL_*`
+//! variables, never from custom ones; the functions' settings are `billing-wiring`'s.
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
-use billing_domain::crypto::token::TokenKey;
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("setting {0} is missing")]
-    Missing(&'static str),
-    #[error("setting {0} is invalid: {1}")]
-    Invalid(&'static str, &'static str),
-}
-
-fn var(name: &'static str) -> Result<String, SettingsError> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(SettingsError::Missing(name))
-}
-
-/// What the functions need from their environment.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub table_name: String,
-    pub sender_email: String,
-    pub token_key: TokenKey,
-}
-
-impl Settings {
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let secret = var("TOKEN_SIGNING_KEY")?;
-        Ok(Self {
-            table_name: var("TABLE_NAME")?,
-            sender_email: var("SENDER_EMAIL")?,
-            token_key: TokenKey::new(secret.as_bytes())
-                .ok_or(SettingsError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes"))?,
-        })
-    }
-
-    /// The secret the Alibaba marketplace signs SPI calls with.
-    pub fn aliyun_spi_key() -> Result<String, SettingsError> {
-        var("ALIYUN_SPI_KEY")
-    }
-
-    /// The key KooGallery signs its calls with and checks our answers by (HUAWEI_KOOGALLERY_KEY).
-    pub fn huawei_koogallery_key() -> Result<String, SettingsError> {
-        var("HUAWEI_KOOGALLERY_KEY")
-    }
-
-    /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`) and the AK/SK its calls are signed
-    /// with (`KOOGALLERY_ACCESS_KEY`, `KOOGALLERY_SECRET_KEY`, from Secrets Manager).
-    pub fn koogallery_usage() -> (String, Option<(String, String)>) {
-        let endpoint = std::env::var("KOOGALLERY_USAGE_ENDPOINT")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/metering/usage".into());
-        let key = match (var("KOOGALLERY_ACCESS_KEY"), var("KOOGALLERY_SECRET_KEY")) {
-            (Ok(ak), Ok(sk)) => Some((ak, sk)),
-            _ => None,
-        };
-        (endpoint, key)
-    }
-
-    pub fn registration_url() -> Result<String, SettingsError> {
-        var("REGISTRATION_URL")
-    }
-
-    /// Alibaba Cloud Marketplace's API (`ALIYUN_MARKET_ENDPOINT`, its public endpoint unless
-    /// set) and the AccessKey the metering push is signed with (`ALIYUN_ACCESS_KEY_ID`,
-    /// `ALIYUN_ACCESS_KEY_SECRET`, from Secrets Manager). Without a key the push answers
-    /// "not configured": reports stay pending, visible in the reconciliation.
-    pub fn aliyun_market() -> (String, Option<crate::aliyun::AliyunCredentials>) {
-        let endpoint = std::env::var("ALIYUN_MARKET_ENDPOINT")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://market.aliyuncs.com/".into());
-        let credentials = match (var("ALIYUN_ACCESS_KEY_ID"), var("ALIYUN_ACCESS_KEY_SECRET")) {
-            (Ok(access_key_id), Ok(access_key_secret)) => {
-                Some(crate::aliyun::AliyunCredentials { access_key_id, access_key_secret })
-            }
-            _ => None,
-        };
-        (endpoint, credentials)
-    }
-}
 
 /// The shared SDK configuration. Timeouts are short because every caller is a request that
 /// someone is waiting for; a slow dependency must fail fast into a retryable state.

@@ -10,5 +10,4 @@ pub mod koogallery;
 pub mod metering;
 pub mod ses;
 
-pub use config::Settings;
 pub use dynamo::DynamoStore;

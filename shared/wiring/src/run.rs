@@ -1,0 +1,67 @@
+//! The runtime's loops: tracing and wiring once, then the handler for every invocation.
+
+use crate::{wire, Needs, Wired};
+use billing_http::{App, HttpResponse, Request};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), each line carrying
+/// the invocation's request id.
+fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// Tracing, then the wiring: what every function does before its loop.
+pub async fn start(needs: Needs) -> Result<Wired, crate::SettingsError> {
+    init_tracing();
+    wire(needs).await
+}
+
+/// Runs an HTTP function.
+pub async fn run_http<H, Fut>(needs: Needs, handler: H) -> Result<(), lambda_http::Error>
+where
+    H: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send,
+{
+    let app = Arc::new(App::from(start(needs).await?));
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        let fut = handler(app.clone(), req);
+        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+    }))
+    .await
+}
+
+/// Runs a scheduled function (EventBridge `rate(...)`): `job` for every invocation with its
+/// deadline; its result is the invocation's answer.
+pub async fn run_scheduled<F, Fut, T>(name: &'static str, needs: Needs, job: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Wired>, Instant) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = billing_domain::Result<T>> + Send,
+    T: Serialize,
+{
+    let wired = Arc::new(start(needs).await?);
+    run_events(move |e: LambdaEvent<Value>| {
+        let deadline = wired.deadline(e.context.deadline);
+        let fut = job(wired.clone(), deadline);
+        async move {
+            let done = fut.await?;
+            let answer = serde_json::to_value(done)?;
+            tracing::info!(function = name, answer = %answer, "scheduled run done");
+            Ok(answer)
+        }
+    })
+    .await
+}
+
+/// Runs a function of raw JSON events (several triggers in one function).
+pub async fn run_events<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(LambdaEvent<Value>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, lambda_runtime::Error>> + Send,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(handler)).await
+}
