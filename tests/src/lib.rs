@@ -14,6 +14,18 @@ use lambda_http::{Body, Request};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
+/// The secrets' values `.local/env` holds as the operator's and the marketplaces' copies
+/// (scripts/lib.sh): tests sign as the marketplaces with them; functions never see them.
+pub const SECRET_VALUE_VARS: &[&str] = &[
+    "TOKEN_SIGNING_KEY",
+    "ALIYUN_SPI_KEY",
+    "ALIYUN_ACCESS_KEY_ID",
+    "ALIYUN_ACCESS_KEY_SECRET",
+    "HUAWEI_KOOGALLERY_KEY",
+    "KOOGALLERY_ACCESS_KEY",
+    "KOOGALLERY_SECRET_KEY",
+];
+
 /// A clock tests move by hand (token expiry, login windows, the monthly change limit).
 pub struct TestClock(Mutex<DateTime<Utc>>);
 
@@ -41,6 +53,8 @@ fn require_env() {
 
 pub struct Harness {
     pub app: App,
+    /// The marketplaces' keys, read from moto's Secrets Manager as the webhook reads them.
+    pub marketplace_keys: Option<billing_wiring::MarketplaceKeys>,
     pub clock: Arc<TestClock>,
     pub wired_sdk: aws_config::SdkConfig,
     /// The table this harness writes to.
@@ -73,10 +87,10 @@ impl Harness {
 
     fn wired(sdk: aws_config::SdkConfig, settings: Settings) -> Self {
         let table = settings.table_name.clone();
-        let Wired { mut deps, store, .. } = wire_with(&sdk, settings);
+        let Wired { mut deps, store, marketplace_keys, .. } = wire_with(&sdk, settings);
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         deps.clock = clock.clone();
-        Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk, table }
+        Self { app: App { deps, idempotency: store }, marketplace_keys, clock, wired_sdk: sdk, table }
     }
 
     pub fn deps(&self) -> &billing_domain::service::Deps {
@@ -84,9 +98,10 @@ impl Harness {
     }
 }
 
-/// The settings of a function that does everything (the webhook's), from `.local/env`.
+/// The settings of a function that does everything, from `.local/env`: its secrets are read
+/// from moto's Secrets Manager, where `make up` put them.
 pub fn settings() -> Settings {
-    Settings::from_env(Needs::WEBHOOK).expect("settings from .local/env")
+    Settings::from_env(Needs::ALL).expect("settings from .local/env")
 }
 
 /// A unique suffix so tests never share emails, phones or usernames.
@@ -262,10 +277,11 @@ pub fn aliyun_uid() -> String {
 }
 
 pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
+    let keys = h.marketplace_keys.expect("the harness reads the marketplaces' keys");
     marketplace_webhook::Webhook {
         app: h.app,
-        spi_key: std::env::var("ALIYUN_SPI_KEY").unwrap(),
-        huawei_key: std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY"),
+        spi_key: keys.aliyun_spi_key,
+        huawei_key: keys.huawei_koogallery_key,
         registration_url: "https://example.com/register".into(),
     }
 }

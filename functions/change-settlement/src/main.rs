@@ -1,7 +1,8 @@
 #[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_http::Error> {
-    billing_wiring::run_http(billing_wiring::Needs::BASIC, |app, req| async move {
-        change_settlement::handle(&app, req).await
-    })
+    billing_wiring::run_http(
+        change_settlement::NEEDS,
+        |app, req| async move { change_settlement::handle(&app, req).await },
+    )
     .await
 }

@@ -9,10 +9,15 @@ use billing_domain::service::marketplace::{self, AwsNotification};
 use billing_domain::service::{agreements, koogallery};
 use billing_domain::Error;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
+use billing_wiring::Secret;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// What this function reads at start-up and at run time (the marketplaces' keys, both ways; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::WEBHOOK;
 
 pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/marketplace/aliyun"),
@@ -23,9 +28,10 @@ pub const ROUTES: &[route::Route] = &[
 
 pub struct Webhook {
     pub app: App,
-    pub spi_key: String,
+    /// The key the Alibaba marketplace signs SPI calls with.
+    pub spi_key: Arc<Secret<String>>,
     /// The key KooGallery signs its calls with (and checks our signed answers by).
-    pub huawei_key: String,
+    pub huawei_key: Arc<Secret<String>>,
     pub registration_url: String,
 }
 
@@ -38,7 +44,8 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     if route == 3 {
         // KooGallery: signature parameters in the URL, the JSON body signed as it is.
         let params = body::query_params(req)?;
-        let a = koogallery::handle(&w.app.deps, &w.huawei_key, &params, body::text(req)?, deadline).await?;
+        let key = w.huawei_key.get().await?;
+        let a = koogallery::handle(&w.app.deps, &key, &params, body::text(req)?, deadline).await?;
         return Ok(http::Response::builder()
             .status(200)
             .header("content-type", "application/json")
@@ -48,7 +55,8 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     }
     let params = body::form_params(req)?;
     if route < 2 {
-        let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &w.spi_key, deadline).await?;
+        let key = w.spi_key.get().await?;
+        let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &key, deadline).await?;
         return Ok(json(status, &answer));
     }
     let token = params.iter().find(|(k, _)| k == "x-amzn-marketplace-token").map(|(_, v)| v.as_str());

@@ -1,17 +1,19 @@
-use billing_wiring::{Needs, SettingsError};
+use billing_wiring::SettingsError;
 use marketplace_webhook::{handle_event, Webhook};
 use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let wired = billing_wiring::start(Needs::WEBHOOK).await?;
+    let mut wired = billing_wiring::start(marketplace_webhook::NEEDS).await?;
     let timeout = wired.settings.function_timeout;
-    let calls = wired.settings.marketplace_calls.clone().ok_or(SettingsError::Missing("ALIYUN_SPI_KEY"))?;
+    // NEEDS asks for both: start() refused to start without them, naming the variable.
+    let keys = wired.marketplace_keys.take().ok_or(SettingsError::Missing("ALIYUN_SPI_KEY_SECRET"))?;
+    let registration_url = wired.settings.registration_url.clone().ok_or(SettingsError::Missing("REGISTRATION_URL"))?;
     let w = Arc::new(Webhook {
         app: billing_http::App::from(wired),
-        spi_key: calls.aliyun_spi_key,
-        huawei_key: calls.huawei_koogallery_key,
-        registration_url: calls.registration_url,
+        spi_key: keys.aliyun_spi_key,
+        huawei_key: keys.huawei_koogallery_key,
+        registration_url,
     });
     billing_wiring::run_events(move |e| {
         let w = w.clone();

@@ -5,6 +5,9 @@
 use billing_domain::service::{metering, Deps};
 use std::time::Instant;
 
+/// What this function reads at start-up and at run time (the marketplaces' push keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::METERING;
+
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
     metering::run(deps, deadline).await
 }

@@ -5,6 +5,9 @@ use billing_domain::service::{cancellation, outbox, Deps};
 use serde::Serialize;
 use std::time::Instant;
 
+/// What this function reads at start-up and at run time (no secret; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BASIC;
+
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Swept {
     pub emails_sent: usize,

@@ -4,6 +4,9 @@
 use billing_domain::service::usage::{self, UsageBatch};
 use billing_http::{auth, body, json, respond, route, App, HttpResponse, Request, Result};
 
+/// What this function reads at start-up and at run time (no secret; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BASIC;
+
 pub const ROUTES: &[route::Route] = &[("POST", "/v1/usage")];
 
 /// A batch of 1,000 records is about 150 KB: this route takes bodies up to 1 MiB.

@@ -370,3 +370,13 @@ pub trait MarketMeter: Send + Sync {
     /// Sends records of one platform; one outcome per record, in order.
     async fn send(&self, records: &[MeterRecord<'_>]) -> Vec<SendOutcome>;
 }
+
+/// The keys that sign and verify session tokens, read at run time (a secret) and cached.
+#[async_trait]
+pub trait TokenKeyring: Send + Sync {
+    /// The keys in force.
+    async fn keys(&self) -> Result<std::sync::Arc<crate::crypto::token::TokenKeys>>;
+    /// The keys read again (a token named a key these do not hold), at most so often: a
+    /// stream of forged key ids must not turn into a stream of reads.
+    async fn reload(&self) -> Result<std::sync::Arc<crate::crypto::token::TokenKeys>>;
+}

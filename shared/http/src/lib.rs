@@ -50,7 +50,8 @@ impl App {
         idempotency::once(&*self.idempotency, scope, subject, req, now, async { respond(run.await) }).await
     }
 
-    pub fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {
-        auth::principal(req, &self.deps.tokens, self.deps.clock.now())
+    /// Who the request's bearer token acts as.
+    pub async fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {
+        self.deps.principal(auth::bearer(req)?).await
     }
 }

@@ -4,22 +4,26 @@
 //! HTTPS client is built on its first call (most functions never make one).
 
 pub mod deadline;
+pub mod keyed;
 pub mod run;
 pub mod settings;
 
+pub use billing_adapters::secrets::{Secret, SecretError};
 pub use run::{run_events, run_http, run_scheduled, start};
-pub use settings::{Needs, Settings, SettingsError};
+pub use settings::{Needs, SecretIds, Settings, SettingsError};
 
 use billing_adapters::aliyun::AliyunMeter;
 use billing_adapters::config::sdk_config;
 use billing_adapters::https::Https;
 use billing_adapters::koogallery::KooGalleryMeter;
 use billing_adapters::metering::{AwsMeter, MeteringResolver};
+use billing_adapters::secrets::shape;
 use billing_adapters::ses::SesMailer;
 use billing_adapters::DynamoStore;
-use billing_domain::ports::SystemClock;
+use billing_domain::ports::{MarketMeter, SystemClock, TokenKeyring};
 use billing_domain::service::{Deps, Meters};
 use billing_http::App;
+use keyed::{KeyedMeter, NoMeter, NoTokenKeys};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -28,6 +32,14 @@ pub struct Wired {
     pub deps: Deps,
     pub store: Arc<DynamoStore>,
     pub settings: Settings,
+    /// The keys the marketplaces sign their calls with, for the functions that answer them.
+    pub marketplace_keys: Option<MarketplaceKeys>,
+}
+
+/// Read when a call first needs them (`Secret::get`).
+pub struct MarketplaceKeys {
+    pub aliyun_spi_key: Arc<Secret<String>>,
+    pub huawei_koogallery_key: Arc<Secret<String>>,
 }
 
 impl Wired {
@@ -54,13 +66,19 @@ pub async fn wire(needs: Needs) -> Result<Wired, SettingsError> {
 pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
     let metering_client = aws_sdk_marketplacemetering::Client::new(sdk);
-    let https = Https::new();
-    let m = &settings.meters;
-    let meters = Meters {
-        aws: Arc::new(AwsMeter::new(metering_client.clone())),
-        aliyun: Arc::new(AliyunMeter::new(https.clone(), m.aliyun_endpoint.clone(), m.aliyun_key.clone())),
-        huawei: Arc::new(KooGalleryMeter::new(https, m.koogallery_endpoint.clone(), m.koogallery_key.clone())),
+    let ids = &settings.secrets;
+    // Built only where a secret is read; it connects on the first read.
+    let sm = (ids != &SecretIds::default()).then(|| aws_sdk_secretsmanager::Client::new(sdk));
+    let secret = |id: &Option<String>| sm.as_ref().zip(id.as_ref()).map(|(c, id)| (c.clone(), id.clone()));
+    let tokens: Arc<dyn TokenKeyring> = match secret(&ids.token_keys) {
+        Some((c, id)) => Arc::new(Secret::new(c, id, shape::token_keys)),
+        None => Arc::new(NoTokenKeys),
     };
+    let marketplace_keys =
+        secret(&ids.aliyun_spi_key).zip(secret(&ids.huawei_koogallery_key)).map(|(spi, hw)| MarketplaceKeys {
+            aliyun_spi_key: Arc::new(Secret::new(spi.0, spi.1, shape::plain)),
+            huawei_koogallery_key: Arc::new(Secret::new(hw.0, hw.1, shape::plain)),
+        });
     let deps = Deps {
         accounts: store.clone(),
         attempts: store.clone(),
@@ -69,11 +87,48 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         cancellations: store.clone(),
         usage: store.clone(),
         metering: store.clone(),
-        meters,
+        meters: meters(
+            &settings,
+            metering_client.clone(),
+            secret(&ids.aliyun_market_key),
+            secret(&ids.koogallery_ak_sk),
+        ),
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
         resolver: Arc::new(MeteringResolver::new(metering_client)),
         clock: Arc::new(SystemClock),
-        tokens: settings.token_key.clone(),
+        tokens,
     };
-    Wired { deps, store, settings }
+    Wired { deps, store, settings, marketplace_keys }
+}
+
+type SecretAt = Option<(aws_sdk_secretsmanager::Client, String)>;
+
+/// AWS's meter signs with the function's role; Alibaba's and KooGallery's with keys read
+/// when a push first needs them. Both share one HTTPS client, built on its first call.
+fn meters(
+    settings: &Settings,
+    metering_client: aws_sdk_marketplacemetering::Client,
+    aliyun_key: SecretAt,
+    koogallery_key: SecretAt,
+) -> Meters {
+    let https = Https::new();
+    let aliyun: Arc<dyn MarketMeter> = match aliyun_key {
+        Some((c, id)) => {
+            let (https, endpoint) = (https.clone(), settings.aliyun_market_endpoint.clone());
+            Arc::new(KeyedMeter::new(Secret::new(c, id, shape::aliyun_access_key), move |key| {
+                Arc::new(AliyunMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
+            }))
+        }
+        None => Arc::new(NoMeter),
+    };
+    let huawei: Arc<dyn MarketMeter> = match koogallery_key {
+        Some((c, id)) => {
+            let endpoint = settings.koogallery_usage_endpoint.clone();
+            Arc::new(KeyedMeter::new(Secret::new(c, id, shape::ak_sk), move |key| {
+                Arc::new(KooGalleryMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
+            }))
+        }
+        None => Arc::new(NoMeter),
+    };
+    Meters { aws: Arc::new(AwsMeter::new(metering_client)), aliyun, huawei }
 }

@@ -40,7 +40,7 @@ where
 pub async fn run_scheduled<F, Fut, T>(name: &'static str, needs: Needs, job: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Arc<Wired>, Instant) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = billing_domain::Result<T>> + Send,
+    Fut: Future<Output = billing_domain::Result<T>> + Send + 'static,
     T: Serialize,
 {
     let wired = Arc::new(start(needs).await?);
@@ -61,7 +61,14 @@ where
 pub async fn run_events<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(LambdaEvent<Value>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Value, lambda_runtime::Error>> + Send,
+    Fut: Future<Output = Result<Value, lambda_runtime::Error>> + Send + 'static,
 {
-    lambda_runtime::run(lambda_runtime::service_fn(handler)).await
+    // The handler's future is boxed: its type would otherwise nest inside the runtime's,
+    // deeper than the compiler follows.
+    lambda_runtime::run(lambda_runtime::service_fn(move |e| -> BoxFuture<Result<Value, lambda_runtime::Error>> {
+        Box::pin(handler(e))
+    }))
+    .await
 }
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;

@@ -1,8 +1,6 @@
 //! Every setting a function reads, read once at start-up and checked there: a function that
 //! lacks one it needs does not start, and its init error names the variable.
 
-use billing_adapters::aliyun::AliyunCredentials;
-use billing_domain::crypto::token::TokenKey;
 use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -14,10 +12,12 @@ pub enum SettingsError {
 }
 
 /// What a function needs beyond the table and the mailer, so that each reads (and is
-/// refused start-up without) only its own settings.
+/// refused start-up without) only its own settings, and reads only its own secrets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    /// Reports usage to the marketplaces (the hourly run, final reports).
+    /// Issues or checks session tokens: the token signing keys.
+    pub tokens: bool,
+    /// Reports usage to the marketplaces (the hourly run, final reports): their push keys.
     pub meters: bool,
     /// Answers the marketplaces' calls: the Alibaba SPI and KooGallery keys, the AWS landing's
     /// registration page.
@@ -25,41 +25,44 @@ pub struct Needs {
 }
 
 impl Needs {
-    pub const BASIC: Needs = Needs { meters: false, marketplace_calls: false };
-    pub const METERING: Needs = Needs { meters: true, marketplace_calls: false };
-    pub const WEBHOOK: Needs = Needs { meters: true, marketplace_calls: true };
+    pub const BASIC: Needs = Needs { tokens: false, meters: false, marketplace_calls: false };
+    pub const TOKENS: Needs = Needs { tokens: true, ..Needs::BASIC };
+    pub const METERING: Needs = Needs { meters: true, ..Needs::BASIC };
+    pub const WEBHOOK: Needs = Needs { meters: true, marketplace_calls: true, ..Needs::BASIC };
+    pub const ALL: Needs = Needs { tokens: true, meters: true, marketplace_calls: true };
 }
 
-/// The marketplaces' calls to us: what checks them and where a landing goes.
-// No Debug: it holds keys.
-#[derive(Clone)]
-pub struct MarketplaceCalls {
-    pub aliyun_spi_key: String,
-    pub huawei_koogallery_key: String,
-    pub registration_url: String,
+/// Where each secret a function reads lives in Secrets Manager (a name or ARN): the values
+/// are read at run time, when first needed, never from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretIds {
+    /// `TOKEN_KEYS_SECRET`: `{"current": {"id", "key"}, "previous"?: {"id", "key"}}`.
+    pub token_keys: Option<String>,
+    /// `ALIYUN_SPI_KEY_SECRET`: the key the Alibaba marketplace signs SPI calls with.
+    pub aliyun_spi_key: Option<String>,
+    /// `ALIYUN_MARKET_KEY_SECRET`: `{"access_key_id", "access_key_secret"}`, signs metering pushes.
+    pub aliyun_market_key: Option<String>,
+    /// `HUAWEI_KOOGALLERY_KEY_SECRET`: the seller key KooGallery signs its calls with.
+    pub huawei_koogallery_key: Option<String>,
+    /// `KOOGALLERY_AK_SK_SECRET`: `{"ak", "sk"}`, a Huawei Cloud access key pair.
+    pub koogallery_ak_sk: Option<String>,
 }
 
-/// Our calls to the marketplaces' usage APIs. Without a key a push answers "not configured":
-/// its reports stay pending, visible in the reconciliation.
-#[derive(Clone)]
-pub struct Meters {
-    pub aliyun_endpoint: String,
-    pub aliyun_key: Option<AliyunCredentials>,
-    pub koogallery_endpoint: String,
-    pub koogallery_key: Option<(String, String)>,
-}
-
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub table_name: String,
     pub sender_email: String,
-    pub token_key: TokenKey,
     /// Stands in for an invocation deadline that cannot be read (`FUNCTION_TIMEOUT_SECONDS`,
     /// equal to the function's `Timeout`).
     pub function_timeout: Duration,
-    pub meters: Meters,
-    /// Set for the functions that answer the marketplaces.
-    pub marketplace_calls: Option<MarketplaceCalls>,
+    /// Alibaba Cloud Marketplace's API (`ALIYUN_MARKET_ENDPOINT`).
+    pub aliyun_market_endpoint: String,
+    /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`).
+    pub koogallery_usage_endpoint: String,
+    /// Where the AWS landing sends a buyer (`REGISTRATION_URL`), for the functions that answer
+    /// the marketplaces.
+    pub registration_url: Option<String>,
+    pub secrets: SecretIds,
 }
 
 const ALIYUN_MARKET_ENDPOINT: &str = "https://market.aliyuncs.com/";
@@ -75,16 +78,26 @@ impl Settings {
     /// The same from any source of variables (tests give a map).
     pub fn from_lookup(needs: Needs, get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let v = Vars(&get);
-        let secret = v.required("TOKEN_SIGNING_KEY")?;
-        let token_key = TokenKey::new(secret.as_bytes())
-            .ok_or(SettingsError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes"))?;
+        let when = |needed: bool, name: &'static str| if needed { v.required(name).map(Some) } else { Ok(None) };
+        let calls = needs.marketplace_calls;
         Ok(Self {
             table_name: v.required("TABLE_NAME")?,
             sender_email: v.required("SENDER_EMAIL")?,
-            token_key,
             function_timeout: v.timeout()?,
-            meters: v.meters(needs.meters)?,
-            marketplace_calls: if needs.marketplace_calls { Some(v.marketplace_calls()?) } else { None },
+            aliyun_market_endpoint: v.url("ALIYUN_MARKET_ENDPOINT", ALIYUN_MARKET_ENDPOINT)?,
+            koogallery_usage_endpoint: v.url("KOOGALLERY_USAGE_ENDPOINT", KOOGALLERY_USAGE_ENDPOINT)?,
+            registration_url: match when(calls, "REGISTRATION_URL")? {
+                Some(u) => Some(v.url("REGISTRATION_URL", &u)?),
+                None => None,
+            },
+            secrets: SecretIds {
+                token_keys: when(needs.tokens, "TOKEN_KEYS_SECRET")?,
+                aliyun_spi_key: when(calls, "ALIYUN_SPI_KEY_SECRET")?,
+                aliyun_market_key: when(needs.meters, "ALIYUN_MARKET_KEY_SECRET")?,
+                huawei_koogallery_key: when(calls, "HUAWEI_KOOGALLERY_KEY_SECRET")?,
+                // KooGallery's usage push is signed with the AK/SK.
+                koogallery_ak_sk: when(needs.meters, "KOOGALLERY_AK_SK_SECRET")?,
+            },
         })
     }
 }
@@ -119,37 +132,6 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
             },
         }
     }
-
-    /// A key made of two variables: both or neither.
-    fn pair(&self, a: &'static str, b: &'static str) -> Result<Option<(String, String)>, SettingsError> {
-        match (self.optional(a), self.optional(b)) {
-            (Some(x), Some(y)) => Ok(Some((x, y))),
-            (None, None) => Ok(None),
-            (None, Some(_)) => Err(SettingsError::Missing(a)),
-            (Some(_), None) => Err(SettingsError::Missing(b)),
-        }
-    }
-
-    fn meters(&self, needed: bool) -> Result<Meters, SettingsError> {
-        let aliyun = self.pair("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET")?;
-        let koogallery_key = self.pair("KOOGALLERY_ACCESS_KEY", "KOOGALLERY_SECRET_KEY")?;
-        Ok(Meters {
-            aliyun_endpoint: self.url("ALIYUN_MARKET_ENDPOINT", ALIYUN_MARKET_ENDPOINT)?,
-            aliyun_key: aliyun
-                .filter(|_| needed)
-                .map(|(access_key_id, access_key_secret)| AliyunCredentials { access_key_id, access_key_secret }),
-            koogallery_endpoint: self.url("KOOGALLERY_USAGE_ENDPOINT", KOOGALLERY_USAGE_ENDPOINT)?,
-            koogallery_key: koogallery_key.filter(|_| needed),
-        })
-    }
-
-    fn marketplace_calls(&self) -> Result<MarketplaceCalls, SettingsError> {
-        Ok(MarketplaceCalls {
-            aliyun_spi_key: self.required("ALIYUN_SPI_KEY")?,
-            huawei_koogallery_key: self.required("HUAWEI_KOOGALLERY_KEY")?,
-            registration_url: self.url("REGISTRATION_URL", "")?,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -162,66 +144,78 @@ mod tests {
         move |k| m.get(k).cloned()
     }
 
-    const BASE: &[(&str, &str)] = &[
-        ("TABLE_NAME", "t"),
-        ("SENDER_EMAIL", "billing@example.com"),
-        ("TOKEN_SIGNING_KEY", "0123456789abcdef0123456789abcdef"),
+    const BASE: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("SENDER_EMAIL", "billing@example.com")];
+    const SECRETS: &[(&str, &str)] = &[
+        ("TOKEN_KEYS_SECRET", "billing-center/token-signing-key"),
+        ("ALIYUN_SPI_KEY_SECRET", "billing-center/aliyun-spi-key"),
+        ("ALIYUN_MARKET_KEY_SECRET", "billing-center/aliyun-market-access-key"),
+        ("HUAWEI_KOOGALLERY_KEY_SECRET", "billing-center/huawei-koogallery-key"),
+        ("KOOGALLERY_AK_SK_SECRET", "billing-center/koogallery-ak-sk"),
+        ("REGISTRATION_URL", "https://example.com/register"),
     ];
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-        BASE.iter().chain(extra).copied().collect()
+    fn all() -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(SECRETS).copied().collect()
+    }
+
+    fn without(name: &str) -> Vec<(&'static str, &'static str)> {
+        all().into_iter().filter(|(k, _)| *k != name).collect()
     }
 
     #[test]
-    fn each_missing_variable_is_named() {
-        for missing in ["TABLE_NAME", "SENDER_EMAIL", "TOKEN_SIGNING_KEY"] {
-            let v: Vec<_> = BASE.iter().filter(|(k, _)| *k != missing).copied().collect();
-            let e = Settings::from_lookup(Needs::BASIC, vars(&v)).err().unwrap();
+    fn each_missing_variable_a_function_needs_is_named() {
+        let cases = [
+            (Needs::BASIC, "TABLE_NAME"),
+            (Needs::BASIC, "SENDER_EMAIL"),
+            (Needs::TOKENS, "TOKEN_KEYS_SECRET"),
+            (Needs::METERING, "ALIYUN_MARKET_KEY_SECRET"),
+            (Needs::METERING, "KOOGALLERY_AK_SK_SECRET"),
+            (Needs::WEBHOOK, "ALIYUN_SPI_KEY_SECRET"),
+            (Needs::WEBHOOK, "HUAWEI_KOOGALLERY_KEY_SECRET"),
+            (Needs::WEBHOOK, "REGISTRATION_URL"),
+        ];
+        for (needs, missing) in cases {
+            let e = Settings::from_lookup(needs, vars(&without(missing))).unwrap_err();
             assert_eq!(e, SettingsError::Missing(missing));
             assert_eq!(e.to_string(), format!("setting {missing} is missing"));
         }
-        let webhook = with(&[("ALIYUN_SPI_KEY", "k"), ("REGISTRATION_URL", "https://example.com/r")]);
-        assert_eq!(
-            Settings::from_lookup(Needs::WEBHOOK, vars(&webhook)).err().unwrap(),
-            SettingsError::Missing("HUAWEI_KOOGALLERY_KEY")
-        );
-        let half = with(&[("ALIYUN_ACCESS_KEY_ID", "id")]);
-        assert_eq!(
-            Settings::from_lookup(Needs::METERING, vars(&half)).err().unwrap(),
-            SettingsError::Missing("ALIYUN_ACCESS_KEY_SECRET")
-        );
     }
 
     #[test]
     fn invalid_values_are_refused_with_the_variable_named() {
-        let short = [("TABLE_NAME", "t"), ("SENDER_EMAIL", "s@example.com"), ("TOKEN_SIGNING_KEY", "short")];
-        assert!(matches!(
-            Settings::from_lookup(Needs::BASIC, vars(&short)).err(),
-            Some(SettingsError::Invalid("TOKEN_SIGNING_KEY", _))
-        ));
         for bad in ["0", "901", "ten"] {
-            let v = with(&[("FUNCTION_TIMEOUT_SECONDS", bad)]);
+            let v: Vec<_> = all().into_iter().chain([("FUNCTION_TIMEOUT_SECONDS", bad)]).collect();
             assert!(matches!(
-                Settings::from_lookup(Needs::BASIC, vars(&v)).err(),
-                Some(SettingsError::Invalid("FUNCTION_TIMEOUT_SECONDS", _))
+                Settings::from_lookup(Needs::BASIC, vars(&v)),
+                Err(SettingsError::Invalid("FUNCTION_TIMEOUT_SECONDS", _))
             ));
         }
-        let v = with(&[("ALIYUN_MARKET_ENDPOINT", "market.aliyuncs.com")]);
-        assert!(matches!(
-            Settings::from_lookup(Needs::METERING, vars(&v)).err(),
-            Some(SettingsError::Invalid("ALIYUN_MARKET_ENDPOINT", _))
-        ));
+        for name in ["ALIYUN_MARKET_ENDPOINT", "REGISTRATION_URL"] {
+            let v: Vec<_> = without(name).into_iter().chain([(name, "example.com/x")]).collect();
+            assert!(
+                matches!(Settings::from_lookup(Needs::WEBHOOK, vars(&v)), Err(SettingsError::Invalid(n, _)) if n == name)
+            );
+        }
     }
 
     #[test]
-    fn only_the_functions_that_need_them_read_the_marketplace_settings() {
-        let s = Settings::from_lookup(Needs::BASIC, vars(BASE)).unwrap();
-        assert!(s.marketplace_calls.is_none());
-        assert_eq!(s.function_timeout, Duration::from_secs(30));
-        assert_eq!(s.meters.aliyun_endpoint, ALIYUN_MARKET_ENDPOINT);
-        let keyed = with(&[("ALIYUN_ACCESS_KEY_ID", "id"), ("ALIYUN_ACCESS_KEY_SECRET", "secret")]);
-        assert!(Settings::from_lookup(Needs::BASIC, vars(&keyed)).unwrap().meters.aliyun_key.is_none());
-        let m = Settings::from_lookup(Needs::METERING, vars(&keyed)).unwrap();
-        assert_eq!(m.meters.aliyun_key.map(|k| k.access_key_id), Some("id".to_string()));
+    fn a_function_reads_only_the_secrets_it_needs() {
+        let basic = Settings::from_lookup(Needs::BASIC, vars(&all())).unwrap();
+        assert_eq!(basic.secrets, SecretIds::default());
+        assert_eq!(basic.registration_url, None);
+        assert_eq!(basic.function_timeout, Duration::from_secs(30));
+        assert_eq!(basic.aliyun_market_endpoint, ALIYUN_MARKET_ENDPOINT);
+        let tokens = Settings::from_lookup(Needs::TOKENS, vars(&all())).unwrap().secrets;
+        assert_eq!(
+            tokens,
+            SecretIds { token_keys: Some("billing-center/token-signing-key".into()), ..SecretIds::default() }
+        );
+        let metering = Settings::from_lookup(Needs::METERING, vars(&all())).unwrap().secrets;
+        assert_eq!((metering.token_keys, metering.aliyun_spi_key, metering.huawei_koogallery_key), (None, None, None));
+        assert!(metering.aliyun_market_key.is_some() && metering.koogallery_ak_sk.is_some());
+        let webhook = Settings::from_lookup(Needs::WEBHOOK, vars(&all())).unwrap();
+        assert_eq!(webhook.secrets.token_keys, None);
+        assert!(webhook.secrets.aliyun_spi_key.is_some() && webhook.secrets.huawei_koogallery_key.is_some());
+        assert_eq!(webhook.registration_url.as_deref(), Some("https://example.com/register"));
     }
 }

@@ -74,8 +74,16 @@ async fn init_error(body: String) -> StatusCode {
 }
 
 impl Hosted {
-    /// Starts `binary` against a fresh Runtime API with `env`.
+    /// Starts `binary` against a fresh Runtime API with `env`, less the secrets' values: as
+    /// on Lambda, a function reads its secrets from Secrets Manager.
     pub async fn start(binary: &str, name: &str, env: &[(String, String)]) -> Hosted {
+        let env: Vec<(String, String)> =
+            env.iter().filter(|(k, _)| !crate::SECRET_VALUE_VARS.contains(&k.as_str())).cloned().collect();
+        Self::start_as_is(binary, name, &env).await
+    }
+
+    /// Starts `binary` with exactly `env`.
+    pub async fn start_as_is(binary: &str, name: &str, env: &[(String, String)]) -> Hosted {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
         let state = Arc::new(AppState { shared: shared.clone(), events: tokio::sync::Mutex::new(rx) });
@@ -90,6 +98,7 @@ impl Hosted {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let started = Instant::now();
         let child = Command::new(binary)
+            .env_clear()
             .envs(env.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)

@@ -5,21 +5,30 @@
 //! next to the hello-world `lambda_runtime` binary.
 //!
 //! `COLDSTART_BIN_DIR` (default `$CARGO_TARGET_DIR/debug`), `COLDSTART_RUNS` (default 20),
-//! `COLDSTART_FUNCTIONS` (comma-separated, default all), plus the local stack's `.local/env`.
+//! `COLDSTART_FUNCTIONS` (comma-separated, default all), `COLDSTART_LEGACY_ENV` (set: hand the
+//! binaries the secrets' values in their environment, as before they were read at run time),
+//! plus the local stack's `.local/env`.
 
-use billing_tests::bench::events::{apigw, get};
+use billing_tests::bench::events::{apigw, get, json_post};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
+
+/// A well-formed token of an unknown key: checking it reads the keys (twice, at most).
+const FORGED: &str = "k.eyJ4IjoxfQ.AAAA";
 
 /// A first request per function that needs its secret (or, for those without one, any).
 fn first_request(function: &str) -> Value {
     match function {
         // A token that names a key: verifying it needs the signing keys.
-        "register" | "login" | "upgrade" | "change-settlement" | "bills" => {
-            get("/v1/billing/balance", Some("k.eyJ4IjoxfQ.AAAA"))
-        }
+        "login" => json_post("POST", "/v1/billing/sso", &json!({"workspace_id": "ws_x"}), Some(FORGED)),
+        "upgrade" => json_post("POST", "/v1/workspaces/ws_x/upgrade", &json!({}), Some(FORGED)),
+        "change-settlement" => get("/v1/billing/workspaces", Some(FORGED)),
+        "bills" => get("/v1/billing/balance", Some(FORGED)),
+        // Issues tokens only after a registration is checked and written: no cheap request
+        // reads its keys, so this one (refused) does not.
+        "register" => json_post("POST", "/v1/registrations", &json!({}), None),
         // An SPI call: checking its signature needs the Alibaba SPI key.
         "marketplace-webhook" => apigw("GET", "/v1/marketplace/aliyun", "action=x&token=y", None, &[], false),
         "admin" | "usage" => get("/v1/nowhere", None),
@@ -55,9 +64,12 @@ async fn measure(
     runs: usize,
     event: Option<Value>,
 ) -> (Duration, Duration) {
+    // Binaries from before secrets were read at run time take them from the environment.
+    let legacy = std::env::var("COLDSTART_LEGACY_ENV").is_ok();
     let (mut colds, mut firsts) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let hosted = Hosted::start(binary, name, env).await;
+        let hosted =
+            if legacy { Hosted::start_as_is(binary, name, env).await } else { Hosted::start(binary, name, env).await };
         let cold = hosted.cold_start().await;
         colds.push(cold);
         if let Some(e) = &event {

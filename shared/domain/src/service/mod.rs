@@ -14,11 +14,11 @@ pub mod settlement;
 pub mod upgrade;
 pub mod usage;
 
-use crate::crypto::token::{Principal, TokenKey};
+use crate::crypto::token::{Principal, Verdict};
 use crate::model::Session;
 use crate::ports::{
     AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter, MarketplaceStore,
-    MeteringStore, OutboxStore, UsageStore,
+    MeteringStore, OutboxStore, TokenKeyring, UsageStore,
 };
 use std::sync::Arc;
 
@@ -37,7 +37,7 @@ pub struct Deps {
     pub mailer: Arc<dyn Mailer>,
     pub resolver: Arc<dyn CustomerResolver>,
     pub clock: Arc<dyn Clock>,
-    pub tokens: TokenKey,
+    pub tokens: Arc<dyn TokenKeyring>,
 }
 
 /// The marketplaces' usage reporting, one adapter each.
@@ -59,9 +59,24 @@ impl Meters {
 }
 
 impl Deps {
-    pub fn session(&self, principal: Principal) -> Session {
-        let (token, expires_at) = self.tokens.issue(principal, self.clock.now());
-        Session { token, expires_at }
+    /// A token for `principal`, signed with the current key.
+    pub async fn session(&self, principal: Principal) -> crate::Result<Session> {
+        let (token, expires_at) = self.tokens.keys().await?.issue(principal, self.clock.now());
+        Ok(Session { token, expires_at })
+    }
+
+    /// Who a bearer token acts as. A token signed by a key the keys in force do not hold is
+    /// checked once more against keys read again: they may have rotated since they were read.
+    pub async fn principal(&self, token: &str) -> crate::Result<Principal> {
+        let now = self.clock.now();
+        let verdict = match self.tokens.keys().await?.verify(token, now) {
+            Verdict::UnknownKey => self.tokens.reload().await?.verify(token, now),
+            v => v,
+        };
+        match verdict {
+            Verdict::Valid(p) => Ok(p),
+            Verdict::UnknownKey | Verdict::Invalid => Err(crate::Error::Unauthenticated),
+        }
     }
 }
 
