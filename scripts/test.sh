@@ -23,6 +23,8 @@ bash scripts/stack.sh up
 set -a; . .local/env; set +a
 
 echo "== tests"
+# The tests that read a function's own output (metrics, logs) run its binary.
+cargo build --workspace --bins
 log=$(mktemp)
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?

@@ -3,6 +3,7 @@
 //! and the parts of the benchmark harness (`bench`).
 
 pub mod bench;
+pub mod hosted;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};

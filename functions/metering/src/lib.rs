@@ -9,5 +9,7 @@ use std::time::Instant;
 pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::METERING;
 
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
-    metering::run(deps, deadline).await
+    let figures = metering::run(deps, deadline).await?;
+    billing_domain::telemetry::metering_run(&figures);
+    Ok(figures)
 }

@@ -2,6 +2,7 @@
 //! continues cancellations that stopped before finishing (a crash, or a deadline).
 
 use billing_domain::service::{cancellation, outbox, Deps};
+use billing_domain::telemetry;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -13,6 +14,8 @@ pub struct Swept {
     pub emails_sent: usize,
     pub emails_failed: usize,
     pub cancellations_finished: usize,
+    /// How long the oldest email still unsent has waited (0: none is).
+    pub oldest_unsent_seconds: i64,
 }
 
 pub async fn sweep(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<Swept> {
@@ -24,6 +27,9 @@ pub async fn sweep(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Re
         swept.emails_failed += d.failed;
         // Stop when a page sent nothing new: what is left failed and waits for the next run.
         if d.sent == 0 || deadline.is_some_and(|t| Instant::now() >= t) {
+            let oldest = outbox::oldest_unsent(deps).await?;
+            swept.oldest_unsent_seconds = oldest.map(|a| a.num_seconds().max(0)).unwrap_or(0);
+            telemetry::sweep(swept.emails_sent, oldest);
             return Ok(swept);
         }
     }

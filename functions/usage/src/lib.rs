@@ -21,7 +21,9 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let site = auth::iam_caller(req)?;
     app.once("usage", Some(&site), req, async {
         let batch = body::json::<UsageBatch>(req)?;
-        Ok(json(200, &usage::ingest(&app.deps, batch).await?))
+        let report = usage::ingest(&app.deps, batch).await?;
+        billing_domain::telemetry::usage_batch(&report);
+        Ok(json(200, &report))
     })
     .await
 }

@@ -11,5 +11,6 @@ pub mod koogallery;
 pub mod metering;
 pub mod secrets;
 pub mod ses;
+pub mod telemetry;
 
 pub use dynamo::DynamoStore;

@@ -127,6 +127,8 @@ pub trait OutboxStore: Send + Sync {
     async fn release(&self, id: &str, error: &str) -> Result<()>;
     /// Ids of intents still pending, oldest first.
     async fn pending(&self, limit: usize) -> Result<Vec<String>>;
+    /// When the oldest intent still pending was written, if any is.
+    async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>>;
 }
 
 #[derive(Debug, thiserror::Error)]

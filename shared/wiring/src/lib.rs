@@ -7,6 +7,7 @@ pub mod deadline;
 pub mod keyed;
 pub mod run;
 pub mod settings;
+pub mod telemetry;
 
 pub use billing_adapters::secrets::{Secret, SecretError};
 pub use run::{run_events, run_http, run_scheduled, start};
@@ -19,6 +20,7 @@ use billing_adapters::koogallery::KooGalleryMeter;
 use billing_adapters::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::secrets::shape;
 use billing_adapters::ses::SesMailer;
+use billing_adapters::telemetry::AwsMarketplaceCalls;
 use billing_adapters::DynamoStore;
 use billing_domain::ports::{MarketMeter, SystemClock, TokenKeyring};
 use billing_domain::service::{Deps, Meters};
@@ -55,17 +57,18 @@ impl From<Wired> for App {
     }
 }
 
-/// Settings from the environment, then the wiring.
-pub async fn wire(needs: Needs) -> Result<Wired, SettingsError> {
-    let settings = Settings::from_env(needs)?;
+/// The wiring from settings, with the SDK's configuration from the environment.
+pub async fn wire(settings: Settings) -> Wired {
     let sdk = sdk_config().await;
-    Ok(wire_with(&sdk, settings))
+    wire_with(&sdk, settings)
 }
 
 /// Wiring from a given SDK configuration (tests point it at the local servers).
 pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
-    let metering_client = aws_sdk_marketplacemetering::Client::new(sdk);
+    let metering_client = aws_sdk_marketplacemetering::Client::from_conf(
+        aws_sdk_marketplacemetering::config::Builder::from(sdk).interceptor(AwsMarketplaceCalls).build(),
+    );
     let ids = &settings.secrets;
     // Built only where a secret is read; it connects on the first read.
     let sm = (ids != &SecretIds::default()).then(|| aws_sdk_secretsmanager::Client::new(sdk));
@@ -114,7 +117,8 @@ fn meters(
     let https = Https::new();
     let aliyun: Arc<dyn MarketMeter> = match aliyun_key {
         Some((c, id)) => {
-            let (https, endpoint) = (https.clone(), settings.aliyun_market_endpoint.clone());
+            let (https, endpoint) =
+                (https.for_call("aliyun", "PushMeteringData"), settings.aliyun_market_endpoint.clone());
             Arc::new(KeyedMeter::new(Secret::new(c, id, shape::aliyun_access_key), move |key| {
                 Arc::new(AliyunMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
             }))
@@ -123,7 +127,7 @@ fn meters(
     };
     let huawei: Arc<dyn MarketMeter> = match koogallery_key {
         Some((c, id)) => {
-            let endpoint = settings.koogallery_usage_endpoint.clone();
+            let (https, endpoint) = (https.for_call("huawei", "UsagePush"), settings.koogallery_usage_endpoint.clone());
             Arc::new(KeyedMeter::new(Secret::new(c, id, shape::ak_sk), move |key| {
                 Arc::new(KooGalleryMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
             }))

@@ -1,6 +1,6 @@
 //! The runtime's loops: tracing and wiring once, then the handler for every invocation.
 
-use crate::{wire, Needs, Wired};
+use crate::{telemetry, wire, Needs, Settings, Wired};
 use billing_http::{App, HttpResponse, Request};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -15,10 +15,13 @@ fn init_tracing() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// Tracing, then the wiring: what every function does before its loop.
+/// Tracing, settings, the metrics exporter, then the wiring: what every function does
+/// before its loop.
 pub async fn start(needs: Needs) -> Result<Wired, crate::SettingsError> {
     init_tracing();
-    wire(needs).await
+    let settings = Settings::from_env(needs)?;
+    telemetry::init(&settings.metrics_namespace);
+    Ok(wire(settings).await)
 }
 
 /// Runs an HTTP function.
@@ -28,9 +31,15 @@ where
     Fut: Future<Output = HttpResponse> + Send,
 {
     let app = Arc::new(App::from(start(needs).await?));
-    lambda_http::run(lambda_http::service_fn(move |req| {
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        use lambda_http::RequestExt;
+        telemetry::begin(&req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default());
         let fut = handler(app.clone(), req);
-        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+        async move {
+            let response = fut.await;
+            telemetry::end();
+            Ok::<_, std::convert::Infallible>(response)
+        }
     }))
     .await
 }
@@ -65,9 +74,17 @@ where
 {
     // The handler's future is boxed: its type would otherwise nest inside the runtime's,
     // deeper than the compiler follows.
-    lambda_runtime::run(lambda_runtime::service_fn(move |e| -> BoxFuture<Result<Value, lambda_runtime::Error>> {
-        Box::pin(handler(e))
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |e: LambdaEvent<Value>| -> BoxFuture<Result<Value, lambda_runtime::Error>> {
+            telemetry::begin(&e.context.request_id);
+            let fut = handler(e);
+            Box::pin(async move {
+                let answer = fut.await;
+                telemetry::end();
+                answer
+            })
+        },
+    ))
     .await
 }
 

@@ -62,6 +62,9 @@ pub struct Settings {
     /// Where the AWS landing sends a buyer (`REGISTRATION_URL`), for the functions that answer
     /// the marketplaces.
     pub registration_url: Option<String>,
+    /// The CloudWatch namespace of the business metrics (`METRICS_NAMESPACE`, `BillingCenter`
+    /// unless set).
+    pub metrics_namespace: String,
     pub secrets: SecretIds,
 }
 
@@ -90,6 +93,7 @@ impl Settings {
                 Some(u) => Some(v.url("REGISTRATION_URL", &u)?),
                 None => None,
             },
+            metrics_namespace: v.optional("METRICS_NAMESPACE").unwrap_or_else(|| "BillingCenter".into()),
             secrets: SecretIds {
                 token_keys: when(needs.tokens, "TOKEN_KEYS_SECRET")?,
                 aliyun_spi_key: when(calls, "ALIYUN_SPI_KEY_SECRET")?,

@@ -241,6 +241,7 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, deadline: 
                 SendOutcome::Accepted => {
                     deps.metering.mark_reported(r).await?;
                     figures.reported += 1;
+                    crate::telemetry::reported(r.platform);
                 }
                 SendOutcome::Refused(reason) => {
                     fall_back(deps, r, reason).await?;
@@ -249,6 +250,7 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, deadline: 
                 }
                 SendOutcome::Retry(why) => {
                     tracing::info!(cloud_account = %account.id, item = %r.item, at = %r.at, why = %why, "report not taken; sent again next run");
+                    crate::telemetry::pending(r.platform, deps.clock.now() - r.at);
                     figures.pending += 1;
                 }
             }
@@ -308,6 +310,7 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
         })
         .collect();
     deps.metering.fall_back(r, reason, &parts).await?;
+    crate::telemetry::fell_back(r.platform, reason);
     let charged: BTreeSet<(String, Currency)> =
         parts.iter().map(|p| (p.charge.billing_account.clone(), p.charge.currency)).collect();
     for (account, currency) in charged {
