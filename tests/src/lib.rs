@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod hosted;
+pub mod template;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};

@@ -5,54 +5,11 @@
 use billing_adapters::secrets::{shape, Secret, Timing};
 use billing_domain::crypto::token::{Principal, TokenKey, TokenKeys};
 use billing_domain::ports::Clock;
+use billing_tests::template::{environment, functions, load as template, untag};
 use billing_tests::*;
 use chrono::Duration;
-use serde_yaml::Value as Yaml;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-fn template() -> Yaml {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
-    serde_yaml::from_str(&text).unwrap()
-}
-
-/// `!Ref X` / `!Sub "..."` as (tag, text); a plain scalar as ("", text).
-fn untag(v: &Yaml) -> (String, String) {
-    match v {
-        Yaml::Tagged(t) => (t.tag.to_string(), untag(&t.value).1),
-        Yaml::String(s) => (String::new(), s.clone()),
-        Yaml::Number(n) => (String::new(), n.to_string()),
-        other => (String::new(), format!("{other:?}")),
-    }
-}
-
-fn functions(t: &Yaml) -> Vec<(String, Yaml)> {
-    t["Resources"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
-        .map(|(k, r)| (k.as_str().unwrap().to_string(), r.clone()))
-        .collect()
-}
-
-/// A function's environment as deployed: Globals, then its own, `!Ref`s to parameters read
-/// as their defaults.
-fn environment(t: &Yaml, f: &Yaml) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    for vars in [&t["Globals"]["Function"]["Environment"]["Variables"], &f["Properties"]["Environment"]["Variables"]] {
-        for (k, v) in vars.as_mapping().into_iter().flatten() {
-            let (tag, text) = untag(v);
-            let value = match t["Parameters"][text.as_str()]["Default"].as_str() {
-                Some(default) if tag == "!Ref" => default.to_string(),
-                _ => text,
-            };
-            env.retain(|(name, _)| name != k.as_str().unwrap());
-            env.push((k.as_str().unwrap().to_string(), value));
-        }
-    }
-    env
-}
 
 fn needs_of(binary: &str) -> billing_wiring::Needs {
     match binary {
