@@ -46,7 +46,32 @@ impl Clock for TestClock {
     }
 }
 
+/// The tests' own process logs as a function does (JSON lines, info and up unless RUST_LOG
+/// says otherwise), to `$BILLING_LOG_DIR/tests/<test binary>-<pid>.log`: what the handlers
+/// log in-process is in the log scan of `make test`, with the local stack's logs.
+fn log_like_a_function() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(dir) = std::env::var("BILLING_LOG_DIR") else { return };
+        let dir = std::path::Path::new(&dir).join("tests");
+        let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let file = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::File::create(dir.join(format!("{}-{}.log", exe.unwrap_or_default(), std::process::id())))
+        });
+        if let Ok(file) = file {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(filter)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
+    });
+}
+
 fn require_env() {
+    log_like_a_function();
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "the local stack's settings are missing: run the tests with `make test` (it starts the servers and loads .local/env)"

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// What this function reads at start-up and at run time (the marketplaces' keys, both ways; template.yaml gives it).
 pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::WEBHOOK;
@@ -44,6 +45,12 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     if route == 3 {
         // KooGallery: signature parameters in the URL, the JSON body signed as it is.
         let params = body::query_params(req)?;
+        if let Ok(call) = serde_json::from_str::<Value>(body::text(req)?) {
+            // The call's business ids in its log lines (its signature is a URL parameter).
+            let span = tracing::Span::current();
+            span.record("action", call["activity"].as_str().unwrap_or_default());
+            span.record("instance", call["instanceId"].as_str().or(call["orderId"].as_str()).unwrap_or_default());
+        }
         let key = w.huawei_key.get().await?;
         let a = koogallery::handle(&w.app.deps, &key, &params, body::text(req)?, deadline).await?;
         return Ok(http::Response::builder()
@@ -55,6 +62,11 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     }
     let params = body::form_params(req)?;
     if route < 2 {
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+        // The call's business ids in its log lines (never its `token`: the signature).
+        let span = tracing::Span::current();
+        span.record("action", param("action"));
+        span.record("instance", if param("instanceId").is_empty() { param("orderBizId") } else { param("instanceId") });
         let key = w.spi_key.get().await?;
         let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &key, deadline).await?;
         return Ok(json(status, &answer));
@@ -113,7 +125,8 @@ pub async fn handle_sqs(w: &Webhook, event: SqsEvent, deadline: Option<Instant>)
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if let Err(e) = one_record(w, record.body.as_deref().unwrap_or_default(), deadline).await {
+        let span = tracing::info_span!("record", message_id = %id);
+        if let Err(e) = one_record(w, record.body.as_deref().unwrap_or_default(), deadline).instrument(span).await {
             tracing::warn!(message_id = %id, error = %e, "marketplace notification failed; it will be retried");
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
@@ -137,7 +150,8 @@ pub async fn handle_event(
     }
     let apigw: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
     let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV2(apigw).into();
-    let resp = handle_http(w, req, deadline).await;
+    let span = billing_http::request_span(&req);
+    let resp = handle_http(w, req, deadline).instrument(span).await;
     Ok(serde_json::to_value(to_apigw(resp))?)
 }
 

@@ -23,6 +23,9 @@ pub fn iam_caller(req: &Request) -> Result<String> {
             .and_then(|a| a.iam.as_ref())
             .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()))
             .filter(|who| !who.is_empty())
+            .inspect(|who| {
+                tracing::Span::current().record("caller", who.as_str());
+            })
             .ok_or(Error::Forbidden),
         _ => Err(Error::Forbidden),
     }

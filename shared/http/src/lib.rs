@@ -33,6 +33,20 @@ pub fn respond(result: Result<HttpResponse>) -> HttpResponse {
     result.unwrap_or_else(|e| problem::response(&e))
 }
 
+/// The span of one HTTP request: every log line of it names the route's path (with the ids
+/// in it) and, once known, who called. Never the query string, a header or the body: they
+/// carry signatures, tokens and passwords.
+pub fn request_span(req: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        caller = tracing::field::Empty,
+        action = tracing::field::Empty,
+        instance = tracing::field::Empty,
+    )
+}
+
 /// What every HTTP function holds across invocations.
 pub struct App {
     pub deps: billing_domain::service::Deps,
@@ -50,8 +64,10 @@ impl App {
         idempotency::once(&*self.idempotency, scope, subject, req, now, async { respond(run.await) }).await
     }
 
-    /// Who the request's bearer token acts as.
+    /// Who the request's bearer token acts as (named in the request's log lines).
     pub async fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {
-        self.deps.principal(auth::bearer(req)?).await
+        let principal = self.deps.principal(auth::bearer(req)?).await?;
+        tracing::Span::current().record("caller", principal.subject());
+        Ok(principal)
     }
 }

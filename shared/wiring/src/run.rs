@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), each line carrying
 /// the invocation's request id.
@@ -34,7 +35,8 @@ where
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
         use lambda_http::RequestExt;
         telemetry::begin(&req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default());
-        let fut = handler(app.clone(), req);
+        let span = billing_http::request_span(&req);
+        let fut = handler(app.clone(), req).instrument(span);
         async move {
             let response = fut.await;
             telemetry::end();
@@ -55,7 +57,7 @@ where
     let wired = Arc::new(start(needs).await?);
     run_events(move |e: LambdaEvent<Value>| {
         let deadline = wired.deadline(e.context.deadline);
-        let fut = job(wired.clone(), deadline);
+        let fut = job(wired.clone(), deadline).instrument(tracing::info_span!("scheduled", function = name));
         async move {
             let done = fut.await?;
             let answer = serde_json::to_value(done)?;
