@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the local stand-ins for AWS (DynamoDB Local, moto) and the build tools
-# (cargo-lambda with zig, cfn-lint) into .local/tools. Idempotent: skips what is there.
+# (cargo-lambda with zig, cfn-lint, the SAM CLI) into .local/tools, and rustup's arm64 target.
+# Idempotent: skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools="$PWD/.local/tools"
@@ -38,4 +39,9 @@ ln -sf "$tools/sam/bin/sam" "$tools/bin/sam"
 # cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
 zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)
 ln -sf "$zig" "$tools/bin/zig"
+# sam build and make bench cross-compile the functions for Lambda's arm64.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "installing the aarch64-unknown-linux-gnu target (rustup)"
+  rustup target add aarch64-unknown-linux-gnu
+fi
 echo "tools ready in $tools"

@@ -157,3 +157,26 @@ fn every_business_metric_the_alarms_and_the_dashboard_read_is_one_the_functions_
         assert!(read.iter().any(|(w, m)| w == "dashboard" && m == money), "the money flow shows {money}");
     }
 }
+
+#[test]
+fn the_runbook_says_what_each_alarm_means_and_what_to_do() {
+    let t = load();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md")).unwrap();
+    let functions: Vec<String> = functions(&t)
+        .iter()
+        .map(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_string())
+        .collect();
+    for (id, a) in alarms(&t) {
+        let (_, name) = untag(&a["Properties"]["AlarmName"]);
+        let name = name.strip_prefix("${AWS::StackName}-").unwrap_or_else(|| panic!("{id}: {name}"));
+        let generic = functions
+            .iter()
+            .find_map(|f| name.strip_prefix(&format!("{f}-")))
+            .filter(|k| ["errors", "throttles"].contains(k));
+        let heading = match generic {
+            Some(kind) => format!("`<stack>-<function>-{kind}`"),
+            None => format!("`<stack>-{name}`"),
+        };
+        assert!(doc.lines().any(|l| l.starts_with("### ") && l.contains(&heading)), "{id}: no runbook entry {heading}");
+    }
+}

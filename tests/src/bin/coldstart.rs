@@ -9,32 +9,11 @@
 //! binaries the secrets' values in their environment, as before they were read at run time),
 //! plus the local stack's `.local/env`.
 
-use billing_tests::bench::events::{apigw, get, json_post};
+use billing_tests::bench::events::secret_request;
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
-
-/// A well-formed token of an unknown key: checking it reads the keys (twice, at most).
-const FORGED: &str = "k.eyJ4IjoxfQ.AAAA";
-
-/// A first request per function that needs its secret (or, for those without one, any).
-fn first_request(function: &str) -> Value {
-    match function {
-        // A token that names a key: verifying it needs the signing keys.
-        "login" => json_post("POST", "/v1/billing/sso", &json!({"workspace_id": "ws_x"}), Some(FORGED)),
-        "upgrade" => json_post("POST", "/v1/workspaces/ws_x/upgrade", &json!({}), Some(FORGED)),
-        "change-settlement" => get("/v1/billing/workspaces", Some(FORGED)),
-        "bills" => get("/v1/billing/balance", Some(FORGED)),
-        // Issues tokens only after a registration is checked and written: no cheap request
-        // reads its keys, so this one (refused) does not.
-        "register" => json_post("POST", "/v1/registrations", &json!({}), None),
-        // An SPI call: checking its signature needs the Alibaba SPI key.
-        "marketplace-webhook" => apigw("GET", "/v1/marketplace/aliyun", "action=x&token=y", None, &[], false),
-        "admin" | "usage" => get("/v1/nowhere", None),
-        _ => billing_tests::bench::events::scheduled(),
-    }
-}
 
 #[tokio::main]
 async fn main() {
@@ -52,7 +31,7 @@ async fn main() {
     println!("| function | cold start p50 ms | first answer p50 ms (secrets fetched) |\n|---|---:|---:|");
     println!("| hello-world | {:.2} | — |", ms(hello));
     for f in functions.split(',').filter(|f| !f.is_empty()) {
-        let (cold, first) = measure(&format!("{dir}/{f}"), f, &env, runs, Some(first_request(f))).await;
+        let (cold, first) = measure(&format!("{dir}/{f}"), f, &env, runs, Some(secret_request(f))).await;
         println!("| {f} | {:.2} | {:.2} |", ms(cold), ms(first));
     }
 }
