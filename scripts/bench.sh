@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.local/tools/bin:$PATH"
 bash scripts/install-tools.sh
 target=${CARGO_TARGET_DIR:-$PWD/target}
-functions=(register login upgrade change-settlement marketplace-webhook admin sweeper usage bills metering)
+functions=(register login upgrade change-settlement marketplace-webhook admin sweeper usage bills metering issue-bills)
 packages=(); for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 echo "== release build (x86_64)"

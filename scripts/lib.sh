@@ -53,12 +53,26 @@ start_moto() { # name, port
   wait_for "$1" 60 curl -sf "http://127.0.0.1:$2/moto-api/data.json"
 }
 
-start_emulator() { # name, port, env file (the emulator checks Alibaba signatures with its secret)
+# What the emulator reads from the env file: the seller's keys it checks signatures with (Alibaba's
+# AccessKey secret, KooGallery's interconnection key and AK/SK) and the products' dimensions and metering items.
+emulator_settings=(AWS_DIMENSIONS ALIYUN_ACCESS_KEY_SECRET ALIYUN_METERING_ITEMS HUAWEI_KOOGALLERY_KEY
+  KOOGALLERY_ACCESS_KEY KOOGALLERY_SECRET_KEY)
+
+start_emulator() { # name, port, env file
   cargo build -q -p marketplace-emulator
-  local secret sk; secret=$(grep -s '^ALIYUN_ACCESS_KEY_SECRET=' "$3" | cut -d= -f2- || true)
-  sk=$(grep -s '^KOOGALLERY_SECRET_KEY=' "$3" | cut -d= -f2- || true)
-  ALIYUN_ACCESS_KEY_SECRET=$secret KOOGALLERY_SECRET_KEY=$sk start "$1" "$target/debug/marketplace-emulator" "127.0.0.1:$2"
+  local v settings=()
+  for v in "${emulator_settings[@]}"; do # sourced, so quoted values (JSON) come through as the shell reads them
+    settings+=("$v=$(set -a; . "$3" >/dev/null 2>&1; printf '%s' "${!v:-}")")
+  done
+  start "$1" env "${settings[@]}" "$target/debug/marketplace-emulator" "127.0.0.1:$2"
   wait_for "$1" 30 curl -s -X POST "http://127.0.0.1:$2/"
+}
+
+# SITE_EXPORTERS for the local stack: every site of the catalogue (shared/domain/src/sites.rs)
+# allows the role `<site>-exporter` to report its usage.
+site_exporters() {
+  grep -o 'Site { id: "[a-z0-9]*"' "$root/shared/domain/src/sites.rs" | cut -d'"' -f2 |
+    awk 'BEGIN { printf "{" } { printf "%s\"%s\": [\"%s-exporter\"]", (NR > 1 ? ", " : ""), $1, $1 } END { printf "}" }'
 }
 
 write_env() { # file, dynamodb port, moto port, emulator port, watch port, table name
@@ -69,6 +83,8 @@ write_env() { # file, dynamodb port, moto port, emulator port, watch port, table
   ak_secret=$(grep -s '^ALIYUN_ACCESS_KEY_SECRET=' "$file" | cut -d= -f2- || true)
   hw_key=$(grep -s '^HUAWEI_KOOGALLERY_KEY=' "$file" | cut -d= -f2- || true)
   hw_sk=$(grep -s '^KOOGALLERY_SECRET_KEY=' "$file" | cut -d= -f2- || true)
+  # The local Alibaba product's metering items: billing item → meteringAssit (<productCode>-<Key>-<n>).
+  local aliyun_items='{"time_series":"cmapi00000001-Unit-1","log_events":"cmapi00000001-Frequency-1","apm_traces":"cmapi00000001-Frequency-2","rum_views":"cmapi00000001-Frequency-3","synthetics":"cmapi00000001-Frequency-4","security_checks":"cmapi00000001-Frequency-5","profiles":"cmapi00000001-Frequency-6","metrics_storage":"cmapi00000001-StorageGigaByte-1","log_storage":"cmapi00000001-StorageGigaByte-2","alert_sms":"cmapi00000001-Frequency-7"}'
   cat > "$file" <<ENV
 AWS_REGION=us-east-1
 AWS_DEFAULT_REGION=us-east-1
@@ -86,11 +102,14 @@ ALIYUN_SPI_KEY=${spi_key:-$(random_secret)}
 ALIYUN_MARKET_ENDPOINT=http://127.0.0.1:$4/
 ALIYUN_ACCESS_KEY_ID=local-access-key
 ALIYUN_ACCESS_KEY_SECRET=${ak_secret:-$(random_secret)}
+ALIYUN_METERING_ITEMS='$aliyun_items'
 HUAWEI_KOOGALLERY_KEY=${hw_key:-$(random_secret)}
-KOOGALLERY_USAGE_ENDPOINT=http://127.0.0.1:$4/koogallery/usage
+KOOGALLERY_USAGE_ENDPOINT=http://127.0.0.1:$4/api/mkp-openapi-public/global/v1/isv/usage-data
+KOOGALLERY_ORDER_ENDPOINT=http://127.0.0.1:$4/api/mkp-openapi-public/global/v1/order/query
 KOOGALLERY_ACCESS_KEY=local-koogallery-ak
 KOOGALLERY_SECRET_KEY=${hw_sk:-$(random_secret)}
 REGISTRATION_URL=http://127.0.0.1:$5/register
+SITE_EXPORTERS='$(site_exporters)'
 MOTO_URL=http://127.0.0.1:$3
 EMULATOR_URL=http://127.0.0.1:$4
 WATCH_URL=http://127.0.0.1:$5

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# `make reliability`: the load run, the fault runs and the metering run, on servers of their own (ports
+# `make reliability`: the load run, the fault runs, the metering run and the money run, on servers of their own (ports
 # 8620-8622, a table of its own, DynamoDB Local persisted on disk so it can be killed and
 # restarted). Each phase ends with `load check`: the invariants, read from the table.
-#   LOAD_SECONDS (default 30), LOAD_CLIENTS (default 32), CANCEL_WORKSPACES (default 2000)
+#   LOAD_SECONDS (default 30), LOAD_CLIENTS (default 32), CANCEL_WORKSPACES (default 2000), RELIABILITY_PORTS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 RUN_DIR=$root/.local/run/reliability
 rm -rf "$RUN_DIR"
 . scripts/lib.sh
-DDB=8620 MOTO=8621 EMU=8622
+# Ports of its own (override with RELIABILITY_PORTS="ddb moto emulator" when several checkouts share a machine).
+read -r DDB MOTO EMU <<<"${RELIABILITY_PORTS:-8620 8621 8622}"
 db=$root/.local/reliability-db
 env_file=$root/.local/reliability.env
 trap stop_all EXIT
@@ -18,6 +19,7 @@ bash scripts/install-tools.sh
 cargo build -q -p billing-tests --bin load
 load="$target/debug/load"
 rm -rf "$db" && mkdir -p "$db"
+rm -f .local/run/issued-bills-billing-center-reliability.json # bills issued on a table this run recreates
 write_env "$env_file" $DDB $MOTO $EMU 9000 billing-center-reliability
 start_dynamodb r-dynamodb $DDB "$db"
 start_moto r-moto $MOTO
@@ -56,4 +58,24 @@ curl -sf -X POST "$emu" -H 'content-type: application/json' -d '{"operation": "a
 "$load" run --tag metering --seconds "${LOAD_SECONDS:-30}" --clients 16 --whole
 curl -sf -X DELETE "$emu"
 "$load" check --tag metering --metering
-echo "reliability: 4 passed, 0 failed"
+
+echo "== 5. money: a past month's load, its bills issued by a run that dies and one under a DynamoDB kill, late fallbacks"
+first=$(date -u +%Y-%m-01)
+month=$(date -u -d "$first -2 months" +%Y-%m)
+"$load" run --tag money --at "$(date -u -d "$first -1 month -1 day" +%Y-%m-%dT20:10:00Z)" --seconds "${LOAD_SECONDS:-30}" --clients 16
+"$load" issue --month "$month" &
+issue_pid=$!
+sleep 0.5
+kill -KILL "$issue_pid" 2>/dev/null && echo "   the issue run killed half way" || echo "   the issue run had finished"
+wait "$issue_pid" || true
+"$load" issue --month "$month" &
+issue_pid=$!
+sleep 0.3
+stop_one r-dynamodb KILL
+echo "   DynamoDB Local killed under the next issue run; restarting in 5 s"
+sleep 5
+start_dynamodb r-dynamodb $DDB "$db"
+wait "$issue_pid"
+"$load" settle --month "$month"
+"$load" check --tag money
+echo "reliability: 5 passed, 0 failed"

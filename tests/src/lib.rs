@@ -3,7 +3,9 @@
 //! and the parts of the benchmark harness (`bench`).
 
 pub mod bench;
+pub mod emulator;
 pub mod hosted;
+pub mod money_check;
 pub mod template;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
@@ -292,7 +294,7 @@ pub fn token(v: &Value, which: &str) -> String {
 pub fn spi_query(params: &[(&str, &str)]) -> String {
     let key = std::env::var("ALIYUN_SPI_KEY").expect("ALIYUN_SPI_KEY");
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let token = billing_domain::crypto::spi_signature::sign(&owned, &key);
+    let token = billing_adapters::aliyun::spi_token::sign(&owned, &key);
     let mut all = owned;
     all.push(("token".into(), token));
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
@@ -321,6 +323,8 @@ pub async fn open_instance(w: &marketplace_webhook::Webhook, uid: &str) -> Strin
         marketplace_webhook::handle_http(w, raw("GET", &format!("/v1/marketplace/aliyun?{q}"), "", &[]), None).await,
     );
     assert_eq!((s, b["instanceId"].as_str()), (200, Some(order.as_str())), "{b}");
+    // The marketplace opened it: its metering push knows it from now on.
+    emulator::register_aliyun_instance(&order, None, None).await;
     order
 }
 
@@ -393,7 +397,15 @@ pub async fn land_license(
     license_arn: &str,
     product_code: &str,
 ) -> String {
-    let token = mint_license_token(aws_account_id, license_arn, product_code).await;
+    // The licence was activated when the buyer subscribed: now, on the test's clock.
+    let token = emulator::mint_token(&emulator::TokenSpec {
+        license_arn: Some(license_arn),
+        aws_account_id,
+        product_code,
+        activated_at: Some(w.app.deps.clock.now()),
+        ..Default::default()
+    })
+    .await;
     let r = marketplace_webhook::handle_http(w, landing_request(&token), None).await;
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -568,6 +580,9 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         last_event_at: Utc::now(),
         cancelled_at: None,
         refused_at: None,
+        opened_at: None,
+        order: None,
+        freezes: Vec::new(),
     };
     stream::iter(0..n)
         .map(|i| {
@@ -600,6 +615,80 @@ pub async fn seed_enterprise_workspaces(deps: &billing_domain::service::Deps, bi
         .await
 }
 
+/// Writes `n` billing accounts, each with one cn1 workspace settled by enterprise, registered
+/// at `at` (as a commercial registration writes them, history included); returns
+/// `(billing username, workspace id)` of each.
+pub async fn seed_billing_accounts(
+    deps: &billing_domain::service::Deps,
+    n: usize,
+    at: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    use billing_domain::model::{BillingAccount, ChangeCause, Settlement, SettlementChange};
+    use billing_domain::ports::BillingWrite;
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let run = unique();
+    stream::iter(0..n)
+        .map(|i| {
+            let u = format!("seed{run}-{i}");
+            let user = User {
+                id: format!("usr_{u}"),
+                site: "cn1".into(),
+                username: u.clone(),
+                email: format!("{u}@seed.example"),
+                phone: unique_phone(),
+                password_hash: hash.clone(),
+                created_at: at,
+            };
+            let workspace = Workspace {
+                id: format!("ws_{u}"),
+                name: format!("ws {i}"),
+                language: if i % 2 == 0 {
+                    billing_domain::model::Language::Zh
+                } else {
+                    billing_domain::model::Language::En
+                },
+                site: "cn1".into(),
+                edition: Edition::Commercial,
+                owner_id: user.id.clone(),
+                billing_account: Some(u.clone()),
+                settlement: Some(Settlement::Enterprise),
+                settlement_since: Some(at),
+                last_settlement_change: None,
+                version: 1,
+                created_at: at,
+            };
+            let account = BillingAccount {
+                username: u.clone(),
+                email: user.email.clone(),
+                password_hash: hash.clone(),
+                company: None,
+                free_choice: false,
+                created_at: at,
+            };
+            let history = SettlementChange::of(
+                &Workspace { settlement: None, ..workspace.clone() },
+                &workspace,
+                ChangeCause::Registration,
+                format!("user:{}", user.id),
+            );
+            let write = RegistrationWrite {
+                user,
+                workspace,
+                billing: Some(BillingWrite::Create(account)),
+                cloud: None,
+                emails: vec![],
+                history,
+            };
+            async move {
+                deps.accounts.commit_registration(&write).await.unwrap();
+                (u, write.workspace.id)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
 /// `PUT .../free-choice` as API Gateway hands it over, with or without an IAM caller.
 pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::Request {
     iam_request(
@@ -611,29 +700,82 @@ pub fn admin_request(username: &str, enabled: bool, iam: bool) -> lambda_http::R
 }
 
 /// A request to an IAM-authorised route as API Gateway hands it over, with or without the
-/// IAM caller in its context.
+/// IAM caller (a customer manager's user) in its context.
 pub fn iam_request(method: &str, path: &str, body: &Value, iam: bool) -> lambda_http::Request {
+    let caller = iam.then_some("arn:aws:iam::123456789012:user/manager");
+    iam_request_as(method, path, &body.to_string(), caller)
+}
+
+/// A request to an IAM-authorised route from the caller `user_arn` (none: no IAM context).
+pub fn iam_request_as(method: &str, path: &str, body: &str, user_arn: Option<&str>) -> lambda_http::Request {
     use lambda_http::aws_lambda_events::apigw::*;
     use lambda_http::RequestExt;
-    let req = request(method, path, Some(body), None);
+    let req = raw(method, path, body, &[("content-type", "application/json")]);
     let mut ctx = ApiGatewayV2httpRequestContext::default();
-    if iam {
+    if let Some(arn) = user_arn {
         let mut auth = ApiGatewayRequestAuthorizer::default();
         let mut desc = ApiGatewayRequestAuthorizerIamDescription::default();
-        desc.user_arn = Some(format!(
-            "arn:aws:iam::123456789012:user/{}",
-            if path.starts_with("/v1/usage") { "exporter" } else { "manager" }
-        ));
+        desc.user_arn = Some(arn.to_string());
         auth.iam = Some(desc);
         ctx.authorizer = Some(auth);
     }
     req.with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(ctx))
 }
 
-/// `POST /v1/usage` from a site's exporter (IAM); returns status and body.
+/// The ARN API Gateway passes for a site's exporter, which assumed the role `<site>-exporter`
+/// that `make up` allows for that site (`SITE_EXPORTERS`).
+pub fn exporter_arn(site: &str) -> String {
+    format!("arn:aws:sts::123456789012:assumed-role/{site}-exporter/exporter-session")
+}
+
+/// `POST /v1/usage` as the sites' exporters send it: each site's records (by their workspace;
+/// cn1's exporter for records that name none) from that site's exporter, the answers merged
+/// into one, indices as in `records`. Returns the status (the first that is not 200, if any)
+/// and the merged body.
 pub async fn report_usage(app: &App, records: &[Value]) -> (u16, Value) {
-    let req = iam_request("POST", "/v1/usage", &serde_json::json!({ "records": records }), true);
-    parts(usage::handle(app, req).await)
+    let ids: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["workspace_id"].as_str())
+        .filter(|id| billing_domain::rules::fields::is_id(id))
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // A store that cannot answer (reliability kills it) leaves the route to answer for itself.
+    let sites: std::collections::HashMap<String, String> =
+        app.deps.accounts.workspaces(&ids).await.unwrap_or_default().into_iter().map(|w| (w.id, w.site)).collect();
+    let mut by_site: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    for (i, r) in records.iter().enumerate() {
+        let site = r["workspace_id"].as_str().and_then(|id| sites.get(id)).cloned().unwrap_or_else(|| "cn1".into());
+        by_site.entry(site).or_default().push(i);
+    }
+    if by_site.len() <= 1 {
+        let site = by_site.into_keys().next().unwrap_or_else(|| "cn1".into());
+        return report_usage_as(app, &exporter_arn(&site), records).await;
+    }
+    let (mut status, mut accepted, mut duplicates, mut rejected) = (200, 0, 0, Vec::new());
+    for (site, indices) in by_site {
+        let batch: Vec<Value> = indices.iter().map(|i| records[*i].clone()).collect();
+        let (s, b) = report_usage_as(app, &exporter_arn(&site), &batch).await;
+        if s != 200 {
+            return (s, b);
+        }
+        status = s;
+        accepted += b["accepted"].as_u64().unwrap_or(0);
+        duplicates += b["duplicates"].as_u64().unwrap_or(0);
+        for mut r in b["rejected"].as_array().cloned().unwrap_or_default() {
+            r["index"] = indices[r["index"].as_u64().unwrap() as usize].into();
+            rejected.push(r);
+        }
+    }
+    rejected.sort_by_key(|r| r["index"].as_u64());
+    (status, serde_json::json!({"accepted": accepted, "duplicates": duplicates, "rejected": rejected}))
+}
+
+/// `POST /v1/usage` from the IAM caller `user_arn`; returns status and body.
+pub async fn report_usage_as(app: &App, user_arn: &str, records: &[Value]) -> (u16, Value) {
+    let body = serde_json::json!({ "records": records }).to_string();
+    parts(usage::handle(app, iam_request_as("POST", "/v1/usage", &body, Some(user_arn))).await)
 }
 
 /// One usage record.
@@ -718,7 +860,7 @@ pub async fn koogallery_signed(
 ) -> (u16, Value, String) {
     let key = std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY");
     let sig = signature.map(str::to_string).unwrap_or_else(|| {
-        billing_domain::crypto::koogallery::request_signature(&key, nonce, timestamp, body).to_uppercase()
+        billing_adapters::koogallery::saas_signature::request_signature(&key, nonce, timestamp, body).to_uppercase()
     });
     let path = format!("/v1/marketplace/huawei?signature={sig}&timestamp={timestamp}&nonce={nonce}");
     let r =
@@ -729,14 +871,28 @@ pub async fn koogallery_signed(
     (s, b, sign)
 }
 
-/// Opens a KooGallery instance for a Huawei account through the real handler: its id.
+/// Opens a KooGallery instance for a Huawei account through the real handler, as KooGallery
+/// does it: the order (and its buyer) exists at KooGallery's order query, `newInstance` sends the
+/// documented V2.0 body (no buyer), and KooGallery then knows the instance our answer named.
 pub async fn open_huawei_instance(w: &marketplace_webhook::Webhook, account: &str, at: DateTime<Utc>) -> String {
     let order = format!("CS{}", unique());
-    let body = serde_json::json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-000001"),
-        "businessId": unique(), "buyerInfo": {"customerId": account, "customerName": "buyer"}, "testFlag": "0"});
+    let line = format!("{order}-000001");
+    emulator_post(
+        "/_emulator/koogallery/orders",
+        &serde_json::json!({"order_id": order, "order_line_id": line, "customer_id": account}),
+    )
+    .await;
+    let body = serde_json::json!({"activity": "newInstance", "businessId": unique(), "orderId": order,
+        "orderLineId": line, "testFlag": "0"});
     let (s, b, _) = koogallery(w, &body, at).await;
     assert_eq!((s, b["resultCode"].as_str()), (200, Some("000000")), "{b}");
-    b["instanceId"].as_str().unwrap().to_string()
+    let instance = b["instanceId"].as_str().unwrap().to_string();
+    emulator_post(
+        "/_emulator/koogallery/instances",
+        &serde_json::json!({"instance_id": instance, "opened_at": at.to_rfc3339()}),
+    )
+    .await;
+    instance
 }
 
 pub fn huawei_account() -> String {

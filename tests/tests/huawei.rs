@@ -22,73 +22,88 @@ fn verifies(body: &str, sign: &str) -> bool {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    sign == format!("sign_type=\"HMAC-SHA256\", signature=\"{expected}\"")
+    // "Body-Sign: sign_type="HMAC-SHA256", signature= "*****"": the published format, byte for byte.
+    sign == format!("sign_type=\"HMAC-SHA256\", signature= \"{expected}\"")
 }
 
+/// A documented request body (tests/fixtures/marketplaces/huawei, each from its page) with its
+/// ids made this test's own.
+fn fixture(name: &str, ids: &[(&str, &str)]) -> String {
+    let path = format!("{}/fixtures/marketplaces/huawei/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (from, to) in ids {
+        body = body.replace(from, to);
+    }
+    body
+}
+
+const PAGE_INSTANCE: &str = "10e758d0-31ad-4c4b-8f1b-81d03469a10e";
+const PAGE_ORDER: &str = "CS2211181819B4LVS";
+
 #[tokio::test]
-async fn every_action_of_the_saas_interface_answers_in_its_signed_result_code_shape() {
+async fn every_documented_body_of_every_action_succeeds_and_the_buyer_comes_from_the_order_query() {
     let w = webhook(Harness::new().await);
     let now = Utc::now();
     let account = huawei_account();
     let order = format!("CS{}", unique());
-    let new = json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-000001"), "businessId": unique(),
-                     "buyerInfo": {"customerId": account}, "testFlag": "0"});
-    let (s, first, sign) = koogallery(&w, &new, now).await;
+    let line = format!("{order}-000001");
+    emulator::register_koogallery_order(&order, &line, &account, Some("buyer")).await;
+    // newInstance as KooGallery sends it (topic_0070649092): no buyer in the body.
+    let new = fixture("newInstance.json", &[(&format!("{PAGE_ORDER}-000001"), &line), (PAGE_ORDER, &order)]);
+    let ts = now.timestamp_millis().to_string();
+    let (s, first, sign) = koogallery_signed(&w, &new, &ts, &unique(), None).await;
     assert_eq!(
         (s, first["resultCode"].as_str(), first["resultMsg"].as_str()),
         (200, Some("000000"), Some("success")),
         "{first}"
     );
     assert!(verifies(&first.to_string(), &sign), "the answer is signed: {sign}");
+    assert!(first["appInfo"]["frontEndUrl"].as_str().is_some_and(|u| u.starts_with("http")), "{first}");
     let instance = first["instanceId"].as_str().unwrap().to_string();
+    let cloud = w.app.deps.marketplace.cloud_account(&CloudAccount::huawei_id(&instance)).await.unwrap().unwrap();
+    assert_eq!(cloud.account_id, account, "the buyer, as KooGallery's order query names it");
     // KooGallery retries for hours: the same order line gets the same instance.
-    let mut again = new.clone();
-    again["businessId"] = unique().into();
-    let (_, second, _) = koogallery(&w, &again, now + Duration::seconds(30)).await;
+    let again = new.replace("87b94795-0603-4e24-8ae5-69420d60e3c8", &unique());
+    let (_, second, _) =
+        koogallery_signed(&w, &again, &(now + Duration::seconds(30)).timestamp_millis().to_string(), &unique(), None)
+            .await;
     assert_eq!(second["instanceId"], first["instanceId"]);
 
-    let (_, q, _) =
-        koogallery(&w, &json!({"activity": "queryInstance", "instanceId": format!("{instance},nope")}), now).await;
-    assert_eq!((q["resultCode"].as_str(), q["info"].as_array().map(|i| i.len())), (Some("000000"), Some(1)), "{q}");
-    assert_eq!(q["info"][0], json!({"instanceId": instance, "status": "active", "customerId": account}));
-
-    let act = |activity: &str, extra: Value| {
-        let mut b = json!({"activity": activity, "instanceId": instance});
-        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-            b[k] = v;
+    let ids = [(PAGE_INSTANCE, instance.as_str()), (PAGE_ORDER, order.as_str())];
+    let send = |name: &'static str, secs: i64| {
+        let body = fixture(name, &ids);
+        let w = &w;
+        async move {
+            let ts = (now + Duration::seconds(secs)).timestamp_millis().to_string();
+            let (s, r, sign) = koogallery_signed(w, &body, &ts, &unique(), None).await;
+            assert!(verifies(&r.to_string(), &sign));
+            assert_eq!((s, r["resultCode"].as_str()), (200, Some("000000")), "{name}: {r}");
+            r
         }
-        b
     };
-    let (_, r, _) =
-        koogallery(&w, &act("refreshInstance", json!({"orderId": order, "expireTime": "20271231235959"})), now).await;
-    assert_eq!(r["resultCode"], "000000");
-    let (_, r, _) =
-        koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "FREEZE"})), now + Duration::seconds(1))
-            .await;
-    assert_eq!(r["resultCode"], "000000");
+    let q = send("queryInstance.json", 1).await;
+    assert_eq!(q["info"][0]["instanceId"], instance.as_str(), "{q}");
+    assert_eq!(q["info"][0]["usageInfo"][0]["usageValue"], json!(0.0), "pay-per-use instances answer their usage");
+    assert_eq!(q["info"][0]["usageInfo"][0]["statisticalTime"].as_str().map(str::len), Some(17), "yyyyMMddHHmmssSSS");
+    send("refreshInstance.json", 2).await;
+    send("upgradeInstance.json", 3).await;
+    send("updateInstanceStatus-freeze.json", 4).await;
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Frozen));
-    let (_, r, _) =
-        koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "UNFREEZE"})), now + Duration::seconds(2))
-            .await;
-    assert_eq!(r["resultCode"], "000000");
+    send("updateInstanceStatus-unfreeze.derived.json", 5).await;
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
-    let (_, r, _) = koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "MELT"})), now).await;
-    assert_eq!(r["resultCode"], "000002");
-    let (_, r, _) =
-        koogallery(&w, &act("releaseInstance", json!({"orderId": order})), now + Duration::seconds(3)).await;
-    assert_eq!(r["resultCode"], "000000");
+    send("releaseInstance.json", 6).await;
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Cancelled));
-    // A released instance stays released.
-    koogallery(&w, &act("updateInstanceStatus", json!({"instanceStatus": "UNFREEZE"})), now + Duration::seconds(4))
-        .await;
+    // KooGallery may release again: success, nothing more done; a released instance stays released.
+    send("releaseInstance.json", 7).await;
+    send("updateInstanceStatus-unfreeze.derived.json", 8).await;
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Cancelled));
 
     for (body, code) in [
         (json!({"activity": "refreshInstance", "instanceId": "hw-unknown"}), "000003"),
         (json!({"activity": "releaseInstance", "instanceId": "x".repeat(500)}), "000003"),
+        (json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": "MELT"}), "000002"),
         (json!({"activity": "eatInstance"}), "000002"),
         (json!({"activity": "newInstance", "orderId": "CS1"}), "000002"),
-        (json!({"activity": "newInstance", "orderId": "CS1", "orderLineId": "L1"}), "000002"),
     ] {
         let (s, r, sign) = koogallery(&w, &body, now).await;
         assert_eq!((s, r["resultCode"].as_str()), (200, Some(code)), "{body}");
@@ -97,14 +112,39 @@ async fn every_action_of_the_saas_interface_answers_in_its_signed_result_code_sh
 }
 
 #[tokio::test]
+async fn an_instance_whose_buyer_is_not_known_yet_opens_and_binds_once_the_order_query_answers() {
+    let w = webhook(Harness::new().await);
+    let now = Utc::now();
+    let (account, order) = (huawei_account(), format!("CS{}", unique()));
+    let line = format!("{order}-000001");
+    // The order query is down when the order comes: KooGallery still gets its instance.
+    emulator_fault("OrderQuery", Some(&order), "error", u32::MAX, 1).await;
+    emulator::register_koogallery_order(&order, &line, &account, None).await;
+    let body = json!({"activity": "newInstance", "businessId": unique(), "orderId": order, "orderLineId": line, "testFlag": "0"});
+    let (_, r, _) = koogallery(&w, &body, now).await;
+    assert_eq!(r["resultCode"], "000000", "{r}");
+    let instance = r["instanceId"].as_str().unwrap().to_string();
+    let mut req = commercial_registration("cn4");
+    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let (s, r) = parts(register::handle(&w.app, request("POST", "/v1/registrations", Some(&req), None)).await);
+    assert_eq!((s, r["code"].as_str()), (409, Some("cloud_account_not_active")), "binding waits for the buyer: {r}");
+    // It answers again: the sweeper learns the buyer, and the binding goes through.
+    emulator_clear_faults(Some(&order)).await;
+    let swept = sweeper::sweep(&w.app.deps, None).await.unwrap();
+    assert!(swept.buyers_learnt >= 1, "{swept:?}");
+    let reg = registered(&w.app, &req).await;
+    assert_eq!(reg["workspace"]["settlement"]["instance_id"], instance.as_str());
+}
+
+#[tokio::test]
 async fn forged_stale_and_replayed_calls_change_nothing() {
     let w = webhook(Harness::new().await);
     let now = Utc::now();
     let order = format!("CS{}", unique());
+    emulator::register_koogallery_order(&order, &format!("{order}-1"), &huawei_account(), None).await;
     let body =
-        json!({"activity": "newInstance", "orderId": order, "orderLineId": format!("{order}-1"), "businessId": "b",
-                      "buyerInfo": {"customerId": huawei_account()}})
-        .to_string();
+        json!({"activity": "newInstance", "businessId": "b", "orderId": order, "orderLineId": format!("{order}-1")})
+            .to_string();
     let instance = billing_domain::service::koogallery::instance_id(&order, &format!("{order}-1"));
     let ts = now.timestamp_millis().to_string();
     let (s, r, _) = koogallery_signed(&w, &body, &ts, &unique(), Some(&"0".repeat(64))).await;
@@ -132,7 +172,7 @@ async fn forged_stale_and_replayed_calls_change_nothing() {
     // A body altered after signing.
     let key = std::env::var("HUAWEI_KOOGALLERY_KEY").unwrap();
     let n2 = unique();
-    let sig = billing_domain::crypto::koogallery::request_signature(&key, &n2, &ts, &body);
+    let sig = billing_adapters::koogallery::saas_signature::request_signature(&key, &n2, &ts, &body);
     assert_eq!(koogallery_signed(&w, &release, &ts, &n2, Some(&sig)).await.1["resultCode"], "000001");
     assert_eq!(status(&w, &instance).await, Some(CloudStatus::Active));
 }
@@ -173,7 +213,7 @@ async fn two_cn4_workspaces_on_one_huawei_instance_switch_back_with_one_email_an
     assert_eq!(opts["options"][1]["method"], "huawei");
 
     // FREEZE: not active, so it cannot be newly bound; UNFREEZE: it can.
-    let freeze = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "instanceStatus": s});
+    let freeze = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": s});
     koogallery(&w, &freeze("FREEZE"), now + Duration::seconds(1)).await;
     let bind = json!({"method": "huawei", "account_id": account, "instance_id": instance});
     let path = format!("/v1/workspaces/{ws_b}/settlement");
@@ -212,7 +252,7 @@ async fn two_cn4_workspaces_on_one_huawei_instance_switch_back_with_one_email_an
 }
 
 #[tokio::test]
-async fn a_month_of_huawei_paid_usage_reaches_koogallery_exactly_and_a_frozen_instance_pays_nothing() {
+async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals_and_a_frozen_instance_pays_nothing() {
     let start = hour_start(Utc::now()) - Duration::days(30);
     let h = Harness::isolated().await;
     h.clock.set(start + Duration::minutes(5));
@@ -224,37 +264,46 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_exactly_and_a_frozen_in
     req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
     let reg = registered(&w.app, &req).await;
     let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
-    let mut total = Decimal::ZERO;
+    let d = |s: &str| Decimal::from_str(s).unwrap();
+    // log_events 1.20 CNY, time_series 0.60 CNY a unit: the value pushed is usage at list prices.
+    let mut value = Decimal::ZERO;
     for h in 0..720 {
         let hour = start + Duration::hours(h);
         let t = hour + Duration::hours(1) + Duration::minutes(5);
         clock.set(t);
         emulator_clock(&instance, t).await;
-        let q = Decimal::from_str("0.9").unwrap() + Decimal::from(h % 4);
-        let (s, r) =
-            report_usage(&w.app, &[usage_record(&format!("h-{ws}-{h}"), &ws, "log_events", hour, &q.to_string())])
-                .await;
-        assert_eq!((s, r["accepted"].as_u64()), (200, Some(1)), "{r}");
-        total += q;
+        let (logs, series) = (d("0.00013") + Decimal::from(h % 4), d("0.3333333"));
+        let (s, r) = report_usage(
+            &w.app,
+            &[
+                usage_record(&format!("h-{ws}-{h}"), &ws, "log_events", hour, &logs.to_string()),
+                usage_record(&format!("t-{ws}-{h}"), &ws, "time_series", hour, &series.to_string()),
+            ],
+        )
+        .await;
+        assert_eq!((s, r["accepted"].as_u64()), (200, Some(2)), "{r}");
+        value += logs * d("1.20") + series * d("0.60");
         let f = metering::run(&w.app.deps, None).await.unwrap();
         assert_eq!((f.pending, f.failed), (0, 0), "hour {h}: {f:?}");
     }
-    let ledger = emulator_ledger(&format!("huawei:{instance}")).await;
-    let pushed: Decimal = ledger.iter().map(|r| Decimal::from_str(r["quantity"].as_str().unwrap()).unwrap()).sum();
-    assert_eq!(pushed, total.floor(), "whole units hourly, the fraction carried");
-    let ids: std::collections::HashSet<&str> = ledger.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids.len(), ledger.len(), "unique record serial numbers");
+    let ledger = emulator_ledger(&format!("hwinstance:{instance}")).await;
+    assert_eq!(ledger.len(), 720, "one value an hour");
+    let pushed: Decimal = ledger.iter().map(|r| d(r["value"].as_str().unwrap())).sum();
+    assert!(ledger.iter().all(|r| d(r["value"].as_str().unwrap()).scale() <= 4), "4 decimals at most");
+    assert_eq!(
+        pushed,
+        value.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::ToZero),
+        "the fraction carried, never lost"
+    );
+    let sns: std::collections::HashSet<&str> = ledger.iter().map(|r| r["metering_sn"].as_str().unwrap()).collect();
+    assert_eq!(sns.len(), ledger.len(), "unique serial numbers");
+    assert_eq!(emulator::koogallery_abnormal(Some(&instance)).await, Vec::<Value>::new(), "no SDR refused");
 
     // Frozen: the instance pays nothing; its usage is the enterprise's, with the reason.
     let end = start + Duration::days(30) + Duration::hours(1) + Duration::minutes(10);
     clock.set(end);
     emulator_clock(&instance, end).await;
-    koogallery(
-        &w,
-        &json!({"activity": "updateInstanceStatus", "instanceId": instance, "instanceStatus": "FREEZE"}),
-        end,
-    )
-    .await;
+    koogallery(&w, &json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": "FREEZE"}), end).await;
     let hour = hour_start(end);
     report_usage(&w.app, &[usage_record(&format!("z-{ws}"), &ws, "log_events", hour, "2")]).await;
     clock.set(end + Duration::hours(1));
@@ -274,8 +323,45 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_exactly_and_a_frozen_in
         "{bill}"
     );
     assert_eq!(
-        emulator_ledger(&format!("huawei:{instance}")).await.len(),
+        emulator_ledger(&format!("hwinstance:{instance}")).await.len(),
         ledger.len(),
-        "nothing more pushed while frozen"
+        "nothing pushed while frozen"
     );
+    // queryInstance answers the cumulative value reported.
+    let (_, q, _) =
+        koogallery(&w, &json!({"activity": "queryInstance", "instanceId": instance}), end + Duration::hours(1)).await;
+    let reported: f64 = pushed.to_string().parse().unwrap();
+    assert_eq!(q["info"][0]["usageInfo"][0]["usageValue"].as_f64(), Some(reported), "{q}");
+}
+
+#[tokio::test]
+async fn usage_of_a_period_that_overlapped_a_freeze_is_not_pushed_even_once_unfrozen() {
+    let hour = hour_start(Utc::now()) - Duration::hours(2);
+    let h = Harness::isolated().await;
+    h.clock.set(hour + Duration::minutes(1));
+    let clock = h.clock.clone();
+    let w = webhook(h);
+    let account = huawei_account();
+    let instance = open_huawei_instance(&w, &account, clock.now()).await;
+    let mut req = commercial_registration("cn4");
+    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let reg = registered(&w.app, &req).await;
+    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    report_usage(&w.app, &[usage_record(&format!("f-{ws}"), &ws, "log_events", hour, "2")]).await;
+    let status = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": s});
+    for (s, m) in [("FREEZE", 20), ("UNFREEZE", 40)] {
+        clock.set(hour + Duration::minutes(m));
+        let (_, r, _) = koogallery(&w, &status(s), clock.now()).await;
+        assert_eq!(r["resultCode"], "000000", "{r}");
+    }
+    let t = hour + Duration::hours(1) + Duration::minutes(5);
+    clock.set(t);
+    emulator_clock(&instance, t).await;
+    let f = metering::run(&w.app.deps, None).await.unwrap();
+    assert_eq!((f.fell_back, f.reported), (1, 0), "{f:?}");
+    assert!(
+        emulator_ledger(&format!("hwinstance:{instance}")).await.is_empty(),
+        "KooGallery would not bill it (SDR 013)"
+    );
+    assert!(emulator::koogallery_abnormal(Some(&instance)).await.is_empty());
 }

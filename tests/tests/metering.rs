@@ -215,11 +215,14 @@ async fn faults_on_every_kind_of_call_change_nothing_in_the_ledger() {
         // Every call fails a few times over (the SDK's own retries included), then recovers.
         emulator_fault("BatchMeterUsage", Some(&product), mode, 4, 1).await;
         emulator_fault("PushMeteringData", Some(&instance), mode, 1, 1).await;
-        for _ in 0..4 {
+        // A minute apart: Alibaba takes one push per instance a minute ("60秒一次").
+        for k in 0..4 {
+            w.at(hour + Duration::hours(1) + Duration::minutes(2 + k), &scopes).await;
             w.run().await;
         }
         emulator_clear_faults(Some(&product)).await;
         emulator_clear_faults(Some(&instance)).await;
+        w.at(hour + Duration::hours(1) + Duration::minutes(8), &scopes).await;
         let f = w.run().await;
         assert_eq!((f.pending, f.failed), (0, 0), "{mode}: {f:?}");
     }
@@ -350,18 +353,19 @@ async fn usage_the_marketplace_cannot_take_lands_on_the_enterprise_bill_with_its
 /// key is its minute; a record AWS answers `DuplicateRecord` to falls back.
 #[tokio::test]
 async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
-    let now = hour_start(Utc::now()) - Duration::hours(3);
+    let now = hour_start(Utc::now()) - Duration::hours(4);
     let w = world(now + Duration::minutes(5)).await;
     let product = format!("prod-{}", unique());
     let (ws, user, acceptor, license) = aws_customer(&w, &product).await;
     let cloud = CloudAccount::aws_license_id(&acceptor, &license);
     let key = format!("acct:{acceptor}|{license}");
-    w.at(now + Duration::minutes(10), &[&product]).await;
+    // An hour is reported once it has ended: this one at the next hour.
+    w.at(now + Duration::hours(1) + Duration::minutes(10), &[&product]).await;
     w.report(&[usage_record(&format!("h1-{ws}"), &ws, "log_events", now, "3")]).await;
     assert_eq!(w.run().await.reported, 1);
 
-    // The same hour, later: more usage of that hour. Reporting it now would reuse the key.
-    w.at(now + Duration::minutes(40), &[&product]).await;
+    // Later in that hour: more usage of the hour reported. Reporting it now would reuse its key.
+    w.at(now + Duration::hours(1) + Duration::minutes(40), &[&product]).await;
     w.report(&[usage_record(&format!("h2-{ws}"), &ws, "log_events", now, "2")]).await;
     let f = w.run().await;
     assert_eq!((f.deferred, f.reported, f.failed), (1, 0, 0), "{f:?}");
@@ -369,20 +373,27 @@ async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
     assert_eq!(ledger_sum(&emulator_ledger(&key).await, "LogEvents"), d("3"));
 
     // Next hour it goes, under the next hour's key: both records, each once.
-    w.at(now + Duration::hours(1) + Duration::minutes(2), &[&product]).await;
+    w.at(now + Duration::hours(2) + Duration::minutes(2), &[&product]).await;
     let f = w.run().await;
     assert_eq!((f.deferred, f.reported), (0, 1), "{f:?}");
     let ledger = emulator_ledger(&key).await;
     assert_eq!((ledger.len(), ledger_sum(&ledger, "LogEvents")), (2, d("5")), "{ledger:?}");
+    let times: Vec<i64> = ledger.iter().map(|r| r["timestamp"].as_i64().unwrap()).collect();
+    assert_eq!(
+        times,
+        vec![(now + Duration::minutes(5)).timestamp(), (now + Duration::hours(1)).timestamp()],
+        "the first hour stamped from the licence's start, the next on the hour"
+    );
     assert!(!w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud));
 
     // Someone else metered this customer's next hour with another quantity: AWS answers
     // DuplicateRecord and does not take ours, so the usage falls back, not counted reported.
     let next = now + Duration::hours(2);
     w.at(next + Duration::minutes(3), &[&product]).await;
-    let taken = foreign_record(&product, &acceptor, &license, "LogEvents", next, 9).await;
+    let taken = foreign_record(&acceptor, &license, "LogEvents", next, 9).await;
     assert_eq!(taken, "Success");
     w.report(&[usage_record(&format!("h3-{ws}"), &ws, "log_events", next, "4")]).await;
+    w.at(next + Duration::hours(1) + Duration::minutes(3), &[&product]).await;
     let f = w.run().await;
     assert_eq!((f.fell_back, f.reported), (1, 0), "{f:?}");
     let b = w.bill(&user, &billing_domain::rules::usage::month_of(next)).await;
@@ -395,16 +406,9 @@ async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
 }
 
 /// A record sent to the emulator's `BatchMeterUsage` by another party; its status.
-async fn foreign_record(
-    product: &str,
-    acceptor: &str,
-    license: &str,
-    dimension: &str,
-    at: DateTime<Utc>,
-    quantity: i64,
-) -> String {
+async fn foreign_record(acceptor: &str, license: &str, dimension: &str, at: DateTime<Utc>, quantity: i64) -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_MARKETPLACE_METERING").unwrap();
-    let body = json!({"ProductCode": product, "UsageRecords": [{"CustomerAWSAccountId": acceptor, "LicenseArn": license,
+    let body = json!({"UsageRecords": [{"CustomerAWSAccountId": acceptor, "LicenseArn": license,
         "Dimension": dimension, "Timestamp": at.timestamp(), "Quantity": quantity}]});
     let v: Value = reqwest::Client::new()
         .post(endpoint)
@@ -422,4 +426,82 @@ async fn foreign_record(
 
 async fn req_email(w: &World, username: &str) -> String {
     w.w.app.deps.accounts.billing_account(username).await.unwrap().unwrap().email
+}
+
+/// Reconciliation (对账) adds up at every moment: a carried fraction shows as usage in no report
+/// (`hour: null`) even when no run is due for its account.
+#[tokio::test]
+async fn a_carried_fraction_shows_in_the_reconciliation_though_no_run_is_due() {
+    let now = hour_start(Utc::now()) - Duration::hours(2);
+    let w = world(now + Duration::minutes(1)).await;
+    let product = format!("prod-{}", unique());
+    let (ws, _, acceptor, license) = aws_customer(&w, &product).await;
+    let cloud = CloudAccount::aws_license_id(&acceptor, &license);
+    w.report(&[usage_record(&format!("c-{ws}"), &ws, "log_events", now, "7.25")]).await;
+    w.at(now + Duration::hours(1) + Duration::minutes(5), &[&product]).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending), (1, 0), "{f:?}");
+    assert!(!w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud), "nothing left to run for");
+    let rec = w.reconciliation(now - Duration::hours(1), now + Duration::hours(3)).await;
+    let rows: Vec<&Value> =
+        rec["rows"].as_array().unwrap().iter().filter(|r| r["cloud_account_id"] == cloud.as_str()).collect();
+    let reported: Decimal = rows.iter().map(|r| d(r["reported"].as_str().unwrap())).sum();
+    let carried: Vec<&&Value> = rows.iter().filter(|r| r["hour"].is_null()).collect();
+    assert_eq!(reported, d("7"), "{rec}");
+    assert_eq!(carried.len(), 1, "{rec}");
+    assert_eq!((carried[0]["attributed"].as_str(), carried[0]["item"].as_str()), (Some("0.25"), Some("log_events")));
+    let attributed: Decimal = rows.iter().map(|r| d(r["attributed"].as_str().unwrap())).sum();
+    assert_eq!(attributed, d("7.25"), "attributed = reported + fell back + pending + carried");
+}
+
+/// A report of more lines than one transaction holds (120 workspaces on one instance) is fixed,
+/// covered and counted reported once each, as a small one is.
+#[tokio::test]
+async fn a_report_of_more_lines_than_a_transaction_holds_is_counted_once() {
+    let hour = hour_start(Utc::now());
+    let w = world(Utc::now()).await;
+    let uid = aliyun_uid();
+    let instance = open_instance(&w.w, &uid).await;
+    let cloud = w.w.app.deps.marketplace.cloud_account(&CloudAccount::aliyun_id(&instance)).await.unwrap().unwrap();
+    let mut req = commercial_registration("cn1");
+    req["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": instance});
+    let reg = registered(&w.w.app, &req).await;
+    let user = req["username"].as_str().unwrap().to_string();
+    let hash = billing_domain::crypto::password::hash("seeded-pass1");
+    let mut records = vec![usage_record(
+        &format!("m-{}", unique()),
+        reg["workspace"]["id"].as_str().unwrap(),
+        "log_events",
+        hour,
+        "1.5",
+    )];
+    for i in 0..119 {
+        let write = settled_registration(
+            &user,
+            &cloud,
+            format!("ws {i}"),
+            billing_domain::model::Language::Zh,
+            hash.clone(),
+            true,
+        );
+        w.w.app.deps.accounts.commit_registration(&write).await.unwrap();
+        records.push(usage_record(&format!("m-{}", unique()), &write.workspace.id, "log_events", hour, "1.5"));
+    }
+    for chunk in records.chunks(100) {
+        w.report(chunk).await;
+    }
+    w.at(hour + Duration::hours(1) + Duration::minutes(5), &[&instance]).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending, f.failed), (1, 0, 0), "{f:?}");
+    let ledger = emulator_ledger(&format!("instance:{instance}")).await;
+    assert_eq!(ledger_sum(&ledger, "log_events"), d("180"), "{ledger:?}");
+    // Again: nothing is planned or counted twice.
+    w.at(hour + Duration::hours(2) + Duration::minutes(5), &[&instance]).await;
+    let f = w.run().await;
+    assert_eq!((f.reports_fixed, f.reported), (0, 0), "{f:?}");
+    let lines = w.w.app.deps.metering.meter_lines(&cloud.id).await.unwrap();
+    assert_eq!(lines.len(), 120);
+    assert!(lines.iter().all(|l| l.covered == l.quantity), "each line covered once");
+    let b = w.bill(&user, &billing_domain::rules::usage::month_of(hour)).await;
+    assert!(b["lines"].as_array().unwrap().iter().all(|l| l["report"]["status"] == "reported"), "{b}");
 }

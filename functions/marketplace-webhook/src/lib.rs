@@ -5,13 +5,12 @@
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use billing_domain::service::marketplace::{self, AwsNotification};
-use billing_domain::service::{agreements, koogallery};
-use billing_domain::Error;
+use billing_adapters::aliyun::spi;
+use billing_adapters::aws::events::{self, Message};
+use billing_adapters::koogallery::saas;
+use billing_domain::service::{agreements, aliyun, aws, koogallery};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use billing_wiring::Secret;
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,16 +42,7 @@ pub async fn handle_http(w: &Webhook, req: Request, deadline: Option<Instant>) -
 async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Result<HttpResponse> {
     let (route, _) = route::find(req, ROUTES)?;
     if route == 3 {
-        // KooGallery: signature parameters in the URL, the JSON body signed as it is.
-        let params = body::query_params(req)?;
-        if let Ok(call) = serde_json::from_str::<Value>(body::text(req)?) {
-            // The call's business ids in its log lines (its signature is a URL parameter).
-            let span = tracing::Span::current();
-            span.record("action", call["activity"].as_str().unwrap_or_default());
-            span.record("instance", call["instanceId"].as_str().or(call["orderId"].as_str()).unwrap_or_default());
-        }
-        let key = w.huawei_key.get().await?;
-        let a = koogallery::handle(&w.app.deps, &key, &params, body::text(req)?, deadline).await?;
+        let a = huawei(w, &body::query_params(req)?, body::text(req)?, deadline).await?;
         return Ok(http::Response::builder()
             .status(200)
             .header("content-type", "application/json")
@@ -68,11 +58,14 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
         span.record("action", param("action"));
         span.record("instance", if param("instanceId").is_empty() { param("orderBizId") } else { param("instanceId") });
         let key = w.spi_key.get().await?;
-        let (status, answer) = marketplace::aliyun_spi(&w.app.deps, &params, &key, deadline).await?;
+        let (status, answer) = match spi::read(&params, &key) {
+            Ok(call) => spi::answer(aliyun::spi(&w.app.deps, call, deadline).await?),
+            Err(refused) => refused,
+        };
         return Ok(json(status, &answer));
     }
     let token = params.iter().find(|(k, _)| k == "x-amzn-marketplace-token").map(|(_, v)| v.as_str());
-    let claim = marketplace::aws_landing(&w.app.deps, token).await?;
+    let claim = aws::landing(&w.app.deps, token).await?;
     let sep = if w.registration_url.contains('?') { '&' } else { '?' };
     Ok(http::Response::builder()
         .status(303)
@@ -81,12 +74,33 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
         .expect("static parts are valid"))
 }
 
-#[derive(Deserialize)]
-struct SnsEnvelope {
-    #[serde(rename = "Message")]
-    message: String,
-    #[serde(rename = "Timestamp")]
-    timestamp: DateTime<Utc>,
+/// KooGallery: every call is checked before anything is read (signature over the body as sent,
+/// timestamp within 60 s, nonce seen once); a forged, stale or replayed call changes nothing.
+async fn huawei(
+    w: &Webhook,
+    params: &[(String, String)],
+    body: &str,
+    deadline: Option<Instant>,
+) -> Result<saas::Answer> {
+    if let Ok(call) = serde_json::from_str::<Value>(body) {
+        // The call's business ids in its log lines (its signature is a URL parameter).
+        let span = tracing::Span::current();
+        span.record("action", call["activity"].as_str().unwrap_or_default());
+        span.record("instance", call["instanceId"].as_str().or(call["orderId"].as_str()).unwrap_or_default());
+    }
+    let key = &*w.huawei_key.get().await?;
+    let Some((nonce, sent_at)) = saas::verify(key, params, body) else {
+        return Ok(saas::code(key, saas::AUTH_FAILED));
+    };
+    if !koogallery::admit(&w.app.deps, &nonce, sent_at).await? {
+        return Ok(saas::code(key, saas::AUTH_FAILED));
+    }
+    let call = match saas::read(body) {
+        Ok(call) => call,
+        Err(code) => return Ok(saas::code(key, code)),
+    };
+    let outcome = koogallery::handle(&w.app.deps, call, sent_at, deadline).await?;
+    Ok(saas::render(key, outcome, &w.registration_url))
 }
 
 /// A record's body is an EventBridge agreement event (current listings) or an SNS envelope
@@ -94,27 +108,11 @@ struct SnsEnvelope {
 /// reached the queue through SNS is read as what it is.
 async fn one_record(w: &Webhook, body: &str, deadline: Option<Instant>) -> Result<()> {
     let deps = &w.app.deps;
-    let value: Value = serde_json::from_str(body).map_err(|e| Error::MalformedRequest(format!("not JSON: {e}")))?;
-    if value.get("detail-type").is_some() {
-        return agreement_event(deps, &value, deadline).await;
-    }
-    let envelope: SnsEnvelope =
-        serde_json::from_value(value).map_err(|e| Error::MalformedRequest(format!("not an SNS envelope: {e}")))?;
-    let message: Value = serde_json::from_str(&envelope.message)
-        .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
-    if message.get("detail-type").is_some() {
-        return agreement_event(deps, &message, deadline).await;
-    }
-    let n: AwsNotification = serde_json::from_value(message)
-        .map_err(|e| Error::MalformedRequest(format!("not a subscription notification: {e}")))?;
-    marketplace::aws_notification(deps, &n, envelope.timestamp, deadline).await
-}
-
-async fn agreement_event(deps: &billing_domain::service::Deps, v: &Value, deadline: Option<Instant>) -> Result<()> {
-    match agreements::parse_event(v)? {
-        Some(event) => agreements::apply(deps, &event, deadline).await,
-        None => {
-            tracing::info!(detail_type = %v["detail-type"], "marketplace event not acted on");
+    match events::parse(body)? {
+        Message::Notification(n) => aws::notification(deps, &n, deadline).await,
+        Message::Agreement(event) => agreements::apply(deps, &event, deadline).await,
+        Message::Ignored(what) => {
+            tracing::info!(message = %what, "marketplace message not acted on");
             Ok(())
         }
     }

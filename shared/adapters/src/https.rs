@@ -74,7 +74,23 @@ impl Https {
         body: String,
         timeout: Duration,
     ) -> Result<Answer, String> {
-        let mut req = http::Request::builder().method("POST").uri(url);
+        self.call("POST", url, headers, body, timeout).await
+    }
+
+    /// GETs `url`, as [`Https::post`].
+    pub async fn get(&self, url: &str, headers: &[(&str, String)], timeout: Duration) -> Result<Answer, String> {
+        self.call("GET", url, headers, String::new(), timeout).await
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: String,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let mut req = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, v);
         }

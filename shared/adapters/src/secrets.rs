@@ -173,13 +173,16 @@ pub mod shape {
     }
 
     /// `{"access_key_id", "access_key_secret"}`: the AccessKey that signs Alibaba pushes.
-    pub fn aliyun_access_key(s: &str) -> Result<crate::aliyun::AliyunCredentials, String> {
+    pub fn aliyun_access_key(s: &str) -> Result<crate::aliyun::metering::AliyunCredentials, String> {
         let k: AliyunKey =
             serde_json::from_str(s).map_err(|_| r#"not {"access_key_id", "access_key_secret"}"#.to_string())?;
         if k.access_key_id.is_empty() || k.access_key_secret.is_empty() {
             return Err("an empty access_key_id or access_key_secret".into());
         }
-        Ok(crate::aliyun::AliyunCredentials { access_key_id: k.access_key_id, access_key_secret: k.access_key_secret })
+        Ok(crate::aliyun::metering::AliyunCredentials {
+            access_key_id: k.access_key_id,
+            access_key_secret: k.access_key_secret,
+        })
     }
 
     #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! The billing items (计费项) ship with the code, like the site catalogue. Prices are
 //! illustrative configuration, not facts. Each item names the dimension it is metered as on
-//! AWS Marketplace and the code Alibaba Cloud Marketplace and KooGallery take usage under (flow 10).
+//! AWS Marketplace and the fixed metering key of Alibaba Cloud's `PushMeteringData` it is pushed
+//! under (flow 10). KooGallery takes one value in CNY, not items.
 
 use crate::money::{Amount, Currency};
 use serde::Serialize;
@@ -22,9 +23,10 @@ pub struct BillingItem {
     pub usd: &'static str,
     /// The AWS Marketplace dimension this item is metered as.
     pub aws_dimension: &'static str,
-    /// The code usage is pushed under to Alibaba Cloud Marketplace (the entity key) and to
-    /// KooGallery (the usage measure).
-    pub usage_code: &'static str,
+    /// The fixed key of Alibaba Cloud's `PushMeteringData` entity ("Key：计量项属性名称"): a count
+    /// of events is `Frequency` ("使用次数"), a count of things that exist `Unit`, gigabytes
+    /// stored `StorageGigaByte` ("参数中直接传递的参数单位是GB").
+    pub aliyun_key: &'static str,
 }
 
 impl BillingItem {
@@ -38,22 +40,13 @@ impl BillingItem {
 }
 
 pub const ITEMS: &[BillingItem] = &[
-    item("time_series", "时间线", "Time series", "1k series", "0.60", "0.09", "TimeSeries", "time_series"),
-    item("log_events", "日志", "Log events", "1M events", "1.20", "0.18", "LogEvents", "log_events"),
-    item("apm_traces", "应用性能监测", "APM traces", "1M spans", "2.00", "0.30", "ApmTraces", "apm_traces"),
-    item("rum_views", "用户访问监测", "RUM page views", "10k views", "0.70", "0.10", "RumViews", "rum_views"),
-    item("synthetics", "可用性监测", "Synthetic tests", "10k runs", "1.00", "0.15", "SyntheticRuns", "synthetics"),
-    item(
-        "security_checks",
-        "安全巡检",
-        "Security checks",
-        "10k events",
-        "0.70",
-        "0.10",
-        "SecurityChecks",
-        "security_checks",
-    ),
-    item("profiles", "性能剖析", "Profiles", "1k profiles", "0.15", "0.02", "Profiles", "profiles"),
+    item("time_series", "时间线", "Time series", "1k series", "0.60", "0.09", "TimeSeries", "Unit"),
+    item("log_events", "日志", "Log events", "1M events", "1.20", "0.18", "LogEvents", "Frequency"),
+    item("apm_traces", "应用性能监测", "APM traces", "1M spans", "2.00", "0.30", "ApmTraces", "Frequency"),
+    item("rum_views", "用户访问监测", "RUM page views", "10k views", "0.70", "0.10", "RumViews", "Frequency"),
+    item("synthetics", "可用性监测", "Synthetic tests", "10k runs", "1.00", "0.15", "SyntheticRuns", "Frequency"),
+    item("security_checks", "安全巡检", "Security checks", "10k events", "0.70", "0.10", "SecurityChecks", "Frequency"),
+    item("profiles", "性能剖析", "Profiles", "1k profiles", "0.15", "0.02", "Profiles", "Frequency"),
     item(
         "metrics_storage",
         "指标存储",
@@ -62,10 +55,10 @@ pub const ITEMS: &[BillingItem] = &[
         "0.03",
         "0.005",
         "MetricStorage",
-        "metrics_storage",
+        "StorageGigaByte",
     ),
-    item("log_storage", "日志存储", "Log storage", "GB-day", "0.05", "0.007", "LogStorage", "log_storage"),
-    item("alert_sms", "告警短信", "Alert SMS", "10 messages", "0.45", "0.07", "AlertSms", "alert_sms"),
+    item("log_storage", "日志存储", "Log storage", "GB-day", "0.05", "0.007", "LogStorage", "StorageGigaByte"),
+    item("alert_sms", "告警短信", "Alert SMS", "10 messages", "0.45", "0.07", "AlertSms", "Frequency"),
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -77,9 +70,9 @@ const fn item(
     cny: &'static str,
     usd: &'static str,
     aws_dimension: &'static str,
-    usage_code: &'static str,
+    aliyun_key: &'static str,
 ) -> BillingItem {
-    BillingItem { id, name: Names { zh, en }, unit, cny, usd, aws_dimension, usage_code }
+    BillingItem { id, name: Names { zh, en }, unit, cny, usd, aws_dimension, aliyun_key }
 }
 
 pub fn find(id: &str) -> Option<&'static BillingItem> {
@@ -120,7 +113,7 @@ mod tests {
             for c in Currency::ALL {
                 assert!(i.price(c) > Amount::ZERO, "{} {c:?}", i.id);
             }
-            assert!(!i.aws_dimension.is_empty() && !i.usage_code.is_empty());
+            assert!(!i.aws_dimension.is_empty() && !i.aliyun_key.is_empty());
         }
         assert_eq!(ITEMS.len(), 10);
         assert_eq!(find("log_events").map(|i| i.price(Currency::Cny).to_string()), Some("1.20".into()));

@@ -114,6 +114,91 @@ pub fn arrears(to: &str, language: Language, billing_username: &str, currency: &
     render(to, subject, &lines, &[])
 }
 
+/// Lines listed in one statement email; the rest are counted and the CSV download holds all
+/// (a DynamoDB item, the intent, holds 400 KB).
+pub const MAX_STATEMENT_LINES: usize = 200;
+
+fn statement_line(language: Language, l: &crate::rules::bill::BillLine) -> String {
+    let item = crate::billing_items::find(&l.item);
+    let name = item.map(|i| if language == Language::Zh { i.name.zh } else { i.name.en }).unwrap_or(&l.item);
+    let amount = match (&l.amount, l.currency) {
+        (Some(a), Some(c)) => format!("{} {a}", c.code()),
+        _ => match language {
+            Language::Zh => {
+                format!("由 {} 云账号 {} 结算", l.payer.method, l.payer.cloud_account_id.as_deref().unwrap_or_default())
+            }
+            Language::En => format!(
+                "paid through {} account {}",
+                l.payer.method,
+                l.payer.cloud_account_id.as_deref().unwrap_or_default()
+            ),
+        },
+    };
+    let fell_back = match (l.report.as_ref().and_then(|r| r.reason.as_deref()), language) {
+        (Some(reason), Language::Zh) => format!("（云市场未能结算，转企业账号：{reason}）"),
+        (Some(reason), Language::En) => format!(" (the marketplace could not take it: {reason})"),
+        (None, _) => String::new(),
+    };
+    format!("{} ({}) · {name} {} × {} · {amount}{fell_back}", l.workspace_name, l.site, l.quantity, l.unit)
+}
+
+/// 账单 (the statement): sent once when a month's bill is issued, with its lines (the first
+/// [`MAX_STATEMENT_LINES`]) and every total.
+pub fn statement(to: &str, language: Language, bill: &crate::rules::bill::Bill) -> Email {
+    let (account, month) = (&bill.billing_account, &bill.month);
+    let totals: Vec<String> = bill
+        .totals
+        .iter()
+        .map(|t| match (&t.amount, t.currency, language) {
+            (Some(a), Some(c), Language::Zh) => format!("企业账号结算合计（{}）：{a}", c.code()),
+            (Some(a), Some(c), Language::En) => format!("Enterprise total ({}): {a}", c.code()),
+            (_, _, Language::Zh) => format!(
+                "{} 云账号 {}：由云市场出账",
+                t.payer.method,
+                t.payer.cloud_account_id.as_deref().unwrap_or_default()
+            ),
+            (_, _, Language::En) => format!(
+                "{} account {}: billed by its marketplace",
+                t.payer.method,
+                t.payer.cloud_account_id.as_deref().unwrap_or_default()
+            ),
+        })
+        .collect();
+    let (subject, mut lines) = match language {
+        Language::Zh => (
+            format!("账单已出：费用中心账号 {account} 的 {month} 账单"),
+            vec![
+                "您好，".to_string(),
+                format!("您的费用中心账号 {account} 的 {month} 账单已出账，以下为账单明细与合计。企业账号结算的合计已从余额中扣除；完整明细可在费用中心下载（CSV）。"),
+            ],
+        ),
+        Language::En => (
+            format!("Your {month} bill: billing account {account}"),
+            vec![
+                "Hello,".to_string(),
+                format!("The {month} bill of your billing account {account} is issued. Its lines and totals are below; the enterprise totals are charged to your balance. The billing center has the whole bill as CSV."),
+            ],
+        ),
+    };
+    lines.extend(totals);
+    let mut items: Vec<String> =
+        bill.lines.iter().take(MAX_STATEMENT_LINES).map(|l| statement_line(language, l)).collect();
+    let more = bill.lines.len().saturating_sub(items.len());
+    if more > 0 {
+        items.push(match language {
+            Language::Zh => format!("……以及另外 {more} 条明细，完整账单请在费用中心下载"),
+            Language::En => format!("… and {more} more lines: download the whole bill in the billing center"),
+        });
+    }
+    if bill.lines.is_empty() {
+        items.push(match language {
+            Language::Zh => "本月没有用量。".to_string(),
+            Language::En => "No usage this month.".to_string(),
+        });
+    }
+    render(to, subject, &lines, &items)
+}
+
 /// Workspaces named in one cancellation email. An account can settle thousands; listing
 /// them all would exceed what a DynamoDB item (the intent) can hold and what a reader reads.
 pub const MAX_LISTED: usize = 100;
@@ -155,6 +240,45 @@ mod tests {
             assert!(e.text.contains(more), "{}", e.text);
             assert!(e.text.len() + e.html.len() < 64 * 1024, "well under DynamoDB's 400 KB item limit");
         }
+    }
+
+    fn statement_bill(lines: usize) -> crate::rules::bill::Bill {
+        use crate::rules::bill::{bill, StoredLine};
+        use crate::rules::rating::LinePayer;
+        let stored = (0..lines)
+            .map(|i| StoredLine {
+                workspace_id: format!("ws{i:04}"),
+                workspace_name: format!("w<{i:04}>"),
+                site: "cn1".into(),
+                item: "log_events".into(),
+                payer: LinePayer::Enterprise,
+                quantity: crate::money::Amount::from(i as i64 + 1),
+                reported: crate::money::Amount::ZERO,
+                fell_back: crate::money::Amount::ZERO,
+            })
+            .collect();
+        bill("2026-11", "acme", stored, true)
+    }
+
+    #[test]
+    fn a_statement_lists_lines_and_every_total_in_the_account_language() {
+        let b = statement_bill(3);
+        let zh = statement("a@b.co", Language::Zh, &b);
+        assert!(zh.subject.contains("2026-11") && zh.subject.contains("账单"), "{}", zh.subject);
+        assert!(zh.text.contains("w<0000> (cn1) · 日志 1 × 1M events · CNY 1.20"), "{}", zh.text);
+        assert!(zh.text.contains("企业账号结算合计（CNY）：7.20"), "{}", zh.text);
+        assert!(zh.html.contains("w&lt;0002&gt;"));
+        let en = statement("a@b.co", Language::En, &b);
+        assert!(en.subject.starts_with("Your 2026-11 bill"));
+        assert!(en.text.contains("Enterprise total (CNY): 7.20") && en.text.contains("Log events 3 × 1M events"));
+    }
+
+    #[test]
+    fn a_statement_of_thousands_of_lines_lists_the_first_and_counts_the_rest() {
+        let e = statement("a@b.co", Language::En, &statement_bill(5000));
+        assert_eq!(e.html.matches("<li>").count(), MAX_STATEMENT_LINES + 1);
+        assert!(e.text.contains("and 4800 more lines"));
+        assert!(e.text.len() + e.html.len() < 160 * 1024, "well under DynamoDB's 400 KB item limit");
     }
 
     #[test]

@@ -160,9 +160,100 @@ pub struct CloudAccount {
     /// cancellation that follows records that cause in the workspaces' history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_at: Option<DateTime<Utc>>,
+    /// When the subscription began, as far as the billing center knows: the first event or
+    /// landing that named it. No record is stamped before it (AWS refuses usage before a
+    /// licence's activation; KooGallery a period that begins before the instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<DateTime<Utc>>,
+    /// KooGallery: the order that opened the instance, from which its buyer is learnt
+    /// (its `newInstance` does not name the buyer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<MarketOrder>,
+    /// KooGallery: when it was frozen (the last few times), so that usage of a period that
+    /// overlapped a freeze is never pushed ("实例资源状态异常", SDR 013: not billed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<Freeze>,
+}
+
+/// A time a subscription was frozen; `until` is `None` while it still is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub from: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// How many freezes an account remembers: far more than a reporting window holds.
+const FREEZES_KEPT: usize = 8;
+
+/// A marketplace order line (KooGallery `orderId` / `orderLineId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketOrder {
+    pub order_id: String,
+    pub order_line_id: String,
 }
 
 impl CloudAccount {
+    /// A subscription as its marketplace first names it, opened at `at`.
+    pub fn opened(id: String, platform: Platform, account_id: String, status: CloudStatus, at: DateTime<Utc>) -> Self {
+        CloudAccount {
+            id,
+            platform,
+            account_id,
+            instance_id: None,
+            customer_identifier: None,
+            product_code: None,
+            license_arn: None,
+            status,
+            last_event_at: at,
+            cancelled_at: None,
+            refused_at: None,
+            opened_at: Some(at),
+            order: None,
+            freezes: Vec::new(),
+        }
+    }
+
+    /// Moves to `status` as of the event at `at`: an end of subscription is stamped once, a
+    /// resubscription clears it, and freezes are remembered.
+    pub fn record_transition(&mut self, status: CloudStatus, at: DateTime<Utc>) {
+        let (was_cancelled, was_frozen) = (self.status == CloudStatus::Cancelled, self.status == CloudStatus::Frozen);
+        match (was_cancelled, status == CloudStatus::Cancelled) {
+            (false, true) => self.cancelled_at = Some(at),
+            (true, false) => {
+                // Resubscribed: a later end is a new run, with its own cause.
+                self.cancelled_at = None;
+                self.refused_at = None;
+            }
+            _ => {}
+        }
+        match (was_frozen, status == CloudStatus::Frozen) {
+            (false, true) => {
+                self.freezes.push(Freeze { from: at, until: None });
+                let excess = self.freezes.len().saturating_sub(FREEZES_KEPT);
+                self.freezes.drain(..excess);
+            }
+            (true, false) => {
+                if let Some(f) = self.freezes.last_mut().filter(|f| f.until.is_none()) {
+                    f.until = Some(at);
+                }
+            }
+            _ => {}
+        }
+        self.status = status;
+        self.last_event_at = at;
+    }
+
+    /// Whether it was frozen at any time of `[start, end]`.
+    pub fn frozen_during(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        self.freezes.iter().any(|f| f.from <= end && f.until.is_none_or(|u| u > start))
+    }
+
+    /// Whether the buyer is known (a KooGallery instance is opened before its order is read).
+    pub fn buyer_known(&self) -> bool {
+        !self.account_id.is_empty()
+    }
+
     pub fn aliyun_id(instance_id: &str) -> String {
         format!("aliyun-{instance_id}")
     }
@@ -194,11 +285,17 @@ impl CloudAccount {
                 account_id: self.account_id.clone(),
                 instance_id: self.instance_id.clone().unwrap_or_default(),
             },
+            // The settlement names the account the way its id does: by its licence when the
+            // account is the licence's, by customer identifier when it is an older listing's
+            // customer that later learnt its licence (`Settlement::cloud_account_id` agrees).
             Platform::Aws => Settlement::Aws {
                 customer_identifier: self.customer_identifier.clone(),
                 aws_account_id: self.account_id.clone(),
                 product_code: self.product_code.clone().unwrap_or_default(),
-                license_arn: self.license_arn.clone(),
+                license_arn: self
+                    .license_arn
+                    .clone()
+                    .filter(|l| CloudAccount::aws_license_id(&self.account_id, l) == self.id),
             },
         }
     }
@@ -293,5 +390,34 @@ impl SettlementChange {
     pub fn of(before: &Workspace, after: &Workspace, cause: ChangeCause, actor: String) -> Option<SettlementChange> {
         let to = after.settlement.clone()?;
         Some(SettlementChange { at: after.settlement_since?, from: before.settlement.clone(), to, cause, actor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(m: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m)
+    }
+
+    #[test]
+    fn a_freeze_is_remembered_after_it_is_lifted_and_an_end_is_stamped_once() {
+        let mut a = CloudAccount::opened("huawei-1".into(), Platform::Huawei, "b".into(), CloudStatus::Active, t(0));
+        a.record_transition(CloudStatus::Frozen, t(80));
+        a.record_transition(CloudStatus::Active, t(100));
+        assert!(a.frozen_during(t(60), t(120)), "FREEZE 1:20, UNFREEZE 1:40: the hour 1:00-2:00 was frozen");
+        assert!(!a.frozen_during(t(0), t(60)));
+        assert!(!a.frozen_during(t(100), t(160)));
+        a.record_transition(CloudStatus::Frozen, t(200));
+        assert!(a.frozen_during(t(240), t(300)), "still frozen");
+        a.record_transition(CloudStatus::Cancelled, t(310));
+        a.record_transition(CloudStatus::Cancelled, t(320));
+        assert_eq!(a.cancelled_at, Some(t(310)));
+        for i in 0..20 {
+            a.record_transition(CloudStatus::Frozen, t(400 + 2 * i));
+            a.record_transition(CloudStatus::Active, t(401 + 2 * i));
+        }
+        assert_eq!(a.freezes.len(), 8, "a few kept, not all");
     }
 }

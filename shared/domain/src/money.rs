@@ -3,7 +3,6 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
 pub use rust_decimal::Decimal as Amount;
 
@@ -49,24 +48,41 @@ pub fn ceiling() -> Decimal {
     Decimal::from(1_000_000_000_000_000i64)
 }
 
-/// A decimal sent as a JSON string (`"12.5"`) or number (`12.5`). Exponents, NaN and
-/// infinities are refused; a number is read from its shortest decimal form, so `0.1` is 0.1.
-pub fn parse_decimal(v: &serde_json::Value) -> Option<Decimal> {
-    let text = match v {
-        serde_json::Value::String(s) => s.trim().to_string(),
-        serde_json::Value::Number(n) => n.to_string(),
-        _ => return None,
+/// Most decimals a usage quantity may have (api.md, `POST /v1/usage`).
+pub const QUANTITY_SCALE: usize = 12;
+/// Most decimals a top-up amount may have (api.md, top-ups).
+pub const AMOUNT_SCALE: usize = 2;
+
+/// A quantity or an amount exactly as written, or nothing (domain.md, flow 8): the JSON
+/// string's content or the JSON number's own text must be digits, optionally a point and 1 to
+/// `max_scale` more digits. No sign, exponent, underscore or space is read around, and no
+/// digit past the precision is rounded away. Read from the raw JSON text, so a number never
+/// passes through `f64`; the value must also be below [`ceiling`].
+pub fn parse_exact(raw: &serde_json::value::RawValue, max_scale: usize) -> Option<Decimal> {
+    let text = raw.get();
+    let text: std::borrow::Cow<str> = if text.starts_with('"') {
+        std::borrow::Cow::Owned(serde_json::from_str::<String>(text).ok()?)
+    } else {
+        std::borrow::Cow::Borrowed(text)
     };
-    if text.is_empty() || text.len() > 40 || text.contains(['e', 'E']) {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (&*text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let grammar = digits(whole) && fraction.is_none_or(|f| digits(f) && f.len() <= max_scale);
+    // Past 16 significant whole digits the value is above the ceiling whatever follows.
+    if !grammar || whole.trim_start_matches('0').len() > 16 {
         return None;
     }
-    Decimal::from_str_exact(&text).or_else(|_| Decimal::from_str(&text)).ok().map(|d| d.normalize())
+    let v = Decimal::from_str_exact(&text).ok()?;
+    (v < ceiling()).then(|| v.normalize())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use std::str::FromStr;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -80,17 +96,60 @@ mod tests {
         assert_eq!(to_cents(d("-0.005")), d("-0.01"));
     }
 
+    fn raw(json: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(json.to_string()).unwrap()
+    }
+
     #[test]
-    fn decimals_parse_exactly_from_strings_and_numbers() {
-        assert_eq!(parse_decimal(&json!("12.5")), Some(d("12.5")));
-        assert_eq!(parse_decimal(&json!(0.1)), Some(d("0.1")));
-        assert_eq!(parse_decimal(&json!(3)), Some(d("3")));
-        assert_eq!(parse_decimal(&json!("0.10")), Some(d("0.1")));
-        for bad in [json!("1e3"), json!("abc"), json!(""), json!(null), json!(true), json!("1".repeat(50))] {
-            assert_eq!(parse_decimal(&bad), None, "{bad}");
+    fn decimals_are_taken_exactly_as_written_or_refused() {
+        let ok = [
+            (r#""12.5""#, "12.5"),
+            ("12.5", "12.5"),
+            ("0.1", "0.1"),
+            ("3", "3"),
+            (r#""0.10""#, "0.1"),
+            (r#""007""#, "7"),
+            (r#""1.000000000001""#, "1.000000000001"),
+            (r#""\u0031.5""#, "1.5"),
+            (r#""999999999999999.999999999999""#, "999999999999999.999999999999"),
+        ];
+        for (json, want) in ok {
+            assert_eq!(parse_exact(&raw(json), QUANTITY_SCALE), Some(d(want)), "{json}");
         }
+        let bad = [
+            r#""1.00000000000000000000000000004""#, // 29 decimals: never rounded to 1
+            "1.0000000000001",                      // 13 decimals as a number
+            r#""5_0.00""#,
+            r#""1_000""#,
+            r#""1e3""#,
+            "1e3",
+            "1E-2",
+            "-1",
+            r#""-1""#,
+            r#""+1""#,
+            r#"" 1""#,
+            r#""1 ""#,
+            r#""1.""#,
+            r#"".5""#,
+            r#""""#,
+            r#""abc""#,
+            r#""NaN""#,
+            r#""1,5""#,
+            "null",
+            "true",
+            "[1]",
+            r#"{"v": 1}"#,
+            r#""1000000000000000""#, // the ceiling itself
+            r#""99999999999999999999999999999999""#,
+        ];
+        for json in bad {
+            assert_eq!(parse_exact(&raw(json), QUANTITY_SCALE), None, "{json}");
+        }
+        assert_eq!(parse_exact(&raw(r#""10.25""#), AMOUNT_SCALE), Some(d("10.25")));
+        assert_eq!(parse_exact(&raw(r#""10.255""#), AMOUNT_SCALE), None);
         // 0.1 + 0.2 is 0.3, exactly.
-        assert_eq!(parse_decimal(&json!(0.1)).unwrap() + parse_decimal(&json!(0.2)).unwrap(), d("0.3"));
+        let (a, b) = (parse_exact(&raw("0.1"), 12).unwrap(), parse_exact(&raw("0.2"), 12).unwrap());
+        assert_eq!(a + b, d("0.3"));
     }
 
     #[test]

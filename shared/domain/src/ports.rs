@@ -6,8 +6,11 @@ use crate::error::Result;
 use crate::model::{AwsCustomer, BillingAccount, CloudAccount, CloudStatus, SettlementChange, User, Workspace};
 use crate::money::Currency;
 use crate::rules::agreements::Agreement;
+use crate::rules::balance::Balance;
+use crate::rules::bill::StoredLine;
+use crate::rules::issuing::{IssuedBill, Settling};
 use crate::rules::metering::{FallbackReason, MeterLine, MeterReport, SendOutcome};
-use crate::rules::rating::{Balance, BalanceDelta, LineDelta, StoredLine, UsageCommit};
+use crate::rules::rating::{BalanceDelta, LineDelta, MonthKey, UsageCommit};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -141,6 +144,8 @@ pub trait Mailer: Send + Sync {
 }
 
 /// What a marketplace event did to a cloud account.
+// One per event, moved once: boxing the account would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
     /// Applied; the account as it now stands.
@@ -166,8 +171,23 @@ pub trait MarketplaceStore: Send + Sync {
     /// An AWS agreement as recorded from its events.
     async fn agreement(&self, id: &str) -> Result<Option<Agreement>>;
     /// Writes `agreement` if the stored one is still at `agreement.version - 1` (absent for 1);
-    /// `Ok(false)` when another writer came first.
+    /// `Ok(false)` when another writer came first. An agreement whose licence is known is listed
+    /// under it.
     async fn save_agreement(&self, agreement: &Agreement) -> Result<bool>;
+    /// The agreements recorded on one licence of one buyer.
+    async fn agreements_of_licence(&self, acceptor: &str, license_arn: &str) -> Result<Vec<Agreement>>;
+    /// The cloud account an AWS identity (`cust:...` / `lic:...`) is linked to.
+    async fn aws_alias(&self, identity: &str) -> Result<Option<String>>;
+    /// Links an AWS identity to a cloud account unless it is linked already; the account it is
+    /// linked to.
+    async fn link_aws_alias(&self, identity: &str, cloud_account_id: &str) -> Result<String>;
+    /// Records what `ResolveCustomer` returned for an AWS account: its licence ARN wins over an
+    /// event's, and identifiers it lacked are filled in.
+    async fn learn_aws_identity(&self, id: &str, customer: &AwsCustomer) -> Result<CloudAccount>;
+    /// Records the buyer of an instance opened before its buyer was known (KooGallery).
+    async fn learn_buyer(&self, id: &str, account_id: &str) -> Result<CloudAccount>;
+    /// Instances whose buyer is not known yet.
+    async fn buyers_unknown(&self) -> Result<Vec<String>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,8 +292,12 @@ pub const MAX_COMMIT_ITEMS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageOutcome {
     Committed,
-    /// Nothing was written: these records (index in the commit, stored fingerprint) exist.
-    Existing(Vec<(usize, Option<String>)>),
+    /// Nothing was written: these records (index in the commit, stored fingerprint) exist,
+    /// and these months' bills were issued meanwhile (their usage is too late).
+    Refused {
+        existing: Vec<(usize, Option<String>)>,
+        issued: Vec<MonthKey>,
+    },
 }
 
 /// A top-up as recorded (flow 11).
@@ -327,6 +351,60 @@ pub struct FallbackPart {
     pub delta: crate::money::Amount,
     pub line: LineDelta,
     pub charge: BalanceDelta,
+    /// The month (`YYYY-MM`, the current one) the enterprise line and its charge land in
+    /// instead when the bill of the line's own month is already issued: an issued bill never
+    /// changes, so a late charge goes on the next bill.
+    pub open_month: String,
+}
+
+/// A billing account's month as issuing sees it (flow 11).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthState {
+    /// The month's enterprise charges as they accrued on the balance, exactly, per currency.
+    pub accrued: std::collections::BTreeMap<Currency, crate::money::Amount>,
+    /// Bumped by every usage or fallback written to the month: issuing is conditioned on it.
+    pub version: u64,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+/// Everything one issue writes, all or nothing: the month marked issued (if still at
+/// `seen_version`), the issued bill, the balance entries, the statement email.
+#[derive(Debug, Clone)]
+pub struct IssueWrite {
+    pub month: MonthKey,
+    pub seen_version: u64,
+    pub bill: IssuedBill,
+    pub settling: Vec<Settling>,
+    pub statement: EmailIntent,
+}
+
+/// Issuing bills: the months due, their state and lines, the issue itself, issued bills.
+#[async_trait]
+pub trait BillStore: Send + Sync {
+    /// One page of months with a bill not yet issued, before `before` (`YYYY-MM`), oldest
+    /// month first; pass the returned cursor for the next page (`None`: this was the last).
+    async fn due_months(
+        &self,
+        before: &str,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<MonthKey>, Option<String>)>;
+    /// The month's state, read consistently.
+    async fn month_state(&self, month: &MonthKey) -> Result<MonthState>;
+    /// The month's bill lines, read consistently.
+    async fn month_lines(&self, month: &MonthKey) -> Result<Vec<StoredLine>>;
+    /// Commits the issue; `Ok(false)` when the month moved or was issued meanwhile.
+    async fn commit_issue(&self, write: &IssueWrite, now: DateTime<Utc>) -> Result<bool>;
+    /// The bill as issued, if it is.
+    async fn issued_bill(&self, billing_account: &str, month: &str) -> Result<Option<IssuedBill>>;
+}
+
+/// A cloud account's metering lease: the count of usage commits seen when it was taken, and
+/// the keys of its reports fixed but not yet settled (taken or fallen back).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterLease {
+    pub seen: u64,
+    pub open: Vec<String>,
 }
 
 /// Metering state: which cloud accounts have usage to report, their reports, their lines.
@@ -334,35 +412,61 @@ pub struct FallbackPart {
 pub trait MeteringStore: Send + Sync {
     /// Cloud accounts with usage not yet in a report, or reports not yet settled.
     async fn due_accounts(&self) -> Result<Vec<String>>;
-    /// Takes the account's metering lease (one run at a time per account): the count of usage
-    /// commits seen so far, or `None` while another run holds it.
-    async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<u64>>;
+    /// Cloud accounts whose lines hold usage in no report (carried fractions included), due
+    /// or not: the reconciliation shows them all.
+    async fn carrying_accounts(&self) -> Result<Vec<String>>;
+    /// Takes the account's metering lease (one run at a time per account); `None` while
+    /// another run holds it.
+    async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>>;
     /// Gives the lease back. `settled`: nothing was left to report, so the account leaves the
-    /// due list, unless usage came after `seen`.
-    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool) -> Result<()>;
-    /// The account's reports not yet taken nor fallen back, oldest first.
-    async fn open_reports(&self, cloud_account_id: &str) -> Result<Vec<MeterReport>>;
+    /// due list, unless usage came after `seen`. `carrying`: its lines hold usage in no report.
+    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool, carrying: bool) -> Result<()>;
+    /// The reports the lease names as open that are still fixed, oldest first.
+    async fn open_reports(&self, cloud_account_id: &str, open: &[String]) -> Result<Vec<MeterReport>>;
+    /// The account's newest report, whatever its status (KooGallery's carried fraction).
+    async fn last_report(&self, cloud_account_id: &str) -> Result<Option<MeterReport>>;
     /// The account's cloud lines, read consistently.
     async fn meter_lines(&self, cloud_account_id: &str) -> Result<Vec<MeterLine>>;
-    /// Writes a report once per (cloud account, item, time); the one stored if it exists.
-    async fn fix_report(&self, report: &MeterReport) -> Result<MeterReport>;
-    /// Marks the report's usage as covered on its lines (once per report and line).
+    /// Writes reports once per (cloud account, item, time), each with its usage covered on its
+    /// lines and listed as open on the account, all together where they fit; for each, the one
+    /// stored (the same, or one fixed before under its key).
+    async fn fix_reports(&self, reports: &[MeterReport]) -> Result<Vec<MeterReport>>;
+    /// Finishes covering a report's usage on its lines, for a report too large to be covered as
+    /// it was fixed (once per report and line; a no-op for the others).
     async fn cover(&self, report: &MeterReport) -> Result<()>;
-    /// The marketplace took the report: its lines count it as reported.
-    async fn mark_reported(&self, report: &MeterReport) -> Result<()>;
-    /// The report's usage falls back to enterprise, with `reason` (once per report and line).
+    /// The marketplace took these reports: their lines count them as reported, once; they are
+    /// no longer open.
+    async fn mark_reported(&self, reports: &[MeterReport]) -> Result<()>;
+    /// The report's usage falls back to enterprise, with `reason` (once per report and line);
+    /// it is no longer open.
     async fn fall_back(&self, report: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()>;
+    /// Takes a settled report off the account's open list (it was settled by a run that died
+    /// before doing so).
+    async fn forget_open(&self, report: &MeterReport) -> Result<()>;
+    /// Every report of one cloud account, oldest first.
+    async fn reports_of(&self, cloud_account_id: &str) -> Result<Vec<MeterReport>>;
     /// Reports stamped in `[from, to)`, of every cloud account.
     async fn reports_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<MeterReport>>;
 }
 
-/// One record for a marketplace.
+/// One record for a marketplace: the report and the subscription it is for. Each adapter names
+/// the item as its marketplace does (an AWS dimension, an Alibaba metering item).
 #[derive(Debug, Clone)]
 pub struct MeterRecord<'a> {
     pub report: &'a MeterReport,
     pub account: &'a CloudAccount,
-    /// The item's code on that marketplace (AWS dimension, Alibaba metering item).
-    pub dimension: &'static str,
+}
+
+/// Why an order's buyer could not be learnt.
+#[derive(Debug, thiserror::Error)]
+#[error("order query failed: {0}")]
+pub struct OrderQueryError(pub String);
+
+/// A marketplace's order query (KooGallery "Querying an Order"): who bought an order line.
+#[async_trait]
+pub trait OrderQuery: Send + Sync {
+    /// The buyer's account id; `None` when the marketplace knows no such order.
+    async fn buyer(&self, order: &crate::model::MarketOrder) -> std::result::Result<Option<String>, OrderQueryError>;
 }
 
 /// A marketplace's usage reporting: AWS `BatchMeterUsage`, Alibaba Cloud's metering push,

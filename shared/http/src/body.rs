@@ -1,5 +1,5 @@
-//! Request bodies: UTF-8 on every route, at most 64 KiB unless a route says otherwise; JSON that does not parse or has
-//! wrong types is `400`.
+//! Request bodies: UTF-8 on every route, at most 64 KiB unless a route says otherwise; JSON that does not parse, has
+//! wrong types or repeats a key in any object is `400`.
 
 use billing_domain::{Error, Result};
 use lambda_http::{Body, Request};
@@ -36,8 +36,64 @@ pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T> {
     if t.trim().is_empty() {
         return Err(Error::MalformedRequest("the request body must be a JSON object".into()));
     }
-    serde_json::from_str(t)
-        .map_err(|e| Error::MalformedRequest(format!("the request body is not valid JSON for this route: {e}")))
+    let value = serde_json::from_str(t)
+        .map_err(|e| Error::MalformedRequest(format!("the request body is not valid JSON for this route: {e}")))?;
+    // serde keeps the last of two equal keys (or the first, by type): neither is what was meant.
+    if let Some(key) = repeated_key(t) {
+        return Err(Error::MalformedRequest(format!("the key {key:?} appears twice in one object")));
+    }
+    Ok(value)
+}
+
+/// The first key that an object of `json` (valid JSON) holds twice, anywhere in it. Keys are
+/// compared as JSON strings decode (`"a"` and `"\u0061"` are one key).
+fn repeated_key(json: &str) -> Option<String> {
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+    // One frame per open object (its keys so far) or array; `expect_key` after `{` and `,`.
+    let mut frames: Vec<Option<HashSet<Cow<str>>>> = Vec::new();
+    let mut expect_key = false;
+    let bytes = json.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                frames.push(Some(HashSet::new()));
+                expect_key = true;
+            }
+            b'[' => frames.push(None),
+            b'}' | b']' => {
+                frames.pop();
+                expect_key = false;
+            }
+            b',' => expect_key = matches!(frames.last(), Some(Some(_))),
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if expect_key {
+                    let raw = json.get(start..=i.min(bytes.len() - 1))?;
+                    let key: Cow<str> = if raw.contains('\\') {
+                        Cow::Owned(serde_json::from_str::<String>(raw).ok()?)
+                    } else {
+                        Cow::Borrowed(&raw[1..raw.len() - 1])
+                    };
+                    if let Some(Some(keys)) = frames.last_mut() {
+                        if keys.contains(&key) {
+                            return Some(key.into_owned());
+                        }
+                        keys.insert(key);
+                    }
+                    expect_key = false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `application/x-www-form-urlencoded` pairs, decoded strictly: a `%XX` sequence that does not
@@ -93,6 +149,32 @@ mod tests {
         assert!(matches!(form_params(&r), Err(Error::MalformedRequest(_))));
         let ok = req(Body::Binary(br#"{"a":1}"#.to_vec()), "https://x/");
         assert_eq!(json::<serde_json::Value>(&ok).unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn a_key_repeated_in_any_object_is_malformed() {
+        let dup = [
+            r#"{"quantity": "1", "quantity": "100"}"#,
+            r#"{"records": [{"id": "a", "quantity": 1, "quantity": 2}]}"#,
+            r#"{"a": {"b": {"c": 1, "c": 1}}}"#,
+            r#"{"amount": "1", "\u0061mount": "2"}"#,
+            r#"{"a": 1, "b": [1, {"x": 1}], "a": 2}"#,
+        ];
+        for body in dup {
+            let r = req(Body::Text(body.into()), "https://x/");
+            assert!(matches!(json::<serde_json::Value>(&r), Err(Error::MalformedRequest(_))), "{body}");
+        }
+        let fine = [
+            r#"{"a": 1, "b": {"a": 1}, "c": [{"a": 1}, {"a": 2}]}"#,
+            r#"{"a": "\"a\": 1, \"a\": 2", "b": "{\"x\":1,\"x\":2}"}"#,
+            r#"{"a": ["a", "a"], "k": {"a,b": 1, "a": 2}}"#,
+            r#"{"\\": 1, "\\\\": 2}"#,
+            r#"[{"a": 1}, {"a": 1}]"#,
+        ];
+        for body in fine {
+            let r = req(Body::Text(body.into()), "https://x/");
+            assert!(json::<serde_json::Value>(&r).is_ok(), "{body}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use billing_adapters::secrets::Secret;
 use billing_domain::crypto::token::TokenKeys;
-use billing_domain::ports::{MarketMeter, MeterRecord, TokenKeyring};
+use billing_domain::model::MarketOrder;
+use billing_domain::ports::{MarketMeter, MeterRecord, OrderQuery, OrderQueryError, TokenKeyring};
 use billing_domain::rules::metering::SendOutcome;
 use std::sync::{Arc, Mutex};
 
@@ -49,6 +50,37 @@ impl<K: Send + Sync + 'static> MarketMeter for KeyedMeter<K> {
                 records.iter().map(|_| SendOutcome::Retry(e.to_string())).collect()
             }
         }
+    }
+}
+
+/// KooGallery's order query, signed with an AK/SK read from Secrets Manager when first asked.
+pub struct KeyedOrders<K, Q> {
+    key: Secret<K>,
+    build: Box<dyn Fn(&K) -> Q + Send + Sync>,
+}
+
+impl<K: Send + Sync + 'static, Q: OrderQuery> KeyedOrders<K, Q> {
+    pub fn new(key: Secret<K>, build: impl Fn(&K) -> Q + Send + Sync + 'static) -> Self {
+        Self { key, build: Box::new(build) }
+    }
+}
+
+#[async_trait]
+impl<K: Send + Sync + 'static, Q: OrderQuery> OrderQuery for KeyedOrders<K, Q> {
+    async fn buyer(&self, order: &MarketOrder) -> Result<Option<String>, OrderQueryError> {
+        // Building the query is a few clones: no cache needed, and a rotated key is used at once.
+        let key = self.key.get().await.map_err(|e| OrderQueryError(e.to_string()))?;
+        (self.build)(&key).buyer(order).await
+    }
+}
+
+/// The order query of a function that asks KooGallery nothing.
+pub struct NoOrders;
+
+#[async_trait]
+impl OrderQuery for NoOrders {
+    async fn buyer(&self, _order: &MarketOrder) -> Result<Option<String>, OrderQueryError> {
+        Err(OrderQueryError("this function does not query KooGallery's orders".into()))
     }
 }
 

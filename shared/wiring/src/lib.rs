@@ -13,19 +13,19 @@ pub use billing_adapters::secrets::{Secret, SecretError};
 pub use run::{run_events, run_http, run_scheduled, start};
 pub use settings::{Needs, SecretIds, Settings, SettingsError};
 
-use billing_adapters::aliyun::AliyunMeter;
+use billing_adapters::aliyun::metering::AliyunMeter;
+use billing_adapters::aws::metering::{AwsMeter, MeteringResolver};
 use billing_adapters::config::sdk_config;
 use billing_adapters::https::Https;
-use billing_adapters::koogallery::KooGalleryMeter;
-use billing_adapters::metering::{AwsMeter, MeteringResolver};
+use billing_adapters::koogallery::order_query::KooGalleryOrders;
+use billing_adapters::koogallery::usage_push::KooGalleryMeter;
 use billing_adapters::secrets::shape;
 use billing_adapters::ses::SesMailer;
-use billing_adapters::telemetry::AwsMarketplaceCalls;
 use billing_adapters::DynamoStore;
-use billing_domain::ports::{MarketMeter, SystemClock, TokenKeyring};
+use billing_domain::ports::{MarketMeter, OrderQuery, SystemClock, TokenKeyring};
 use billing_domain::service::{Deps, Meters};
 use billing_http::App;
-use keyed::{KeyedMeter, NoMeter, NoTokenKeys};
+use keyed::{KeyedMeter, KeyedOrders, NoMeter, NoOrders, NoTokenKeys};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,9 +66,7 @@ pub async fn wire(settings: Settings) -> Wired {
 /// Wiring from a given SDK configuration (tests point it at the local servers).
 pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table_name.clone()));
-    let metering_client = aws_sdk_marketplacemetering::Client::from_conf(
-        aws_sdk_marketplacemetering::config::Builder::from(sdk).interceptor(AwsMarketplaceCalls).build(),
-    );
+    let metering_client = billing_adapters::aws::metering::client(sdk);
     let ids = &settings.secrets;
     // Built only where a secret is read; it connects on the first read.
     let sm = (ids != &SecretIds::default()).then(|| aws_sdk_secretsmanager::Client::new(sdk));
@@ -82,6 +80,17 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
             aliyun_spi_key: Arc::new(Secret::new(spi.0, spi.1, shape::plain)),
             huawei_koogallery_key: Arc::new(Secret::new(hw.0, hw.1, shape::plain)),
         });
+    let https = Https::new();
+    let orders: Arc<dyn OrderQuery> = match secret(&ids.koogallery_ak_sk) {
+        Some((c, id)) => {
+            let (https, endpoint) =
+                (https.for_call("huawei", "OrderQuery"), settings.koogallery_order_endpoint.clone());
+            Arc::new(KeyedOrders::new(Secret::new(c, id, shape::ak_sk), move |key| {
+                KooGalleryOrders::new(https.clone(), endpoint.clone(), Some(key.clone()))
+            }))
+        }
+        None => Arc::new(NoOrders),
+    };
     let deps = Deps {
         accounts: store.clone(),
         attempts: store.clone(),
@@ -89,17 +98,21 @@ pub fn wire_with(sdk: &aws_config::SdkConfig, settings: Settings) -> Wired {
         marketplace: store.clone(),
         cancellations: store.clone(),
         usage: store.clone(),
+        bills: store.clone(),
         metering: store.clone(),
         meters: meters(
             &settings,
+            &https,
             metering_client.clone(),
             secret(&ids.aliyun_market_key),
-            secret(&ids.koogallery_ak_sk),
+            secret(&ids.huawei_koogallery_key),
         ),
         mailer: Arc::new(SesMailer::new(aws_sdk_ses::Client::new(sdk), settings.sender_email.clone())),
         resolver: Arc::new(MeteringResolver::new(metering_client)),
+        orders,
         clock: Arc::new(SystemClock),
         tokens,
+        exporters: Arc::new(settings.site_exporters.clone()),
     };
     Wired { deps, store, settings, marketplace_keys }
 }
@@ -110,17 +123,18 @@ type SecretAt = Option<(aws_sdk_secretsmanager::Client, String)>;
 /// when a push first needs them. Both share one HTTPS client, built on its first call.
 fn meters(
     settings: &Settings,
+    https: &Https,
     metering_client: aws_sdk_marketplacemetering::Client,
     aliyun_key: SecretAt,
     koogallery_key: SecretAt,
 ) -> Meters {
-    let https = Https::new();
     let aliyun: Arc<dyn MarketMeter> = match aliyun_key {
         Some((c, id)) => {
             let (https, endpoint) =
                 (https.for_call("aliyun", "PushMeteringData"), settings.aliyun_market_endpoint.clone());
+            let items = settings.aliyun_metering_items.clone();
             Arc::new(KeyedMeter::new(Secret::new(c, id, shape::aliyun_access_key), move |key| {
-                Arc::new(AliyunMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
+                Arc::new(AliyunMeter::new(https.clone(), endpoint.clone(), Some(key.clone()), items.clone()))
             }))
         }
         None => Arc::new(NoMeter),
@@ -128,7 +142,7 @@ fn meters(
     let huawei: Arc<dyn MarketMeter> = match koogallery_key {
         Some((c, id)) => {
             let (https, endpoint) = (https.for_call("huawei", "UsagePush"), settings.koogallery_usage_endpoint.clone());
-            Arc::new(KeyedMeter::new(Secret::new(c, id, shape::ak_sk), move |key| {
+            Arc::new(KeyedMeter::new(Secret::new(c, id, shape::plain), move |key: &String| {
                 Arc::new(KooGalleryMeter::new(https.clone(), endpoint.clone(), Some(key.clone())))
             }))
         }

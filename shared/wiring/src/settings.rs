@@ -1,6 +1,8 @@
 //! Every setting a function reads, read once at start-up and checked there: a function that
 //! lacks one it needs does not start, and its init error names the variable.
 
+use billing_adapters::aliyun::metering::MeteringItems;
+use billing_domain::rules::exporters::SiteExporters;
 use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -9,6 +11,8 @@ pub enum SettingsError {
     Missing(&'static str),
     #[error("setting {0} is invalid: {1}")]
     Invalid(&'static str, &'static str),
+    #[error("setting {0} is invalid: {1}")]
+    InvalidBecause(&'static str, String),
 }
 
 /// What a function needs beyond the table and the mailer, so that each reads (and is
@@ -22,14 +26,22 @@ pub struct Needs {
     /// Answers the marketplaces' calls: the Alibaba SPI and KooGallery keys, the AWS landing's
     /// registration page.
     pub marketplace_calls: bool,
+    /// Asks KooGallery's order query who bought an instance: its AK/SK.
+    pub orders: bool,
+    /// Takes the sites' usage: which IAM roles report for which site (`SITE_EXPORTERS`).
+    pub exporters: bool,
 }
 
 impl Needs {
-    pub const BASIC: Needs = Needs { tokens: false, meters: false, marketplace_calls: false };
+    pub const BASIC: Needs =
+        Needs { tokens: false, meters: false, marketplace_calls: false, orders: false, exporters: false };
     pub const TOKENS: Needs = Needs { tokens: true, ..Needs::BASIC };
     pub const METERING: Needs = Needs { meters: true, ..Needs::BASIC };
-    pub const WEBHOOK: Needs = Needs { meters: true, marketplace_calls: true, ..Needs::BASIC };
-    pub const ALL: Needs = Needs { tokens: true, meters: true, marketplace_calls: true };
+    pub const WEBHOOK: Needs = Needs { meters: true, marketplace_calls: true, orders: true, ..Needs::BASIC };
+    /// The sweeper asks again for the buyers KooGallery's order query could not name.
+    pub const SWEEPER: Needs = Needs { orders: true, ..Needs::BASIC };
+    pub const USAGE: Needs = Needs { exporters: true, ..Needs::BASIC };
+    pub const ALL: Needs = Needs { tokens: true, meters: true, marketplace_calls: true, orders: true, exporters: true };
 }
 
 /// Where each secret a function reads lives in Secrets Manager (a name or ARN): the values
@@ -42,9 +54,11 @@ pub struct SecretIds {
     pub aliyun_spi_key: Option<String>,
     /// `ALIYUN_MARKET_KEY_SECRET`: `{"access_key_id", "access_key_secret"}`, signs metering pushes.
     pub aliyun_market_key: Option<String>,
-    /// `HUAWEI_KOOGALLERY_KEY_SECRET`: the seller key KooGallery signs its calls with.
+    /// `HUAWEI_KOOGALLERY_KEY_SECRET`: the seller key KooGallery signs its calls with; the usage
+    /// push is signed with it too ("Usage Push (New)": the interconnection key).
     pub huawei_koogallery_key: Option<String>,
-    /// `KOOGALLERY_AK_SK_SECRET`: `{"ak", "sk"}`, a Huawei Cloud access key pair.
+    /// `KOOGALLERY_AK_SK_SECRET`: `{"ak", "sk"}`, a Huawei Cloud access key pair that signs the
+    /// order query.
     pub koogallery_ak_sk: Option<String>,
 }
 
@@ -57,8 +71,16 @@ pub struct Settings {
     pub function_timeout: Duration,
     /// Alibaba Cloud Marketplace's API (`ALIYUN_MARKET_ENDPOINT`).
     pub aliyun_market_endpoint: String,
+    /// Each billing item's metering item on the Alibaba Cloud product (`ALIYUN_METERING_ITEMS`,
+    /// `{"<item>": "<meteringAssit>"}`). Unset, nothing can be pushed: reports stay pending.
+    pub aliyun_metering_items: MeteringItems,
     /// KooGallery's usage push (`KOOGALLERY_USAGE_ENDPOINT`).
     pub koogallery_usage_endpoint: String,
+    /// KooGallery's order query (`KOOGALLERY_ORDER_ENDPOINT`).
+    pub koogallery_order_endpoint: String,
+    /// `SITE_EXPORTERS`: site → IAM role names allowed to report its usage. Unset, no caller
+    /// may report.
+    pub site_exporters: SiteExporters,
     /// Where the AWS landing sends a buyer (`REGISTRATION_URL`), for the functions that answer
     /// the marketplaces.
     pub registration_url: Option<String>,
@@ -69,7 +91,12 @@ pub struct Settings {
 }
 
 const ALIYUN_MARKET_ENDPOINT: &str = "https://market.aliyuncs.com/";
-const KOOGALLERY_USAGE_ENDPOINT: &str = "https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/metering/usage";
+/// "Usage Push (New)" (topic_0070649117).
+const KOOGALLERY_USAGE_ENDPOINT: &str =
+    "https://mkt-intl.myhuaweicloud.com/api/mkp-openapi-public/global/v1/isv/usage-data";
+/// "Querying an Order" (topic_0070649350).
+const KOOGALLERY_ORDER_ENDPOINT: &str =
+    "https://mkt-intl.myhuaweicloud.com/api/mkp-openapi-public/global/v1/order/query";
 /// Lambda's longest invocation.
 const LONGEST_TIMEOUT_SECONDS: u64 = 15 * 60;
 
@@ -88,7 +115,23 @@ impl Settings {
             sender_email: v.required("SENDER_EMAIL")?,
             function_timeout: v.timeout()?,
             aliyun_market_endpoint: v.url("ALIYUN_MARKET_ENDPOINT", ALIYUN_MARKET_ENDPOINT)?,
+            aliyun_metering_items: match v.optional("ALIYUN_METERING_ITEMS") {
+                Some(json) if needs.meters => MeteringItems::parse(&json).map_err(|_| {
+                    SettingsError::Invalid(
+                        "ALIYUN_METERING_ITEMS",
+                        "must map billing items to metering items of their key",
+                    )
+                })?,
+                _ => MeteringItems::default(),
+            },
             koogallery_usage_endpoint: v.url("KOOGALLERY_USAGE_ENDPOINT", KOOGALLERY_USAGE_ENDPOINT)?,
+            koogallery_order_endpoint: v.url("KOOGALLERY_ORDER_ENDPOINT", KOOGALLERY_ORDER_ENDPOINT)?,
+            site_exporters: match v.optional("SITE_EXPORTERS") {
+                Some(json) if needs.exporters => {
+                    SiteExporters::parse(&json).map_err(|e| SettingsError::InvalidBecause("SITE_EXPORTERS", e))?
+                }
+                _ => SiteExporters::default(),
+            },
             registration_url: match when(calls, "REGISTRATION_URL")? {
                 Some(u) => Some(v.url("REGISTRATION_URL", &u)?),
                 None => None,
@@ -98,9 +141,9 @@ impl Settings {
                 token_keys: when(needs.tokens, "TOKEN_KEYS_SECRET")?,
                 aliyun_spi_key: when(calls, "ALIYUN_SPI_KEY_SECRET")?,
                 aliyun_market_key: when(needs.meters, "ALIYUN_MARKET_KEY_SECRET")?,
-                huawei_koogallery_key: when(calls, "HUAWEI_KOOGALLERY_KEY_SECRET")?,
-                // KooGallery's usage push is signed with the AK/SK.
-                koogallery_ak_sk: when(needs.meters, "KOOGALLERY_AK_SK_SECRET")?,
+                // Signs KooGallery's answers and its usage push.
+                huawei_koogallery_key: when(calls || needs.meters, "HUAWEI_KOOGALLERY_KEY_SECRET")?,
+                koogallery_ak_sk: when(needs.orders, "KOOGALLERY_AK_SK_SECRET")?,
             },
         })
     }
@@ -173,7 +216,9 @@ mod tests {
             (Needs::BASIC, "SENDER_EMAIL"),
             (Needs::TOKENS, "TOKEN_KEYS_SECRET"),
             (Needs::METERING, "ALIYUN_MARKET_KEY_SECRET"),
-            (Needs::METERING, "KOOGALLERY_AK_SK_SECRET"),
+            (Needs::METERING, "HUAWEI_KOOGALLERY_KEY_SECRET"),
+            (Needs::SWEEPER, "KOOGALLERY_AK_SK_SECRET"),
+            (Needs::WEBHOOK, "KOOGALLERY_AK_SK_SECRET"),
             (Needs::WEBHOOK, "ALIYUN_SPI_KEY_SECRET"),
             (Needs::WEBHOOK, "HUAWEI_KOOGALLERY_KEY_SECRET"),
             (Needs::WEBHOOK, "REGISTRATION_URL"),
@@ -194,7 +239,17 @@ mod tests {
                 Err(SettingsError::Invalid("FUNCTION_TIMEOUT_SECONDS", _))
             ));
         }
-        for name in ["ALIYUN_MARKET_ENDPOINT", "REGISTRATION_URL"] {
+        let v: Vec<_> = all().into_iter().chain([("SITE_EXPORTERS", "[1]")]).collect();
+        assert!(matches!(
+            Settings::from_lookup(Needs::USAGE, vars(&v)),
+            Err(SettingsError::InvalidBecause("SITE_EXPORTERS", _))
+        ));
+        let v: Vec<_> = all().into_iter().chain([("ALIYUN_METERING_ITEMS", "{")]).collect();
+        assert!(matches!(
+            Settings::from_lookup(Needs::METERING, vars(&v)),
+            Err(SettingsError::Invalid("ALIYUN_METERING_ITEMS", _))
+        ));
+        for name in ["ALIYUN_MARKET_ENDPOINT", "KOOGALLERY_ORDER_ENDPOINT", "REGISTRATION_URL"] {
             let v: Vec<_> = without(name).into_iter().chain([(name, "example.com/x")]).collect();
             assert!(
                 matches!(Settings::from_lookup(Needs::WEBHOOK, vars(&v)), Err(SettingsError::Invalid(n, _)) if n == name)
@@ -215,8 +270,13 @@ mod tests {
             SecretIds { token_keys: Some("billing-center/token-signing-key".into()), ..SecretIds::default() }
         );
         let metering = Settings::from_lookup(Needs::METERING, vars(&all())).unwrap().secrets;
-        assert_eq!((metering.token_keys, metering.aliyun_spi_key, metering.huawei_koogallery_key), (None, None, None));
-        assert!(metering.aliyun_market_key.is_some() && metering.koogallery_ak_sk.is_some());
+        assert_eq!((metering.token_keys, metering.aliyun_spi_key, metering.koogallery_ak_sk), (None, None, None));
+        assert!(metering.aliyun_market_key.is_some() && metering.huawei_koogallery_key.is_some());
+        let sweeper = Settings::from_lookup(Needs::SWEEPER, vars(&all())).unwrap().secrets;
+        assert_eq!(
+            sweeper,
+            SecretIds { koogallery_ak_sk: Some("billing-center/koogallery-ak-sk".into()), ..SecretIds::default() }
+        );
         let webhook = Settings::from_lookup(Needs::WEBHOOK, vars(&all())).unwrap();
         assert_eq!(webhook.secrets.token_keys, None);
         assert!(webhook.secrets.aliyun_spi_key.is_some() && webhook.secrets.huawei_koogallery_key.is_some());

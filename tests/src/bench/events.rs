@@ -10,6 +10,19 @@ pub fn apigw(
     headers: &[(&str, String)],
     iam: bool,
 ) -> Value {
+    let manager = iam.then_some("arn:aws:iam::123456789012:user/manager");
+    apigw_as(method, path, query, body, headers, manager)
+}
+
+/// An API Gateway event from the IAM caller `user_arn` (none: no IAM authorizer context).
+pub fn apigw_as(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<String>,
+    headers: &[(&str, String)],
+    user_arn: Option<&str>,
+) -> Value {
     let mut h = serde_json::Map::new();
     for (k, v) in headers {
         h.insert(k.to_string(), Value::String(v.clone()));
@@ -20,9 +33,9 @@ pub fn apigw(
         "requestId": ulid::Ulid::new().to_string(), "routeKey": "$default", "stage": "$default",
         "time": "22/Nov/2026:00:00:00 +0000", "timeEpoch": 0
     });
-    if iam {
+    if let Some(arn) = user_arn {
         ctx["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA",
-                                           "userArn": "arn:aws:iam::123456789012:user/manager", "userId": "AIDA"}});
+                                           "userArn": arn, "userId": "AIDA"}});
     }
     json!({
         "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query,

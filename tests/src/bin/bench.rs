@@ -6,13 +6,15 @@
 //! `cargo lambda build --arm64` output), `BENCH_ITERATIONS` (per route, default 100),
 //! `BENCH_CANCEL_WORKSPACES` (default 10000), `BENCH_USAGE_HOURS` (hours of 1,000 records
 //! ingested for the usage figures, default 24), `BENCH_METERING_ACCOUNTS` (AWS licences and
-//! Alibaba instances of the metering run, 1000 each), `BENCH_RUST_LOG` (the functions' log level,
+//! Alibaba instances of the metering run, 1000 each), `BENCH_ISSUE_ACCOUNTS` (billing accounts whose
+//! closed month one `issue-bills` run issues, default 2000), `BENCH_RUST_LOG` (the functions' log level,
 //! default info as deployed), `BENCH_TRACE` (set: print every call's DynamoDB
 //! requests and time), plus the local stack's `.local/env`.
 
 use billing_domain::model::Language;
+use billing_domain::ports::Clock;
 use billing_tests::bench::baseline;
-use billing_tests::bench::events::{apigw, get, json_post, scheduled};
+use billing_tests::bench::events::{apigw, apigw_as, get, json_post, scheduled};
 use billing_tests::bench::proxy::{since, Ops, Proxy};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
@@ -34,6 +36,7 @@ const FUNCTIONS: &[&str] = &[
     "usage",
     "bills",
     "metering",
+    "issue-bills",
 ];
 const WARMUP: usize = 5;
 const COLD_RUNS: usize = 20;
@@ -409,7 +412,9 @@ async fn main() {
     // Production logs at info (template.yaml); BENCH_RUST_LOG prices logging itself.
     env.push(("RUST_LOG".into(), env_or("BENCH_RUST_LOG", "info")));
 
-    let w = webhook(Harness::new().await);
+    let h = Harness::new().await;
+    let clock = h.clock.clone();
+    let w = webhook(h);
     let (all, probe) = scenarios(&w, n + WARMUP).await;
 
     // Baselines: each kind of call on its own through the same proxies (reads of an existing
@@ -511,6 +516,7 @@ async fn main() {
 
     let usage = usage_bench(&w, &bin_dir, &env, &proxies, n).await;
     let metering = metering_bench(&w, &bin_dir, &env, &proxies).await;
+    let issuing = issue_bench(&w, &clock, &bin_dir, &env, &proxies).await;
 
     let report = render(&RenderInput {
         n,
@@ -525,6 +531,7 @@ async fn main() {
         cancel: (cancel_n, took, cancel_calls, cancel_rss),
         usage: &usage,
         metering: &metering,
+        issuing: &issuing,
     });
     println!("{report}");
     if let Some(dir) = std::path::Path::new(&out_path).parent() {
@@ -547,6 +554,7 @@ struct RenderInput<'a> {
     cancel: (usize, Duration, u64, u64),
     usage: &'a UsageFigures,
     metering: &'a MeteringFigures,
+    issuing: &'a IssueBenchFigures,
 }
 
 struct MeteringFigures {
@@ -600,6 +608,9 @@ async fn metering_bench(
             last_event_at: now,
             cancelled_at: None,
             refused_at: None,
+            opened_at: Some(now - chrono::Duration::days(1)),
+            order: None,
+            freezes: Vec::new(),
         }
     };
     let seeding = Instant::now();
@@ -609,7 +620,10 @@ async fn metering_bench(
     let deps = &w.app.deps;
     let seeded: Vec<String> = futures::stream::iter(clouds.iter().enumerate())
         .map(|(i, c)| {
-            let write = settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
+            let mut write =
+                settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
+            // Created on the harness's clock, so that its hour's usage is not before it.
+            write.workspace.created_at = now;
             async move {
                 deps.marketplace.open_cloud_account(c).await.unwrap();
                 deps.accounts.commit_registration(&write).await.unwrap();
@@ -627,13 +641,8 @@ async fn metering_bench(
         })
         .collect();
     for batch in records.chunks(1000) {
-        let r = billing_domain::service::usage::ingest(
-            deps,
-            billing_domain::service::usage::UsageBatch { records: Some(batch.to_vec()) },
-        )
-        .await
-        .unwrap();
-        assert_eq!(r.accepted, batch.len(), "seeding usage: {r:?}");
+        let (_, r) = report_usage(&w.app, batch).await;
+        assert_eq!(r["accepted"].as_u64(), Some(batch.len() as u64), "seeding usage: {r}");
     }
     eprintln!(
         "seeded {} cloud accounts and {} usage records in {:.1} s",
@@ -659,6 +668,70 @@ async fn metering_bench(
         took,
         calls: per_call(since(&d0, &d1), 1.0),
         metering_calls: per_call(since(&o0, &o1), 1.0),
+        rss_kib,
+    }
+}
+
+struct IssueBenchFigures {
+    seeded: usize,
+    issued: u64,
+    took: Duration,
+    calls: BTreeMap<String, f64>,
+    other_calls: BTreeMap<String, f64>,
+    rss_kib: u64,
+}
+
+/// `BENCH_ISSUE_ACCOUNTS` (2,000) billing accounts, each with a workspace and two enterprise
+/// lines (each rounded to the cent, so every balance gets a settlement entry) in the month
+/// before last, which the wall clock has closed; then one run of the release `issue-bills`.
+async fn issue_bench(
+    w: &marketplace_webhook::Webhook,
+    clock: &TestClock,
+    bin_dir: &str,
+    env: &[(String, String)],
+    proxies: &Proxies,
+) -> IssueBenchFigures {
+    use billing_domain::rules::usage::{hour_start, month_start};
+    let n: usize = env_or("BENCH_ISSUE_ACCOUNTS", "2000").parse().unwrap();
+    let saved = clock.now();
+    let before_last =
+        month_start(month_start(month_start(saved) - chrono::Duration::days(1)) - chrono::Duration::days(1));
+    let at = before_last + chrono::Duration::days(10) + chrono::Duration::minutes(10);
+    clock.set(at);
+    let seeding = Instant::now();
+    let accounts = seed_billing_accounts(&w.app.deps, n, at).await;
+    let records: Vec<Value> = accounts
+        .iter()
+        .flat_map(|(_, ws)| {
+            [("log_events", "0.004167"), ("time_series", "1.0125")]
+                .map(|(item, q)| usage_record(&format!("i-{ws}-{item}"), ws, item, hour_start(at), q))
+        })
+        .collect();
+    for batch in records.chunks(1000) {
+        let (_, r) = report_usage(&w.app, batch).await;
+        assert_eq!(r["accepted"].as_u64(), Some(batch.len() as u64), "seeding usage: {r}");
+    }
+    clock.set(saved);
+    eprintln!("seeded {n} billing accounts with a closed month in {:.1} s", seeding.elapsed().as_secs_f64());
+
+    let mut env = env.to_vec();
+    env.push(("FUNCTION_TIMEOUT_SECONDS".into(), "600".into())); // as template.yaml gives it
+    let hosted = Hosted::start(&format!("{bin_dir}/issue-bills"), "issue-bills", &env).await;
+    hosted.cold_start().await;
+    let (d0, o0) = proxies.snapshot();
+    let (ok, answer, took) = hosted.invoke(scheduled()).await;
+    let (d1, o1) = proxies.snapshot();
+    let rss_kib = hosted.peak_rss_kib();
+    hosted.stop();
+    let issued = answer["issued"].as_u64().unwrap_or(0);
+    assert!(ok && answer["finished"] == true && issued >= n as u64, "issue-bills run: {answer}");
+    eprintln!("issue-bills run: {issued} bills in {:.2} s", took.as_secs_f64());
+    IssueBenchFigures {
+        seeded: n,
+        issued,
+        took,
+        calls: per_call(since(&d0, &d1), issued as f64),
+        other_calls: per_call(since(&o0, &o1), issued as f64),
         rss_kib,
     }
 }
@@ -706,7 +779,8 @@ async fn usage_bench(
             .map(|(ws, i)| usage_record(&format!("b{run}-{h}-{ws}-{}", i.id), ws, i.id, hour, "1.5"))
             .collect();
         let body = json!({ "records": records }).to_string();
-        apigw("POST", "/v1/usage", "", Some(body), &[("content-type", "application/json".into())], true)
+        let exporter = exporter_arn("us1");
+        apigw_as("POST", "/v1/usage", "", Some(body), &[("content-type", "application/json".into())], Some(&exporter))
     };
     let hosted = Hosted::start(&format!("{bin_dir}/usage"), "usage", env).await;
     hosted.cold_start().await;
@@ -984,6 +1058,23 @@ fn render(r: &RenderInput) -> String {
     if batch > aws_floor as f64 {
         misses.push(format!("BatchMeterUsage calls: {batch:.0} (floor {aws_floor})"));
     }
+
+    let i = r.issuing;
+    writeln!(
+        o,
+        "\n## Issuing bills\n\nOne run of the release `issue-bills` over {} billing accounts with a closed month (a workspace, two \
+         enterprise lines each: the bill issued as JSON and CSV, the balance settled with an entry, the statement sent), plus \
+         whatever closed months the table held.\n",
+        i.seeded
+    )
+    .unwrap();
+    writeln!(o, "| figure | value |\n|---|---:|").unwrap();
+    writeln!(o, "| bills issued | {} |", i.issued).unwrap();
+    writeln!(o, "| seconds | {:.2} |", i.took.as_secs_f64()).unwrap();
+    writeln!(o, "| accounts issued per second | {:.0} |", i.issued as f64 / i.took.as_secs_f64()).unwrap();
+    writeln!(o, "| DynamoDB calls per account | {} |", describe(&i.calls)).unwrap();
+    writeln!(o, "| other AWS calls per account | {} |", describe(&i.other_calls)).unwrap();
+    writeln!(o, "| `issue-bills` peak RSS | {:.1} MiB |", i.rss_kib as f64 / 1024.0).unwrap();
 
     for f in r.functions {
         let ratio = f.cold.as_secs_f64() / r.hello.as_secs_f64();

@@ -7,6 +7,12 @@
 //! - `load cancel-prepare --workspaces N --tag T` / `load cancel-release --tag T`: a
 //!   cancellation of N workspaces, split so the script can stop moto in between.
 //! - `load check --tag T`: drains the sweeper, then checks the invariants from the table.
+//! - `load run ... --at TIME`: the same load on a clock set to TIME (the money phase: a month
+//!   that can then be closed); `load issue --month YYYY-MM`: the `issue-bills` run after that
+//!   month closed, again until it finishes (DynamoDB may be killed under it); `load settle
+//!   --month YYYY-MM`: metering drained after the close, so late fallbacks meet issued bills.
+
+use billing_tests::money_check as money;
 
 use billing_domain::model::Language;
 use billing_tests::*;
@@ -236,8 +242,10 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
                     let mut batch = Vec::new();
                     for _ in 0..fastrand::usize(1..6) {
                         let Some((ws, _, _)) = pick(&s.commercial) else { break };
-                        let hour = billing_domain::rules::usage::hour_start(chrono::Utc::now())
-                            - ChronoDuration::hours(fastrand::i64(0..6));
+                        // Most of this hour; some of hours before the workspaces existed (refused).
+                        let back = if fastrand::u8(..4) == 0 { fastrand::i64(1..6) } else { 0 };
+                        let hour = billing_domain::rules::usage::hour_start(app.deps.clock.now())
+                            - ChronoDuration::hours(back);
                         let q = if flag("--whole") {
                             fastrand::u32(1..20).to_string()
                         } else {
@@ -284,7 +292,8 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        _ if step.is_multiple_of(4) => match billing_domain::service::metering::run(&app.deps, None).await {
+        _ if step.is_multiple_of(4) => match billing_domain::service::subscription::run_metering(&app.deps, None).await
+        {
             Ok(f) => s.tally("metering", if f.failed == 0 { 200 } else { 500 }, &Value::Null),
             Err(_) => s.tally("metering", 500, &Value::Null),
         },
@@ -303,7 +312,13 @@ async fn one_step(w: &marketplace_webhook::Webhook, s: &Shared, step: usize) {
 async fn run_load(tag: String) {
     let seconds: u64 = arg("--seconds").unwrap_or("30".into()).parse().unwrap();
     let clients: usize = arg("--clients").unwrap_or("32".into()).parse().unwrap();
-    let w = Arc::new(webhook(Harness::new().await));
+    let h = Harness::new().await;
+    if let Some(at) = arg("--at") {
+        h.clock.set(
+            chrono::DateTime::parse_from_rfc3339(&at).expect("--at: an RFC 3339 time").with_timezone(&chrono::Utc),
+        );
+    }
+    let w = Arc::new(webhook(h));
     let shared = Arc::new(Shared {
         emails: (0..40).map(|i| format!("shared{i}@{tag}")).collect(),
         phones: (0..40).map(|_| unique_phone()).collect(),
@@ -402,18 +417,8 @@ async fn check(tag: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if flag("--metering") {
-        // Drain: run metering until nothing is pending (the faults are off by now).
-        for _ in 0..30 {
-            let f = billing_domain::service::metering::run(h.deps(), None).await.expect("metering");
-            if f.pending == 0 && f.failed == 0 && h.deps().metering.due_accounts().await.unwrap().is_empty() {
-                break;
-            }
-            if f.deferred > 0 {
-                // Usage behind a report of this hour goes at the next reporting time.
-                h.clock.advance(ChronoDuration::hours(1));
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        // Drain (the faults are off by now): the hours pass until nothing is due.
+        drain_metering(&h).await;
     }
     let items = scan_all(&h).await;
     let mut violations = Vec::new();
@@ -512,11 +517,13 @@ async fn check(tag: &str) {
         }
     }
     let usage_checked = check_usage(tag, &items, &mut violations);
+    let issued = money::check(&items, &mut violations);
+    money::unchanged(&items, &mut violations);
     let metered = if flag("--metering") { check_metering(tag, &items, &mut violations).await } else { 0 };
 
     let cancelled_runs = items.iter().filter(|i| s(i, "sk") == "RUN").count();
     println!(
-        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run, {usage_checked} usage records, {metered} metered cloud accounts: {} violations",
+        "check: {} users, {workspaces} workspaces, {} billing accounts, {} cancelled cloud accounts ({cancelled_runs} runs), {} emails of this run, {usage_checked} usage records, {metered} metered cloud accounts, {issued} issued bills: {} violations",
         users.len(),
         names.len(),
         cancelled.len(),
@@ -533,8 +540,9 @@ async fn check(tag: &str) {
 
 /// Usage (flows 8, 9): every record a site got an answer for is stored once with the quantity
 /// it sent; every stored record has the payer in force at the start of its hour by the
-/// workspace's history; and for every workspace, item and month, the bill lines over all
-/// payers add up exactly to the records charged. Returns how many records were checked.
+/// workspace's history; for every workspace, item and month, the lines as attributed add up
+/// exactly to the records charged; and what fell back is on fallback lines, exactly. Returns
+/// how many records were checked.
 fn check_usage(
     tag: &str,
     items: &[HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
@@ -600,12 +608,26 @@ fn check_usage(
             violations.push(format!("usage record {id} was accepted but is not stored"));
         }
     }
+    // The records of a month are on its lines as attributed: enterprise and cloud lines (a
+    // cloud line keeps what later fell back). What fell back moved to fallback lines, on the
+    // same month's bill or, once that was issued, on the open month's: per workspace and item,
+    // the fallback lines hold exactly what the cloud lines gave up.
     let mut on_lines: HashMap<(String, String, String), Decimal> = HashMap::new();
+    let mut moved: HashMap<(String, String), (Decimal, Decimal)> = HashMap::new();
     for l in items.iter().filter(|i| str_of(i, "sk").starts_with("L#") && str_of(i, "pk").starts_with("BILL#")) {
         let key = (str_of(l, "workspace_id"), str_of(l, "item"), str_of(l, "month"));
-        if charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0) {
-            // What fell back left the cloud line for an enterprise line of its own.
-            *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity")) - dec(&str_of(l, "fell_back"));
+        if !(charged.contains_key(&key) || ledger.values().any(|(ws, ..)| *ws == key.0)) {
+            continue;
+        }
+        let payer: Option<billing_domain::rules::rating::LinePayer> =
+            l.get("payer").and_then(|p| serde_dynamo::from_attribute_value(p.clone()).ok());
+        let m = moved.entry((key.0.clone(), key.1.clone())).or_default();
+        match payer {
+            Some(billing_domain::rules::rating::LinePayer::FellBack { .. }) => m.1 += dec(&str_of(l, "quantity")),
+            _ => {
+                m.0 += dec(&str_of(l, "fell_back"));
+                *on_lines.entry(key).or_default() += dec(&str_of(l, "quantity"));
+            }
         }
     }
     for key in charged.keys().chain(on_lines.keys()).collect::<HashSet<_>>() {
@@ -613,6 +635,11 @@ fn check_usage(
             (charged.get(key).copied().unwrap_or_default(), on_lines.get(key).copied().unwrap_or_default());
         if records != lines {
             violations.push(format!("usage of {key:?}: records {records}, bill lines {lines}"));
+        }
+    }
+    for (key, (gave_up, landed)) in moved {
+        if gave_up != landed {
+            violations.push(format!("usage of {key:?}: {gave_up} left cloud lines, {landed} is on fallback lines"));
         }
     }
     stored.len()
@@ -671,9 +698,12 @@ async fn check_metering(
             (None, None, Some(i)) => format!("instance:{i}"),
             _ => String::new(),
         };
+        // What the marketplace bills (Alibaba takes usage of an expired instance's later hours
+        // without billing it).
         let taken: Decimal = emulator_ledger(&customer)
             .await
             .iter()
+            .filter(|r| r["billed"] != false)
             .map(|r| dec(r["quantity"].as_str().unwrap_or("0").to_string()))
             .sum();
         if covered != attributed {
@@ -684,6 +714,91 @@ async fn check_metering(
         }
     }
     accounts.len()
+}
+
+fn month_arg() -> chrono::DateTime<chrono::Utc> {
+    let month = arg("--month").expect("--month YYYY-MM");
+    billing_domain::rules::usage::parse_month(&month).expect("--month YYYY-MM")
+}
+
+/// The `issue-bills` run an hour after `month` closed, again until it finishes. A run that
+/// fails (DynamoDB killed under it) is run again: what it issued stays issued, what it did not
+/// is issued by the next.
+async fn issue(month: chrono::DateTime<chrono::Utc>) {
+    let h = Harness::new().await;
+    h.clock.set(billing_domain::rules::usage::closes_at(month) + ChronoDuration::hours(1));
+    let started = Instant::now();
+    let (mut issued, mut failures) = (0, 0);
+    while started.elapsed() < Duration::from_secs(120) {
+        match issue_bills::run(h.deps(), Some(Instant::now() + Duration::from_secs(30))).await {
+            Ok(f) => {
+                issued += f.issued;
+                failures += f.failed;
+                if f.finished && f.failed == 0 {
+                    println!(
+                        "issue: {issued} bills issued in {:.1} s ({failures} failed on the way and were issued again)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    // What the checks after this must find unchanged.
+                    let mut violations = Vec::new();
+                    money::unchanged(&scan_all(&h).await, &mut violations);
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("issue run failed (retrying): {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("FAIL: issuing did not finish in 120 s");
+    std::process::exit(1);
+}
+
+/// After the close: metering drained (reports left pending fall back or are taken; a
+/// fallback of an issued month's usage lands on the open month), then the sweeper.
+async fn settle(month: chrono::DateTime<chrono::Utc>) {
+    let h = Harness::new().await;
+    h.clock.set(billing_domain::rules::usage::closes_at(month) + ChronoDuration::hours(2));
+    let totals = drain_metering(&h).await;
+    sweeper::sweep(h.deps(), None).await.expect("sweep");
+    println!("settle: {} reports taken, {} fell back after the close", totals.reported, totals.fell_back);
+}
+
+/// Runs metering as the hours pass, until nothing is due and no report is open: each run an
+/// hour after the last, on the harness's clock and on the clock every marketplace sees for the
+/// subscriptions metered (an hour is reported once it has ended; Alibaba takes one push per
+/// instance a minute). Refused subscriptions end, as the `metering` function ends them.
+async fn drain_metering(h: &Harness) -> billing_domain::service::metering::RunFigures {
+    let mut totals = billing_domain::service::metering::RunFigures::default();
+    for _ in 0..12 {
+        h.clock.advance(ChronoDuration::hours(1));
+        let now = h.deps().clock.now();
+        for scope in metered_scopes(h).await {
+            emulator_clock(&scope, now).await;
+        }
+        let f = billing_domain::service::subscription::run_metering(h.deps(), None).await.expect("metering");
+        totals.fell_back += f.fell_back;
+        totals.reported += f.reported;
+        let due = h.deps().metering.due_accounts().await.unwrap();
+        if f.pending == 0 && f.failed == 0 && f.deferred == 0 && due.is_empty() {
+            break;
+        }
+    }
+    totals
+}
+
+/// What the marketplaces' clocks are kept by for the subscriptions with usage: AWS licences and
+/// products, Alibaba and KooGallery instances.
+async fn metered_scopes(h: &Harness) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for id in h.deps().metering.due_accounts().await.unwrap() {
+        if let Some(a) = h.deps().marketplace.cloud_account(&id).await.unwrap() {
+            scopes.extend(a.license_arn.into_iter().chain(a.product_code).chain(a.instance_id));
+        }
+    }
+    scopes
 }
 
 async fn scan_all(h: &Harness) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
@@ -711,8 +826,10 @@ async fn main() {
         "cancel-prepare" => cancel_prepare(&tag).await,
         "cancel-release" => cancel_release(&tag).await,
         "check" => check(&tag).await,
+        "issue" => issue(month_arg()).await,
+        "settle" => settle(month_arg()).await,
         _ => {
-            eprintln!("usage: load run|cancel-prepare|cancel-release|check [--tag T] [--seconds S] [--clients C] [--workspaces N] [--allow-5xx]");
+            eprintln!("usage: load run|cancel-prepare|cancel-release|check|issue|settle [--tag T] [--seconds S] [--clients C] [--workspaces N] [--allow-5xx] [--at TIME] [--month YYYY-MM]");
             std::process::exit(2);
         }
     }

@@ -1,4 +1,10 @@
-//! Cloud accounts (marketplace subscriptions) and AWS landing claims.
+//! Cloud accounts (marketplace subscriptions), AWS landing claims, AWS identities, agreements.
+//!
+//! - `CLOUD#id / CLOUD`: the account (gsi1 `BUYERUNKNOWN / id` while a KooGallery instance's
+//!   buyer is not known).
+//! - `AWSID#<identity> / AWSID`: which account an AWS identity (`cust:...`, `lic:...`) is.
+//! - `AGMT#id / AGMT`: an agreement's facts (gsi1 `LICAGMT#<acceptor>|<licence> / id` once its
+//!   licence is known).
 
 use super::accounts::key;
 use super::tx::{Cond, Tx};
@@ -14,7 +20,15 @@ use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 
 fn cloud_item(a: &CloudAccount) -> Result<super::Item> {
-    item(a, &[("pk", keys::cloud(&a.id)), ("sk", "CLOUD".into())])
+    let mut keys = vec![("pk", keys::cloud(&a.id)), ("sk", "CLOUD".into())];
+    if !a.buyer_known() && a.order.is_some() {
+        keys.extend([("gsi1pk", "BUYERUNKNOWN".to_string()), ("gsi1sk", a.id.clone())]);
+    }
+    item(a, &keys)
+}
+
+fn licence_partition(acceptor: &str, license_arn: &str) -> String {
+    format!("LICAGMT#{acceptor}|{}", billing_domain::model::license_key(license_arn))
 }
 
 #[async_trait]
@@ -78,17 +92,7 @@ impl MarketplaceStore for DynamoStore {
                 return Ok(Some(Transition::Stale));
             }
             let was_cancelled = account.status == CloudStatus::Cancelled;
-            account.status = status;
-            account.last_event_at = event_at;
-            match (was_cancelled, status == CloudStatus::Cancelled) {
-                (false, true) => account.cancelled_at = Some(event_at),
-                (true, false) => {
-                    // Resubscribed: a later end is a new run, with its own cause.
-                    account.cancelled_at = None;
-                    account.refused_at = None;
-                }
-                _ => {}
-            }
+            account.record_transition(status, event_at);
             let mut tx = Tx::default();
             tx.put(
                 self.table(),
@@ -169,16 +173,99 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn save_agreement(&self, a: &Agreement) -> Result<bool> {
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item(a, &[("pk", format!("AGMT#{}", a.id)), ("sk", "AGMT".into())])?));
+        let mut keys = vec![("pk", format!("AGMT#{}", a.id)), ("sk", "AGMT".to_string())];
+        if let (Some(acceptor), Some(licence)) = (&a.acceptor, &a.license_arn) {
+            keys.extend([("gsi1pk", licence_partition(acceptor, licence)), ("gsi1sk", a.id.clone())]);
+        }
+        let put = self.client().put_item().table_name(self.table()).set_item(Some(item(a, &keys)?));
         let put = if a.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
             put.condition_expression("version = :v").expression_attribute_values(":v", n(a.version - 1))
         };
         Ok(conditional(put.send().await)?.is_some())
+    }
+
+    async fn agreements_of_licence(&self, acceptor: &str, license_arn: &str) -> Result<Vec<Agreement>> {
+        let found =
+            self.query_all(Some("gsi1"), "gsi1pk", &licence_partition(acceptor, license_arn), "gsi1sk", "").await?;
+        found.into_iter().map(from_item).collect()
+    }
+
+    async fn aws_alias(&self, identity: &str) -> Result<Option<String>> {
+        Ok(self.get(&format!("AWSID#{identity}"), "AWSID").await?.and_then(|i| super::str_attr(&i, "cloud_account_id")))
+    }
+
+    async fn link_aws_alias(&self, identity: &str, cloud_account_id: &str) -> Result<String> {
+        let mut it = key(format!("AWSID#{identity}"), "AWSID");
+        it.insert("cloud_account_id".into(), s(cloud_account_id));
+        let out = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(pk) OR cloud_account_id = :id")
+            .expression_attribute_values(":id", s(cloud_account_id))
+            .send()
+            .await;
+        match conditional(out)? {
+            Some(_) => Ok(cloud_account_id.to_string()),
+            None => self.aws_alias(identity).await?.ok_or(Error::Conflict),
+        }
+    }
+
+    async fn learn_aws_identity(&self, id: &str, c: &AwsCustomer) -> Result<CloudAccount> {
+        let mut sets = vec!["account_id = :acct"];
+        let mut u = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":acct", s(c.aws_account_id.clone()));
+        if let Some(licence) = &c.license_arn {
+            sets.push("license_arn = :lic");
+            u = u.expression_attribute_values(":lic", s(licence.clone()));
+        }
+        if let Some(customer) = &c.customer_identifier {
+            sets.push("customer_identifier = if_not_exists(customer_identifier, :cust)");
+            u = u.expression_attribute_values(":cust", s(customer.clone()));
+        }
+        if !c.product_code.is_empty() {
+            sets.push("product_code = if_not_exists(product_code, :prod)");
+            u = u.expression_attribute_values(":prod", s(c.product_code.clone()));
+        }
+        let out = u
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+
+    async fn learn_buyer(&self, id: &str, account_id: &str) -> Result<CloudAccount> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .update_expression("SET account_id = :a REMOVE gsi1pk, gsi1sk")
+            .condition_expression("account_id = :empty OR account_id = :a")
+            .expression_attribute_values(":a", s(account_id))
+            .expression_attribute_values(":empty", s(""))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match conditional(out)? {
+            Some(o) => from_item(o.attributes.unwrap_or_default()),
+            // Another buyer was recorded first: the one on file stands.
+            None => self.cloud_account(id).await?.ok_or(Error::Conflict),
+        }
+    }
+
+    async fn buyers_unknown(&self) -> Result<Vec<String>> {
+        let items = self.query_all(Some("gsi1"), "gsi1pk", "BUYERUNKNOWN", "gsi1sk", "").await?;
+        Ok(items.iter().filter_map(|i| super::str_attr(i, "gsi1sk")).collect())
     }
 }

@@ -1,7 +1,9 @@
 //! Metering state (flow 10).
 //!
 //! - `METER#<cloud account> / DUE`: the account has usage to report (gsi1 `METERDUE`, set by
-//!   every usage commit with its usage, which also counts `seq`), and the run's lease.
+//!   every usage commit with its usage, which also counts `seq`), the run's lease, the set `open`
+//!   of its reports fixed and not yet settled, and (gsi2 `METERCARRY`) whether its lines hold
+//!   usage in no report.
 //! - `METERREP#<cloud account> / <time>#<item>`: a report, fixed before it is sent (gsi1
 //!   `METERREPORTS#<day>` for the reconciliation).
 //! - The cloud bill lines (gsi2 `METER#<cloud account>`) carry `covered`, `reported` and
@@ -16,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use billing_domain::model::Platform;
 use billing_domain::money::Amount;
-use billing_domain::ports::{FallbackPart, MeteringStore};
+use billing_domain::ports::{FallbackPart, MeterLease, MeteringStore};
 use billing_domain::rules::metering::{FallbackReason, MeterLine, MeterReport, ReportStatus};
 use billing_domain::rules::rating::LineKey;
 use billing_domain::{Error, Result};
@@ -27,8 +29,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 const LEASE_SECONDS: i64 = 600;
 /// Reports are kept this long for the reconciliation.
 const KEEP_REPORTS_DAYS: i64 = 400;
-/// Open reports are looked for this far back: every marketplace's window is shorter.
-const OPEN_LOOKBACK_DAYS: i64 = 7;
 
 fn due_key(cloud: &str) -> Item {
     key(format!("METER#{cloud}"), "DUE")
@@ -71,6 +71,15 @@ fn part_key(r: &MeterReport, line: &LineKey) -> (Item, AttributeValue, Attribute
 }
 
 impl DynamoStore {
+    /// The report stored under `r`'s key.
+    async fn stored_report(&self, r: &MeterReport) -> Result<MeterReport> {
+        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
+            .await?
+            .map(from_item)
+            .transpose()?
+            .ok_or(Error::Conflict)
+    }
+
     /// Adds `delta` to `field` of the report's line once: the tag joins `set` in the same
     /// conditional update. `Ok(false)` when it had been added before.
     async fn add_once(&self, r: &MeterReport, line: &LineKey, field: &str, set: &str, delta: Amount) -> Result<bool> {
@@ -90,6 +99,8 @@ impl DynamoStore {
         Ok(conditional(out)?.is_some())
     }
 
+    /// Settles a report: its status, then it leaves the account's open list (a crash between
+    /// the two leaves a settled report listed, which the next run forgets).
     async fn set_status(&self, r: &MeterReport, status: ReportStatus, reason: Option<FallbackReason>) -> Result<()> {
         let status = serde_dynamo::to_attribute_value(status).map_err(Error::internal)?;
         let reason = serde_dynamo::to_attribute_value(reason).map_err(Error::internal)?;
@@ -104,7 +115,60 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk_error)?;
-        Ok(())
+        self.forget_open(r).await
+    }
+}
+
+/// Tries of a transaction when it meets concurrent writes (a balance, a month, a line).
+const TX_ATTEMPTS: u32 = 10;
+/// Items of one transaction (DynamoDB: 100).
+const TX_ITEMS: usize = 100;
+
+/// Whether a report is fixed with its cover in one transaction: its parts, the report and the
+/// account's open list fit in one.
+fn covered_together(r: &MeterReport) -> bool {
+    r.parts.len() + 2 <= TX_ITEMS
+}
+
+/// Takes from `pending` the indexes whose `size`s fit in one transaction with one more item (the
+/// account's open list); at least one.
+fn take_fitting(pending: &mut Vec<usize>, size: impl Fn(usize) -> usize) -> Vec<usize> {
+    let mut used = 1;
+    let mut batch = Vec::new();
+    pending.retain(|i| {
+        let n = size(*i);
+        if batch.is_empty() || used + n <= TX_ITEMS {
+            used += n;
+            batch.push(*i);
+            false
+        } else {
+            true
+        }
+    });
+    batch
+}
+
+impl DynamoStore {
+    /// One part's fallback: off its cloud line (once per report: the tag), onto the enterprise
+    /// line of `month` with its reason, charged to the balance and accrued to the month (which
+    /// refuses it once issued: item 3).
+    fn fallback_tx(&self, r: &MeterReport, p: &FallbackPart, month: &str) -> Result<Tx> {
+        let (cloud_line, tag_set, tag) = part_key(r, &p.cloud_line);
+        let mut tx = Tx::default();
+        tx.update(
+            self.table(),
+            cloud_line,
+            "ADD fell_back :d, fb :ts",
+            vec![(":d", n(p.delta.normalize())), (":ts", tag_set)],
+            Cond::new("attribute_exists(pk) AND NOT contains(fb, :t)", Error::Conflict).value(":t", tag),
+        )?;
+        let line = LineKey { month: month.to_string(), ..p.line.key.clone() };
+        self.add_to_line(&mut tx, &line, p.line.quantity, &p.line.workspace_name, &p.line.site)?;
+        let c = &p.charge;
+        self.add_to_balance(&mut tx, &c.billing_account, c.currency, "charges", c.charges)?;
+        let accrued = std::collections::BTreeMap::from([(c.currency, c.charges)]);
+        self.add_to_month(&mut tx, &c.billing_account, month, &accrued)?;
+        Ok(tx)
     }
 }
 
@@ -128,7 +192,12 @@ impl MeteringStore for DynamoStore {
         Ok(items.iter().filter_map(|i| str_attr(i, "gsi1sk")).collect())
     }
 
-    async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<u64>> {
+    async fn carrying_accounts(&self) -> Result<Vec<String>> {
+        let items = self.query_all(Some("gsi2"), "gsi2pk", "METERCARRY", "gsi2sk", "").await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "gsi2sk")).collect())
+    }
+
+    async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>> {
         let out = self
             .client()
             .update_item()
@@ -142,55 +211,101 @@ impl MeteringStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        Ok(conditional(out)?
-            .map(|o| o.attributes.map(|a| num_attr(&a, "seq")).unwrap_or_default().try_into().unwrap_or(0)))
+        Ok(conditional(out)?.map(|o| {
+            let a = o.attributes.unwrap_or_default();
+            let seen = num_attr(&a, "seq").try_into().unwrap_or(0);
+            let open = a.get("open").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+            MeterLease { seen, open }
+        }))
     }
 
-    async fn release(&self, cloud: &str, seen: u64, settled: bool) -> Result<()> {
+    async fn release(&self, cloud: &str, seen: u64, settled: bool, carrying: bool) -> Result<()> {
+        // Carrying accounts stay listed for the reconciliation (gsi2 `METERCARRY`), due or not.
+        let carry = if carrying { "SET gsi2pk = :carry, gsi2sk = :id" } else { "REMOVE gsi2pk, gsi2sk" };
+        let with_carry = |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            if carrying {
+                u.expression_attribute_values(":carry", s("METERCARRY")).expression_attribute_values(":id", s(cloud))
+            } else {
+                u
+            }
+        };
         if settled {
-            let out = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(due_key(cloud)))
-                .update_expression("REMOVE gsi1pk, gsi1sk, lease_until")
-                .condition_expression("seq = :seen")
-                .expression_attribute_values(":seen", n(seen))
-                .send()
-                .await;
+            let out = with_carry(
+                self.client()
+                    .update_item()
+                    .table_name(self.table())
+                    .set_key(Some(due_key(cloud)))
+                    .update_expression(format!("REMOVE gsi1pk, gsi1sk, lease_until {}", carry.replace("REMOVE", ",")))
+                    .condition_expression("seq = :seen")
+                    .expression_attribute_values(":seen", n(seen)),
+            )
+            .send()
+            .await;
             if conditional(out)?.is_some() {
                 return Ok(());
             }
             // Usage came meanwhile: the account stays due.
         }
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(due_key(cloud)))
-            .update_expression("REMOVE lease_until")
-            .send()
-            .await
-            .map_err(sdk_error)?;
+        with_carry(
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(due_key(cloud)))
+                .update_expression(format!("REMOVE lease_until {}", carry.replace("REMOVE", ","))),
+        )
+        .send()
+        .await
+        .map_err(sdk_error)?;
         Ok(())
     }
 
-    async fn open_reports(&self, cloud: &str) -> Result<Vec<MeterReport>> {
-        let since = Utc::now() - Duration::days(OPEN_LOOKBACK_DAYS);
+    async fn open_reports(&self, cloud: &str, open: &[String]) -> Result<Vec<MeterReport>> {
+        let keys: Vec<Item> = open.iter().map(|sk| key(report_pk(cloud), sk)).collect();
+        let mut reports = Vec::new();
+        for it in self.batch_get(keys).await? {
+            let r: MeterReport = from_item(it)?;
+            if r.status == ReportStatus::Fixed {
+                reports.push(r);
+            } else {
+                self.forget_open(&r).await?; // settled by a run that died before saying so
+            }
+        }
+        reports.sort_by(|a, b| (a.at, &a.item).cmp(&(b.at, &b.item)));
+        Ok(reports)
+    }
+
+    async fn last_report(&self, cloud: &str) -> Result<Option<MeterReport>> {
         let out = self
             .client()
             .query()
             .table_name(self.table())
-            .key_condition_expression("pk = :pk AND sk >= :since")
-            .filter_expression("#st = :fixed")
-            .expression_attribute_names("#st", "status")
+            .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(report_pk(cloud)))
-            .expression_attribute_values(":since", s(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-            .expression_attribute_values(":fixed", s("fixed"))
+            .scan_index_forward(false)
+            .limit(1)
             .consistent_read(true)
             .send()
             .await
             .map_err(sdk_error)?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        out.items.unwrap_or_default().into_iter().next().map(from_item).transpose()
+    }
+
+    async fn reports_of(&self, cloud: &str) -> Result<Vec<MeterReport>> {
+        self.query_all(None, "pk", &report_pk(cloud), "sk", "").await?.into_iter().map(from_item).collect()
+    }
+
+    async fn forget_open(&self, r: &MeterReport) -> Result<()> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(due_key(&r.cloud_account_id)))
+            .update_expression("DELETE #open :sk")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_values(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 
     async fn meter_lines(&self, cloud: &str) -> Result<Vec<MeterLine>> {
@@ -200,27 +315,91 @@ impl MeteringStore for DynamoStore {
         Ok(self.batch_get(keys).await?.iter().filter_map(meter_line).collect())
     }
 
-    async fn fix_report(&self, r: &MeterReport) -> Result<MeterReport> {
-        let out = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(report_item(r)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        if conditional(out)?.is_some() {
-            return Ok(r.clone());
+    async fn fix_reports(&self, reports: &[MeterReport]) -> Result<Vec<MeterReport>> {
+        let mut stored: Vec<Option<MeterReport>> = vec![None; reports.len()];
+        let (small, large): (Vec<usize>, Vec<usize>) = (0..reports.len()).partition(|i| covered_together(&reports[*i]));
+        // Small reports: written with their cover and their place on the open list, as many a
+        // transaction as fit; one that exists already stands as it was fixed.
+        let mut pending = small;
+        while !pending.is_empty() {
+            let batch = take_fitting(&mut pending, |i| reports[i].parts.len() + 1);
+            let mut tx = Tx::default();
+            let mut put_at = Vec::new();
+            for &i in &batch {
+                let r = &reports[i];
+                put_at.push(tx.len());
+                tx.put_reporting(self.table(), report_item(r)?, Cond::not_exists(Error::Conflict))?;
+                for part in &r.parts {
+                    let (k, _) = line_keys(&r.line_of(part));
+                    tx.update(
+                        self.table(),
+                        k,
+                        "ADD covered :d",
+                        vec![(":d", n(part.delta.normalize()))],
+                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
+                    )?;
+                }
+            }
+            let sks: Vec<String> = batch.iter().map(|i| report_sk(reports[*i].at, &reports[*i].item)).collect();
+            tx.update_always(
+                self.table(),
+                due_key(&reports[batch[0]].cloud_account_id),
+                "ADD #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(sks))],
+            )?;
+            match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
+                Ok(()) => batch.iter().for_each(|i| stored[*i] = Some(reports[*i].clone())),
+                Err(refused) => {
+                    // Fixed before (a concurrent run, or this one before a crash): that one stands;
+                    // the rest of the batch goes again.
+                    let mut found = false;
+                    for (at, item) in refused {
+                        let Some(pos) = put_at.iter().position(|p| *p == at) else {
+                            return Err(Error::internal("a metered line is missing"));
+                        };
+                        let i = batch[pos];
+                        stored[i] = Some(match item {
+                            Some(it) => from_item(it)?,
+                            None => self.stored_report(&reports[i]).await?,
+                        });
+                        found = true;
+                    }
+                    if !found {
+                        return Err(Error::Conflict);
+                    }
+                    pending.extend(batch.into_iter().filter(|i| stored[*i].is_none()));
+                }
+            }
         }
-        // Fixed before (a concurrent run, or this one before a crash): that one stands.
-        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
-            .await?
-            .map(from_item)
-            .transpose()?
-            .ok_or(Error::Conflict)
+        // A report of more lines than a transaction holds: written first, its cover added line by
+        // line once each (the report's tag on the line); `cover` finishes it on the next run.
+        for i in large {
+            let r = &reports[i];
+            let mut tx = Tx::default();
+            tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
+            tx.update_always(
+                self.table(),
+                due_key(&r.cloud_account_id),
+                "ADD #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))],
+            )?;
+            let fixed = match self.commit(tx).await {
+                Ok(()) => r.clone(),
+                Err(Error::Conflict) => self.stored_report(r).await?,
+                Err(e) => return Err(e),
+            };
+            self.cover(&fixed).await?;
+            stored[i] = Some(fixed);
+        }
+        Ok(stored.into_iter().map(|r| r.expect("every report has its outcome")).collect())
     }
 
     async fn cover(&self, r: &MeterReport) -> Result<()> {
+        if covered_together(r) {
+            return Ok(()); // covered in the transaction that fixed it
+        }
         let jobs: Vec<_> = r
             .parts
             .iter()
@@ -230,33 +409,92 @@ impl MeteringStore for DynamoStore {
         Ok(())
     }
 
-    async fn mark_reported(&self, r: &MeterReport) -> Result<()> {
-        let jobs: Vec<_> = r
-            .parts
-            .iter()
-            .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
-            .collect();
-        stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
-        self.set_status(r, ReportStatus::Reported, None).await
+    async fn mark_reported(&self, reports: &[MeterReport]) -> Result<()> {
+        let (small, large): (Vec<&MeterReport>, Vec<&MeterReport>) = reports.iter().partition(|r| covered_together(r));
+        // Small reports: the status and the lines' reported counts together, conditioned on the
+        // report still being fixed, so a report is counted once whatever runs again.
+        let mut pending: Vec<&MeterReport> = small;
+        while !pending.is_empty() {
+            let mut idx: Vec<usize> = (0..pending.len()).collect();
+            let batch: Vec<&MeterReport> =
+                take_fitting(&mut idx, |i| pending[i].parts.len() + 1).into_iter().map(|i| pending[i]).collect();
+            let rest: Vec<&MeterReport> = idx.into_iter().map(|i| pending[i]).collect();
+            let mut tx = Tx::default();
+            let mut status_at = Vec::new();
+            for r in &batch {
+                status_at.push(tx.len());
+                tx.update(
+                    self.table(),
+                    key(report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item)),
+                    "SET #st = :reported",
+                    vec![(":reported", s("reported"))],
+                    Cond::new("#st = :fixed", Error::Conflict).name("#st", "status").value(":fixed", s("fixed")),
+                )?;
+                for part in &r.parts {
+                    let (k, _) = line_keys(&r.line_of(part));
+                    tx.update(
+                        self.table(),
+                        k,
+                        "ADD reported :d",
+                        vec![(":d", n(part.delta.normalize()))],
+                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
+                    )?;
+                }
+            }
+            let sks: Vec<String> = batch.iter().map(|r| report_sk(r.at, &r.item)).collect();
+            tx.update_always(
+                self.table(),
+                due_key(&batch[0].cloud_account_id),
+                "DELETE #open :sk",
+                vec![("#open", "open")],
+                vec![(":sk", AttributeValue::Ss(sks))],
+            )?;
+            pending = match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
+                Ok(()) => rest,
+                Err(refused) => {
+                    // Settled before: those are left out, the rest of the batch goes again.
+                    let settled: Vec<usize> =
+                        refused.iter().filter_map(|(at, _)| status_at.iter().position(|p| p == at)).collect();
+                    if settled.is_empty() {
+                        return Err(Error::internal("a metered line is missing"));
+                    }
+                    for i in &settled {
+                        self.forget_open(batch[*i]).await?;
+                    }
+                    batch
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !settled.contains(i))
+                        .map(|(_, r)| r)
+                        .chain(rest)
+                        .collect()
+                }
+            };
+        }
+        for r in large {
+            let jobs: Vec<_> = r
+                .parts
+                .iter()
+                .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
+                .collect();
+            stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
+            self.set_status(r, ReportStatus::Reported, None).await?;
+        }
+        Ok(())
     }
 
     async fn fall_back(&self, r: &MeterReport, reason: FallbackReason, parts: &[FallbackPart]) -> Result<()> {
         for p in parts {
-            // The part leaves its cloud line and lands on the enterprise line, charged, at once.
-            let (cloud_line, tag_set, tag) = part_key(r, &p.cloud_line);
-            let mut tx = Tx::default();
-            tx.update(
-                self.table(),
-                cloud_line,
-                "ADD fell_back :d, fb :ts",
-                vec![(":d", n(p.delta.normalize())), (":ts", tag_set)],
-                Cond::new("attribute_exists(pk) AND NOT contains(fb, :t)", Error::Conflict).value(":t", tag),
-            )?;
-            self.add_to_line(&mut tx, &p.line.key, p.line.quantity, &p.line.workspace_name, &p.line.site)?;
-            self.add_to_balance(&mut tx, &p.charge.billing_account, p.charge.currency, "charges", p.charge.charges)?;
-            match self.commit(tx).await {
-                Ok(()) | Err(Error::Conflict) => {} // moved before
-                Err(e) => return Err(e),
+            // The part leaves its cloud line and lands on the enterprise line, charged and
+            // accrued to the month, at once; on the open month's bill if its own is issued.
+            let mut month = p.line.key.month.clone();
+            loop {
+                match self.commit_detailed(&self.fallback_tx(r, p, &month)?, TX_ATTEMPTS).await? {
+                    Ok(()) => break,
+                    Err(refused) if refused.iter().any(|(i, _)| *i == 0) => break, // moved before
+                    Err(_) if month != p.open_month => month = p.open_month.clone(),
+                    Err(_) => return Err(Error::internal("a fallback found its open month issued")),
+                }
             }
         }
         self.set_status(r, ReportStatus::FellBack, Some(reason)).await

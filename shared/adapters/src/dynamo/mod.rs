@@ -7,9 +7,13 @@
 //! - `CLOUD#id / CLOUD`, `CLAIM#claim / CLAIM`, `ATTEMPT#key / ATTEMPT`, `IDEM#key / IDEM`
 //! - `MAIL#id / MAIL` (gsi1 `OUTBOX / time#id` while pending)
 //! - `CANCEL#run / RUN` (gsi1 `CANCELS / time#run` until done), `CANCEL#run / WS#name#id`
+//! - usage, bills and balances: see `usage.rs` and `bills.rs` (`UREC#`, `BILL#account#month`
+//!   with its lines, month and issued bill, gsi1 `BILLSDUE / month#account` until issued;
+//!   `BILLING#name / BALANCE#cur`, `BILLING#name / SETTLE#month#cur`, `TOPUP#`)
 
 mod accounts;
 mod attempts;
+mod bills;
 mod cancellation;
 mod idempotency;
 mod marketplace;

@@ -76,6 +76,11 @@ impl Parts {
 }
 
 impl Tx {
+    /// Items so far: the next item's index in a refusal.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
     fn push(&mut self, item: TransactWriteItem, error: Error) -> Result<()> {
         self.items.push(item);
         self.errors.push(error);

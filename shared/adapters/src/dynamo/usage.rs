@@ -6,6 +6,8 @@
 //!   of its usage; summing a month is one query. Cloud lines are also in gsi2 under
 //!   `METER#<cloud account>` (`<item>#<month>#<workspace>`): a cloud account's usage to report
 //!   is one query there.
+//! - `BILL#<billing account>#<YYYY-MM> / MONTH`: the month's accrual and its place on the list
+//!   of bills to issue (`bills.rs`); every commit adds to it, only while it is not issued.
 //! - `BILLING#<billing account> / BALANCE#<currency>`: top-ups, exact charges, the arrears flag.
 //! - `TOPUP#<reference> / TOPUP`: one per bank transfer reference.
 
@@ -18,7 +20,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::email::EmailIntent;
 use billing_domain::money::{Amount, Currency};
 use billing_domain::ports::{TopUp, TopUpOutcome, UsageOutcome, UsageStore};
-use billing_domain::rules::rating::{Balance, LinePayer, StoredLine, UsageCommit};
+use billing_domain::rules::balance::Balance;
+use billing_domain::rules::bill::StoredLine;
+use billing_domain::rules::rating::{LinePayer, UsageCommit};
 use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
@@ -182,10 +186,19 @@ impl UsageStore for DynamoStore {
         for (cloud, platform) in &commit.meters {
             super::metering::due_update(&mut tx, self.table(), cloud, *platform)?;
         }
+        let months_from = commit.records.len() + commit.lines.len() + commit.balances.len() + commit.meters.len();
+        for m in &commit.months {
+            self.add_to_month(&mut tx, &m.key.billing_account, &m.key.month, &m.accrued)?;
+        }
         let refused = match self.commit_detailed(&tx, USAGE_ATTEMPTS).await? {
             Ok(()) => return Ok(UsageOutcome::Committed),
             Err(refused) => refused,
         };
+        let issued = refused
+            .iter()
+            .filter_map(|(i, _)| i.checked_sub(months_from).and_then(|m| commit.months.get(m)))
+            .map(|m| m.key.clone())
+            .collect();
         let mut existing = Vec::new();
         for (i, old) in refused.into_iter().filter(|(i, _)| *i < commit.records.len()) {
             let old = match old {
@@ -198,7 +211,7 @@ impl UsageStore for DynamoStore {
             };
             existing.push((i, old.and_then(|o| str_attr(&o, "fingerprint"))));
         }
-        Ok(UsageOutcome::Existing(existing))
+        Ok(UsageOutcome::Refused { existing, issued })
     }
 
     async fn bill_lines(&self, billing_account: &str, month: &str) -> Result<Vec<StoredLine>> {

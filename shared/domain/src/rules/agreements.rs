@@ -67,9 +67,10 @@ pub struct Ending {
 }
 
 impl Ending {
-    /// Renewed or replaced agreements end without ending the subscription.
+    /// Renewed, replaced or superseded agreements (AWS Marketplace Agreement API statuses) end
+    /// without ending the subscription.
     pub fn is_final(&self) -> bool {
-        !matches!(self.status.as_str(), "RENEWED" | "REPLACED")
+        !matches!(self.status.as_str(), "RENEWED" | "REPLACED" | "SUPERSEDED")
     }
 }
 
@@ -154,6 +155,31 @@ impl Agreement {
             _ => Some(LicenceState::Active { at: self.last_event_at }),
         }
     }
+}
+
+/// A licence's state decided from every agreement known on it: cancelled when it is
+/// deprovisioned, or when every agreement on it ended for good; active while one of them runs
+/// (a renewal or a replacement keeps the licence). `None` until the licence is known.
+pub fn licence_state(on_licence: &[Agreement]) -> Option<LicenceState> {
+    let states: Vec<LicenceState> = on_licence.iter().filter_map(Agreement::licence_state).collect();
+    let newest = on_licence.iter().map(|a| a.last_event_at).max()?;
+    if let Some(at) = on_licence.iter().filter_map(|a| a.deprovisioned_at).max() {
+        return Some(LicenceState::Cancelled { at });
+    }
+    if states.is_empty() {
+        return None;
+    }
+    let ends: Vec<DateTime<Utc>> = states
+        .iter()
+        .filter_map(|s| match s {
+            LicenceState::Cancelled { at } => Some(*at),
+            LicenceState::Active { .. } => None,
+        })
+        .collect();
+    if ends.len() == states.len() {
+        return ends.into_iter().max().map(|at| LicenceState::Cancelled { at });
+    }
+    Some(LicenceState::Active { at: newest })
 }
 
 fn fill(slot: &mut Option<String>, value: &Option<String>) {
@@ -247,6 +273,28 @@ mod tests {
         a.superseded_by = Some("agmt-2".into());
         a.record(&ev(EventKind::Ended, 5));
         assert_eq!(a.licence_state(), Some(LicenceState::Active { at: t(5) }));
+    }
+
+    #[test]
+    fn a_renewal_on_the_same_licence_keeps_it_active_without_naming_what_it_continues() {
+        let mut old = Agreement::new("agmt-1");
+        old.record(&ev(EventKind::LicenseUpdated, 1));
+        let mut renewal = Agreement::new("agmt-2");
+        let mut created = ev(EventKind::Created, 6);
+        created.agreement_id = "agmt-2".into();
+        created.intent = Some("RENEW".into());
+        renewal.record(&created);
+        let mut updated = ev(EventKind::LicenseUpdated, 7);
+        updated.agreement_id = "agmt-2".into();
+        renewal.record(&updated);
+        old.record(&ev(EventKind::Ended, 8)); // CANCELLED, as AWS's documented Ended sample says
+        assert_eq!(licence_state(&[old.clone()]), Some(LicenceState::Cancelled { at: t(8) }));
+        assert_eq!(licence_state(&[old.clone(), renewal.clone()]), Some(LicenceState::Active { at: t(8) }));
+        renewal.record(&ev(EventKind::Ended, 20));
+        assert_eq!(licence_state(&[old, renewal]), Some(LicenceState::Cancelled { at: t(20) }));
+        let mut superseded = ev(EventKind::Ended, 5);
+        superseded.status = Some("SUPERSEDED".into());
+        assert_eq!(decide(&[ev(EventKind::LicenseUpdated, 1), superseded]), Some(LicenceState::Active { at: t(5) }));
     }
 
     #[test]

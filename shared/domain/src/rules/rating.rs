@@ -1,10 +1,10 @@
-//! Rating (flow 11), as pure decisions: what attributed usage adds to bill lines and
-//! balances, how it is split into atomic commits, and how a month's lines become a bill.
+//! Rating (flow 11), as pure decisions: what attributed usage adds to bill lines, to the
+//! balances and to each month's accrual, and how it is split into atomic commits. A line's
+//! amount is computed in one place, [`line_amount`]; the bill itself is `rules::bill`.
 
 use super::usage::{month_of, Payer, UsageRecord};
 use crate::model::Platform;
 use crate::money::{to_cents, Amount, Currency};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -48,11 +48,31 @@ impl Attributed {
             Payer::Enterprise => Some((
                 self.billing_account.clone()?.to_lowercase(),
                 self.currency(),
-                self.record.quantity * self.record.item.price(self.currency()),
+                crate::billing_items::cost(self.record.item.id, self.record.quantity, self.currency()),
             )),
             _ => None,
         }
     }
+
+    /// The billing account's month this record's line belongs to; `None` for free usage.
+    pub fn month(&self) -> Option<MonthKey> {
+        self.line().map(|l| MonthKey { billing_account: l.billing_account, month: l.month })
+    }
+}
+
+/// A billing account's month: what its bill is issued for (flow 11).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonthKey {
+    pub billing_account: String,
+    pub month: String,
+}
+
+/// What a commit adds to a month: it has a bill to issue, and its enterprise charges accrued
+/// exactly, per currency (what issuing settles against the issued total).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthDelta {
+    pub key: MonthKey,
+    pub accrued: BTreeMap<Currency, Amount>,
 }
 
 /// Who a bill line is paid by. Usage a marketplace could not take falls back to enterprise
@@ -115,13 +135,22 @@ pub struct UsageCommit {
     pub balances: Vec<BalanceDelta>,
     /// Cloud accounts whose usage this adds: due for metering (flow 10).
     pub meters: Vec<(String, Platform)>,
+    /// The months whose bills this adds to; the commit holds only while none is issued.
+    pub months: Vec<MonthDelta>,
 }
 
 impl UsageCommit {
     pub fn of(records: Vec<Attributed>) -> UsageCommit {
         let mut lines: BTreeMap<LineKey, LineDelta> = BTreeMap::new();
         let mut balances: BTreeMap<(String, Currency), Amount> = BTreeMap::new();
+        let mut months: BTreeMap<MonthKey, BTreeMap<Currency, Amount>> = BTreeMap::new();
         for r in &records {
+            if let Some(m) = r.month() {
+                let accrued = months.entry(m).or_default();
+                if let Some((_, currency, amount)) = r.charge() {
+                    *accrued.entry(currency).or_default() += amount;
+                }
+            }
             if let Some(key) = r.line() {
                 let d = lines.entry(key.clone()).or_insert_with(|| LineDelta {
                     key,
@@ -145,6 +174,7 @@ impl UsageCommit {
         UsageCommit {
             records,
             meters: meters.into_iter().collect(),
+            months: months.into_iter().map(|(key, accrued)| MonthDelta { key, accrued }).collect(),
             lines: lines.into_values().collect(),
             balances: balances
                 .into_iter()
@@ -154,37 +184,53 @@ impl UsageCommit {
     }
 
     pub fn items(&self) -> usize {
-        self.records.len() + self.lines.len() + self.balances.len() + self.meters.len()
+        self.records.len() + self.lines.len() + self.balances.len() + self.meters.len() + self.months.len()
+    }
+}
+
+/// The items one commit touches, beyond its records: each at most once per commit.
+#[derive(Default)]
+struct Touched {
+    lines: HashSet<LineKey>,
+    balances: HashSet<(String, Currency)>,
+    meters: HashSet<String>,
+    months: HashSet<MonthKey>,
+}
+
+impl Touched {
+    fn len(&self) -> usize {
+        self.lines.len() + self.balances.len() + self.meters.len() + self.months.len()
     }
 }
 
 /// Splits records into commits of at most `max_items` writes each (a record, plus each line,
-/// balance and cloud account's metering mark the commit touches once). Records of one billing
-/// account go together, so they share their balance and lines.
+/// balance, month and cloud account's metering mark the commit touches once). Records of one
+/// billing account go together, so they share their balance, month and lines.
 pub fn plan(mut records: Vec<Attributed>, max_items: usize) -> Vec<UsageCommit> {
     records.sort_by(|a, b| (&a.billing_account, a.line()).cmp(&(&b.billing_account, b.line())));
     let mut commits = Vec::new();
-    let (mut chunk, mut lines, mut balances, mut meters) = (Vec::new(), HashSet::new(), HashSet::new(), HashSet::new());
+    let (mut chunk, mut touched) = (Vec::new(), Touched::default());
     for r in records {
         let line = r.line();
         let balance = r.charge().map(|(a, c, _)| (a, c));
+        let month = r.month();
         let meter = match &r.payer {
             Payer::Cloud { cloud_account_id, .. } => Some(cloud_account_id.clone()),
             _ => None,
         };
         let extra = 1
-            + usize::from(line.as_ref().is_some_and(|l| !lines.contains(l)))
-            + usize::from(balance.as_ref().is_some_and(|b| !balances.contains(b)))
-            + usize::from(meter.as_ref().is_some_and(|m| !meters.contains(m)));
-        if !chunk.is_empty() && chunk.len() + lines.len() + balances.len() + meters.len() + extra > max_items {
+            + usize::from(line.as_ref().is_some_and(|l| !touched.lines.contains(l)))
+            + usize::from(balance.as_ref().is_some_and(|b| !touched.balances.contains(b)))
+            + usize::from(month.as_ref().is_some_and(|m| !touched.months.contains(m)))
+            + usize::from(meter.as_ref().is_some_and(|m| !touched.meters.contains(m)));
+        if !chunk.is_empty() && chunk.len() + touched.len() + extra > max_items {
             commits.push(UsageCommit::of(std::mem::take(&mut chunk)));
-            lines.clear();
-            balances.clear();
-            meters.clear();
+            touched = Touched::default();
         }
-        lines.extend(line);
-        balances.extend(balance);
-        meters.extend(meter);
+        touched.lines.extend(line);
+        touched.balances.extend(balance);
+        touched.months.extend(month);
+        touched.meters.extend(meter);
         chunk.push(r);
     }
     if !chunk.is_empty() {
@@ -193,219 +239,10 @@ pub fn plan(mut records: Vec<Attributed>, max_items: usize) -> Vec<UsageCommit> 
     commits
 }
 
-/// A line as stored: what usage added up to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredLine {
-    pub workspace_id: String,
-    pub workspace_name: String,
-    pub site: String,
-    pub item: String,
-    pub payer: LinePayer,
-    pub quantity: Amount,
-    /// Cloud lines: how much of it the marketplace has confirmed (see flow 10).
-    pub reported: Amount,
-    /// Cloud lines: how much of it the marketplace could not take (now on a fallback line).
-    pub fell_back: Amount,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportView {
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PayerView {
-    pub method: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cloud_account_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BillLine {
-    pub workspace_id: String,
-    pub workspace_name: String,
-    pub site: String,
-    pub item: String,
-    pub quantity: String,
-    pub unit: &'static str,
-    pub payer: PayerView,
-    pub amount: Option<String>,
-    pub currency: Option<Currency>,
-    pub report: Option<ReportView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Total {
-    pub payer: PayerView,
-    pub currency: Option<Currency>,
-    pub amount: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Bill {
-    pub month: String,
-    pub billing_account: String,
-    pub lines: Vec<BillLine>,
-    pub totals: Vec<Total>,
-    pub closed: bool,
-}
-
-fn platform_method(p: Platform) -> &'static str {
-    match p {
-        Platform::Aliyun => "aliyun",
-        Platform::Aws => "aws",
-        Platform::Huawei => "huawei",
-    }
-}
-
-/// The amount of an enterprise line: quantity × list price, half-up to the cent.
+/// The amount of an enterprise line: quantity × list price, half-up to the cent. The one
+/// place a line's amount is computed: bills, issued bills, statements and CSV all show it.
 pub fn line_amount(quantity: Amount, item: &str, currency: Currency) -> Amount {
     to_cents(crate::billing_items::cost(item, quantity, currency))
-}
-
-/// A month's bill from its lines (flow 11). Enterprise lines (and usage that fell back to
-/// enterprise, with its reason) carry their amount; cloud lines their report status.
-pub fn bill(month: &str, billing_account: &str, mut stored: Vec<StoredLine>, closed: bool) -> Bill {
-    stored.sort_by(|a, b| {
-        (&a.workspace_name, &a.workspace_id, &a.item, &a.payer).cmp(&(
-            &b.workspace_name,
-            &b.workspace_id,
-            &b.item,
-            &b.payer,
-        ))
-    });
-    let mut enterprise: BTreeMap<Currency, Amount> = BTreeMap::new();
-    let mut clouds: BTreeMap<String, Platform> = BTreeMap::new();
-    let lines = stored
-        .into_iter()
-        .map(|mut l| {
-            // What fell back is billed on its own enterprise line, not here.
-            l.quantity -= l.fell_back;
-            l
-        })
-        .filter(|l| !l.quantity.is_zero())
-        .map(|l| {
-            let currency = Currency::of_site(&l.site);
-            let unit = crate::billing_items::find(&l.item).map(|i| i.unit).unwrap_or_default();
-            let (payer, amount, report) = match &l.payer {
-                LinePayer::Enterprise | LinePayer::FellBack { .. } => {
-                    let amount = line_amount(l.quantity, &l.item, currency);
-                    *enterprise.entry(currency).or_default() += amount;
-                    let report = match &l.payer {
-                        LinePayer::FellBack { reason, .. } => {
-                            Some(ReportView { status: "fell_back", reason: Some(reason.clone()) })
-                        }
-                        _ => None,
-                    };
-                    (PayerView { method: "enterprise", cloud_account_id: None }, Some(amount), report)
-                }
-                LinePayer::Cloud { platform, cloud_account_id } => {
-                    clouds.insert(cloud_account_id.clone(), *platform);
-                    let status = if l.reported >= l.quantity { "reported" } else { "pending" };
-                    let payer = PayerView {
-                        method: platform_method(*platform),
-                        cloud_account_id: Some(cloud_account_id.clone()),
-                    };
-                    (payer, None, Some(ReportView { status, reason: None }))
-                }
-            };
-            BillLine {
-                workspace_id: l.workspace_id,
-                workspace_name: l.workspace_name,
-                site: l.site,
-                item: l.item,
-                quantity: l.quantity.normalize().to_string(),
-                unit,
-                payer,
-                amount: amount.map(|a| format!("{a:.2}")),
-                currency: amount.map(|_| currency),
-                report,
-            }
-        })
-        .collect();
-    let mut totals: Vec<Total> = enterprise
-        .into_iter()
-        .map(|(c, a)| Total {
-            payer: PayerView { method: "enterprise", cloud_account_id: None },
-            currency: Some(c),
-            amount: Some(format!("{a:.2}")),
-        })
-        .collect();
-    totals.extend(clouds.into_iter().map(|(id, p)| Total {
-        payer: PayerView { method: platform_method(p), cloud_account_id: Some(id) },
-        currency: None,
-        amount: None,
-    }));
-    Bill { month: month.to_string(), billing_account: billing_account.to_string(), lines, totals, closed }
-}
-
-/// A balance per currency (flow 11).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Balance {
-    pub top_ups: Amount,
-    pub charges: Amount,
-    /// Whether the arrears email of the current episode has been written.
-    pub notified: bool,
-    /// How many times the balance has gone into arrears (names each arrears email).
-    pub episode: u64,
-}
-
-impl Balance {
-    pub fn value(&self) -> Amount {
-        self.top_ups - self.charges
-    }
-
-    pub fn in_arrears(&self) -> bool {
-        self.value().is_sign_negative() && !self.value().is_zero()
-    }
-}
-
-/// What the arrears rule asks of a balance as it now stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrears {
-    /// Fell below zero for the first time since it was last at zero or above: one email.
-    Notify {
-        episode: u64,
-    },
-    /// Back at zero or above after an email: the next fall gets a new one.
-    Rearm,
-    Nothing,
-}
-
-pub fn arrears(b: &Balance) -> Arrears {
-    match (b.in_arrears(), b.notified) {
-        (true, false) => Arrears::Notify { episode: b.episode + 1 },
-        (false, true) => Arrears::Rearm,
-        _ => Arrears::Nothing,
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BalanceView {
-    pub currency: Currency,
-    pub top_ups: String,
-    pub charges: String,
-    pub balance: String,
-}
-
-impl BalanceView {
-    /// Charges accrue exactly, hour by hour; they are shown to the cent.
-    pub fn of(currency: Currency, b: &Balance) -> Self {
-        let charges = to_cents(b.charges);
-        BalanceView {
-            currency,
-            top_ups: format!("{:.2}", b.top_ups),
-            charges: format!("{charges:.2}"),
-            balance: format!("{:.2}", b.top_ups - charges),
-        }
-    }
-}
-
-/// When a month's bill is final.
-pub fn bill_closed(month_start: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    now >= super::usage::closes_at(month_start)
 }
 
 #[cfg(test)]
@@ -413,6 +250,7 @@ mod tests {
     use super::*;
     use crate::billing_items;
     use crate::rules::usage::UsageRecord;
+    use chrono::{DateTime, Utc};
     use std::str::FromStr;
 
     fn d(s: &str) -> Amount {
@@ -453,7 +291,13 @@ mod tests {
             vec![BalanceDelta { billing_account: "acme".into(), currency: Currency::Cny, charges: d("0.36") }]
         );
         assert_eq!(c.meters, vec![("aliyun-i".to_string(), Platform::Aliyun)]);
-        assert_eq!(c.items(), 4 + 2 + 1 + 1);
+        let month = MonthKey { billing_account: "acme".into(), month: "2026-11".into() };
+        assert_eq!(
+            c.months,
+            vec![MonthDelta { key: month, accrued: BTreeMap::from([(Currency::Cny, d("0.36"))]) }],
+            "one month (its cloud line counts too), accruing the enterprise charges only"
+        );
+        assert_eq!(c.items(), 4 + 2 + 1 + 1 + 1);
     }
 
     #[test]
@@ -494,75 +338,6 @@ mod tests {
             "{:?}",
             commits.iter().map(|c| c.items()).collect::<Vec<_>>()
         );
-        assert_eq!(commits.len(), 21, "49 records, their 49 lines and the balance each");
-    }
-
-    fn line(item: &str, q: &str, payer: LinePayer, site: &str) -> StoredLine {
-        StoredLine {
-            workspace_id: "ws1".into(),
-            workspace_name: "prod".into(),
-            site: site.into(),
-            item: item.into(),
-            payer,
-            quantity: d(q),
-            reported: Amount::ZERO,
-            fell_back: Amount::ZERO,
-        }
-    }
-
-    #[test]
-    fn a_bill_rounds_each_enterprise_line_half_up_and_totals_per_payer_and_currency() {
-        let cloud = LinePayer::Cloud { platform: Platform::Aws, cloud_account_id: "aws-1".into() };
-        let fell = LinePayer::FellBack {
-            platform: Platform::Aws,
-            cloud_account_id: "aws-1".into(),
-            reason: "customer_not_subscribed".into(),
-        };
-        let b = bill(
-            "2026-11",
-            "acme",
-            vec![
-                line("log_events", "0.004167", LinePayer::Enterprise, "cn1"), // 0.0050004 → 0.01
-                line("time_series", "1.0125", LinePayer::Enterprise, "cn1"),  // 0.6075 → 0.61
-                line("time_series", "3", cloud, "us1"),
-                line("time_series", "2", fell, "us1"), // 0.18
-            ],
-            false,
-        );
-        let amounts: Vec<Option<String>> = b.lines.iter().map(|l| l.amount.clone()).collect();
-        assert_eq!(amounts, vec![Some("0.01".into()), Some("0.61".into()), None, Some("0.18".into())]);
-        assert_eq!(
-            b.lines[3].report.as_ref().map(|r| (r.status, r.reason.clone())),
-            Some(("fell_back", Some("customer_not_subscribed".into())))
-        );
-        assert_eq!(b.lines[2].report.as_ref().map(|r| r.status), Some("pending"));
-        let totals: Vec<(Option<Currency>, Option<String>)> =
-            b.totals.iter().map(|t| (t.currency, t.amount.clone())).collect();
-        assert_eq!(
-            totals,
-            vec![(Some(Currency::Cny), Some("0.62".into())), (Some(Currency::Usd), Some("0.18".into())), (None, None)]
-        );
-    }
-
-    #[test]
-    fn arrears_notify_once_per_fall_below_zero() {
-        let mut b = Balance { top_ups: d("10"), charges: d("9.99"), ..Balance::default() };
-        assert_eq!(arrears(&b), Arrears::Nothing);
-        b.charges = d("10.01");
-        assert_eq!(arrears(&b), Arrears::Notify { episode: 1 });
-        b.notified = true;
-        b.episode = 1;
-        b.charges = d("50");
-        assert_eq!(arrears(&b), Arrears::Nothing, "further charges: no second email");
-        b.top_ups = d("50");
-        assert_eq!(arrears(&b), Arrears::Rearm, "back at zero");
-        b.notified = false;
-        b.charges = d("50.5");
-        assert_eq!(arrears(&b), Arrears::Notify { episode: 2 });
-        assert_eq!(
-            BalanceView::of(Currency::Cny, &Balance { top_ups: d("1"), charges: d("0.3333"), ..Balance::default() })
-                .balance,
-            "0.67"
-        );
+        assert_eq!(commits.len(), 21, "49 records, their 49 lines, the balance and the month each");
     }
 }

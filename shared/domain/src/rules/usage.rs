@@ -3,10 +3,11 @@
 
 use crate::billing_items::{self, BillingItem};
 use crate::model::{Edition, Platform, Settlement, SettlementChange, Workspace};
-use crate::money::{ceiling, parse_decimal, Amount};
+use crate::money::{parse_exact, Amount, QUANTITY_SCALE};
 use crate::rules::fields;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Records in one `POST /v1/usage`.
 pub const MAX_RECORDS: usize = 1000;
@@ -31,6 +32,10 @@ pub enum Refusal {
     UnknownItem,
     PeriodClosed,
     Conflict,
+    /// The caller does not report for the site of the record's workspace.
+    SiteNotAllowed,
+    /// The record's hour ended before the workspace was created.
+    BeforeWorkspace,
 }
 
 impl Refusal {
@@ -41,6 +46,8 @@ impl Refusal {
             Refusal::UnknownItem => "unknown_item",
             Refusal::PeriodClosed => "usage_period_closed",
             Refusal::Conflict => "usage_record_conflict",
+            Refusal::SiteNotAllowed => "site_not_allowed",
+            Refusal::BeforeWorkspace => "before_workspace",
         }
     }
 }
@@ -83,30 +90,75 @@ pub fn hour_start(t: DateTime<Utc>) -> DateTime<Utc> {
         - Duration::seconds((t.minute() * 60 + t.second()) as i64)
 }
 
+/// A record's fields as sent, each still raw JSON: a field of the wrong type refuses the
+/// record, never the batch, and the quantity is read from its own text.
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    workspace_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    item: Option<&'a RawValue>,
+    #[serde(borrow)]
+    hour: Option<&'a RawValue>,
+    #[serde(borrow)]
+    quantity: Option<&'a RawValue>,
+}
+
+fn text(v: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str::<String>(v?.get()).ok()
+}
+
+/// The record's id, when it sent a usable one (for the answer's `rejected` entries).
+pub fn record_id(raw: &RawValue) -> Option<String> {
+    let r: RawRecord = serde_json::from_str(raw.get()).ok()?;
+    text(r.id).filter(|id| fields::is_id(id))
+}
+
 /// One record of a batch, fields checked. `now` refuses hours that have not begun.
-pub fn parse_record(v: &serde_json::Value, now: DateTime<Utc>) -> Result<UsageRecord, Refusal> {
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str());
-    let id = text("id").filter(|id| fields::is_id(id)).ok_or(Refusal::InvalidField)?;
-    let workspace_id = text("workspace_id").ok_or(Refusal::InvalidField)?;
-    let hour = text("hour")
-        .and_then(|h| DateTime::parse_from_rfc3339(h).ok())
+pub fn parse_record(raw: &RawValue, now: DateTime<Utc>) -> Result<UsageRecord, Refusal> {
+    let r: RawRecord = serde_json::from_str(raw.get()).map_err(|_| Refusal::InvalidField)?;
+    let id = text(r.id).filter(|id| fields::is_id(id)).ok_or(Refusal::InvalidField)?;
+    let workspace_id = text(r.workspace_id).ok_or(Refusal::InvalidField)?;
+    let hour = text(r.hour)
+        .and_then(|h| DateTime::parse_from_rfc3339(&h).ok())
         .map(|h| h.with_timezone(&Utc))
         .filter(|h| *h == hour_start(*h) && *h <= now && h.year() >= 2000)
         .ok_or(Refusal::InvalidField)?;
-    let quantity = v
-        .get("quantity")
-        .and_then(parse_decimal)
-        .filter(|q| !q.is_sign_negative() && *q < ceiling() && q.scale() <= 12)
-        .ok_or(Refusal::InvalidField)?;
-    if !fields::is_id(workspace_id) {
+    let quantity = r.quantity.and_then(|q| parse_exact(q, QUANTITY_SCALE)).ok_or(Refusal::InvalidField)?;
+    if !fields::is_id(&workspace_id) {
         return Err(Refusal::WorkspaceNotFound); // no workspace has such an id
     }
-    let item = text("item").ok_or(Refusal::InvalidField)?;
-    let item = billing_items::find(item).ok_or(Refusal::UnknownItem)?;
+    let item = text(r.item).ok_or(Refusal::InvalidField)?;
+    let item = billing_items::find(&item).ok_or(Refusal::UnknownItem)?;
     if is_closed(hour, now) {
         return Err(Refusal::PeriodClosed);
     }
-    Ok(UsageRecord { id: id.to_string(), workspace_id: workspace_id.to_string(), item, hour, quantity })
+    Ok(UsageRecord { id, workspace_id, item, hour, quantity })
+}
+
+/// Whether a parsed record is taken from this caller: its workspace exists, is of a site the
+/// caller reports for, and existed before the record's hour ended.
+pub fn admit<'w>(
+    r: &UsageRecord,
+    workspace: Option<&'w Workspace>,
+    exporter: &crate::rules::exporters::Exporter,
+) -> Result<&'w Workspace, Refusal> {
+    let ws = workspace.ok_or(Refusal::WorkspaceNotFound)?;
+    if !exporter.reports_for(&ws.site) {
+        return Err(Refusal::SiteNotAllowed);
+    }
+    if before_workspace(r.hour, ws.created_at) {
+        return Err(Refusal::BeforeWorkspace);
+    }
+    Ok(ws)
+}
+
+/// Whether a record of `hour` can belong to a workspace created at `created_at`: an hour that
+/// ended at or before its creation cannot (flow 8). The hour it was created in can.
+pub fn before_workspace(hour: DateTime<Utc>, created_at: DateTime<Utc>) -> bool {
+    hour + Duration::hours(1) <= created_at
 }
 
 /// What a record says, so the same id sent again can be told a duplicate or a conflict.
@@ -175,8 +227,12 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn record(hour: &str, quantity: serde_json::Value) -> serde_json::Value {
-        json!({"id": "r-1", "workspace_id": "ws_1", "item": "log_events", "hour": hour, "quantity": quantity})
+    fn record(hour: &str, quantity: serde_json::Value) -> Box<RawValue> {
+        raw(json!({"id": "r-1", "workspace_id": "ws_1", "item": "log_events", "hour": hour, "quantity": quantity}))
+    }
+
+    fn raw(v: serde_json::Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
     }
 
     #[test]
@@ -190,22 +246,69 @@ mod tests {
             (record("2026-11-15T10:00:00Z", json!(-1)), Refusal::InvalidField),
             (record("2026-11-15T10:00:00Z", json!("1e9")), Refusal::InvalidField),
             (record("2026-11-15T10:00:00Z", json!(null)), Refusal::InvalidField),
+            (record("2026-11-15T10:00:00Z", json!("1_000")), Refusal::InvalidField),
+            (record("2026-11-15T10:00:00Z", json!("1.00000000000000000000000000004")), Refusal::InvalidField),
             (
-                json!({"id": "r", "workspace_id": "x".repeat(200), "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                raw(
+                    json!({"id": "r", "workspace_id": "x".repeat(200), "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                ),
                 Refusal::WorkspaceNotFound,
             ),
             (
-                json!({"id": "r", "workspace_id": "ws", "item": "gold", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                raw(
+                    json!({"id": "r", "workspace_id": "ws", "item": "gold", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                ),
                 Refusal::UnknownItem,
             ),
             (
-                json!({"workspace_id": "ws", "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                raw(json!({"workspace_id": "ws", "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 1})),
                 Refusal::InvalidField,
             ),
+            (
+                raw(
+                    json!({"id": 7, "workspace_id": "ws", "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 1}),
+                ),
+                Refusal::InvalidField,
+            ),
+            (raw(json!("not a record")), Refusal::InvalidField),
         ];
         for (v, want) in cases {
             assert_eq!(parse_record(&v, now), Err(want), "{v}");
         }
+        let exact = parse_record(&RawValue::from_string(r#"{"id": "r-2", "workspace_id": "ws_1", "item": "log_events", "hour": "2026-11-15T10:00:00Z", "quantity": 0.000000000001}"#.into()).unwrap(), now);
+        assert_eq!(exact.map(|r| r.quantity.to_string()), Ok("0.000000000001".to_string()));
+        assert_eq!(record_id(&raw(json!({"id": "r-9"}))), Some("r-9".to_string()));
+        assert_eq!(record_id(&raw(json!([1]))), None);
+    }
+
+    #[test]
+    fn a_record_is_admitted_for_an_existing_workspace_of_a_reported_site_after_its_creation() {
+        use crate::rules::exporters::SiteExporters;
+        let exporters = SiteExporters::parse(r#"{"cn1": ["cn1-exporter"], "us1": ["us1-exporter"]}"#).unwrap();
+        let cn1 = exporters.exporter("arn:aws:iam::123456789012:role/cn1-exporter").unwrap();
+        let us1 = exporters.exporter("arn:aws:iam::123456789012:role/us1-exporter").unwrap();
+        let w = ws(Some(Settlement::Enterprise), "2026-11-01T10:17:00Z"); // cn1, created 10:17
+        let rec = |hour: &str| UsageRecord {
+            id: "r".into(),
+            workspace_id: "ws_1".into(),
+            item: billing_items::find("log_events").unwrap(),
+            hour: t(hour),
+            quantity: Amount::ONE,
+        };
+        assert_eq!(admit(&rec("2026-11-01T10:00:00Z"), Some(&w), &cn1), Ok(&w));
+        assert_eq!(admit(&rec("2026-11-01T10:00:00Z"), None, &cn1), Err(Refusal::WorkspaceNotFound));
+        assert_eq!(admit(&rec("2026-11-01T10:00:00Z"), Some(&w), &us1), Err(Refusal::SiteNotAllowed));
+        assert_eq!(admit(&rec("2026-11-01T09:00:00Z"), Some(&w), &cn1), Err(Refusal::BeforeWorkspace));
+        assert_eq!(admit(&rec("2026-11-01T09:00:00Z"), Some(&w), &us1), Err(Refusal::SiteNotAllowed), "site first");
+    }
+
+    #[test]
+    fn an_hour_that_ended_at_or_before_the_workspace_was_created_is_before_it() {
+        let created = t("2026-11-01T10:17:00Z");
+        assert!(before_workspace(t("2026-11-01T09:00:00Z"), created));
+        assert!(!before_workspace(t("2026-11-01T10:00:00Z"), created), "the hour it was created in");
+        assert!(before_workspace(t("2026-11-01T09:00:00Z"), t("2026-11-01T10:00:00Z")), "ended exactly at creation");
+        assert!(!before_workspace(t("2026-11-01T10:00:00Z"), t("2026-11-01T10:00:00Z")));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 //! version), then the licence's cloud account is moved to the state `rules::agreements`
 //! decides. Cloud-account transitions are ordered by event time, so duplicates and any order
 //! of arrival end in the same state; a cancellation runs flow 7 exactly once in effect.
+//!
+//! A licence outlives the agreement it came with when the agreement is renewed or replaced: the
+//! licence is decided from every agreement known on it (`rules::agreements::licence_state`), so
+//! a renewal is recognised by its licence, whether or not its event names the agreement it
+//! continues (`previousAgreementId` is in none of AWS's documented samples of most events).
 
-use super::marketplace::aws_account;
-use super::{cancellation, metering, Deps};
+use super::{aws, subscription, Deps};
 use crate::error::{Error, Result};
 use crate::model::{AwsCustomer, CloudStatus};
-use crate::ports::Transition;
-use crate::rules::agreements::{Agreement, AgreementEvent, LicenceState};
+use crate::rules::agreements::{self, Agreement, AgreementEvent, LicenceState};
 use crate::rules::fields;
 use std::time::Instant;
 
@@ -68,8 +71,15 @@ async fn supersede(deps: &Deps, previous: &str, by: &str) -> Result<Agreement> {
 }
 
 async fn settle_licence(deps: &Deps, a: &Agreement, deadline: Option<Instant>) -> Result<()> {
-    let (Some(state), Some(license_arn), Some(acceptor)) = (a.licence_state(), &a.license_arn, &a.acceptor) else {
+    let (Some(license_arn), Some(acceptor)) = (&a.license_arn, &a.acceptor) else {
         return Ok(()); // the licence is not known yet: its events will settle it
+    };
+    // Every agreement on the licence decides it: one renewed or replaced leaves it active.
+    let mut on_licence = deps.marketplace.agreements_of_licence(acceptor, license_arn).await?;
+    on_licence.retain(|o| o.id != a.id);
+    on_licence.push(a.clone());
+    let Some(state) = agreements::licence_state(&on_licence) else {
+        return Ok(());
     };
     let customer = AwsCustomer {
         customer_identifier: None,
@@ -78,107 +88,13 @@ async fn settle_licence(deps: &Deps, a: &Agreement, deadline: Option<Instant>) -
         license_arn: Some(license_arn.clone()),
     };
     // An event may come before the buyer lands: the account is made from it.
-    let id = deps.marketplace.open_cloud_account(&aws_account(&customer)).await?.id;
+    let id = aws::account_for(deps, &customer, a.created_at.unwrap_or(a.last_event_at)).await?.id;
     let (status, at) = match state {
         LicenceState::Active { at } => (CloudStatus::Active, at),
         LicenceState::Cancelled { at } => (CloudStatus::Cancelled, at),
     };
-    match deps.marketplace.transition(&id, status, at).await? {
-        Some(Transition::Applied { account }) if account.status == CloudStatus::Cancelled => {
-            cancellation::run(deps, &account, deadline).await?;
-            // AWS takes the final usage for about an hour after the agreement ends: now.
-            metering::final_report(deps, &account.id, deadline).await;
-        }
-        Some(Transition::Stale) => {
-            tracing::info!(cloud_account = %id, agreement = %a.id, "stale agreement event ignored")
-        }
-        _ => {}
-    }
+    // A cancellation runs flow 7 and the final report: AWS takes the last usage for about an
+    // hour after the agreement ends.
+    subscription::apply(deps, &id, status, at, deadline).await?;
     Ok(())
-}
-
-/// Reads an EventBridge event of `aws.agreement-marketplace`. Tolerant where AWS's own
-/// examples differ (README, "AWS Marketplace"): the agreement id is taken from the detail or
-/// from the event's resources, the licence from `license.arn` or `licenseArn`, the buyer from
-/// `acceptor.accountId` or `agreement.acceptorId`. `Ok(None)` for events the billing center
-/// does not act on (e.g. "Purchase Agreement Ending").
-pub fn parse_event(v: &serde_json::Value) -> Result<Option<AgreementEvent>> {
-    use crate::rules::agreements::EventKind;
-    let bad = |what: &str| Error::MalformedRequest(format!("agreement event: {what}"));
-    let detail_type = v["detail-type"].as_str().ok_or_else(|| bad("no detail-type"))?;
-    if v["source"].as_str().is_some_and(|s| s != "aws.agreement-marketplace") {
-        return Ok(None);
-    }
-    let Some(kind) = EventKind::of_detail_type(detail_type) else {
-        return Ok(None);
-    };
-    let d = &v["detail"];
-    let text = |paths: &[&[&str]]| -> Option<String> {
-        paths.iter().find_map(|path| {
-            let found = path.iter().fold(d, |node, key| &node[*key]);
-            found.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-        })
-    };
-    let from_resources = || {
-        v["resources"].as_array()?.iter().filter_map(|r| r.as_str()).find_map(|r| {
-            r.split_once(":agreement").map(|(_, rest)| {
-                rest.trim_start_matches([':', '/']).rsplit(['/', ':']).next().unwrap_or_default().to_string()
-            })
-        })
-    };
-    let agreement_id = text(&[&["agreement", "id"], &["agreementId"]])
-        .or_else(from_resources)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad("no agreement id"))?;
-    let at = v["time"]
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok_or_else(|| bad("no time"))?;
-    Ok(Some(AgreementEvent {
-        kind,
-        agreement_id,
-        acceptor: text(&[&["acceptor", "accountId"], &["agreement", "acceptorId"], &["acceptorAccountId"]]),
-        license_arn: text(&[&["license", "arn"], &["license", "licenseArn"], &["licenseArn"]]),
-        product_code: text(&[&["product", "code"], &["productCode"]]),
-        intent: text(&[&["agreement", "intent"]]),
-        status: text(&[&["agreement", "status"]]),
-        previous_agreement_id: text(&[&["agreement", "previousAgreementId"]]),
-        at,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rules::agreements::EventKind;
-    use serde_json::json;
-
-    #[test]
-    fn reads_the_documented_shapes() {
-        let created = json!({"version": "0", "id": "e1", "detail-type": "Purchase Agreement Created - Proposer",
-            "source": "aws.agreement-marketplace", "time": "2026-08-30T21:36:03Z",
-            "resources": ["arn:aws:aws-marketplace::aws:agreement:agmt-new"],
-            "detail": {"agreement": {"id": "agmt-new", "intent": "RENEW", "status": "ACTIVE", "previousAgreementId": "agmt-old"},
-                       "acceptor": {"accountId": "845735284135"}}});
-        let e = parse_event(&created).unwrap().unwrap();
-        assert_eq!(
-            (e.kind, e.agreement_id.as_str(), e.continues()),
-            (EventKind::Created, "agmt-new", Some("agmt-old"))
-        );
-        assert_eq!(e.acceptor.as_deref(), Some("845735284135"));
-
-        let licence = json!({"detail-type": "License Updated - Manufacturer", "source": "aws.agreement-marketplace",
-            "time": "2026-08-30T21:36:03Z", "resources": ["arn:aws:aws-marketplace::aws:agreement:agmt-1"],
-            "detail": {"product": {"code": "prod-code", "id": "prod-x"}, "acceptor": {"accountId": "845735284135"},
-                       "license": {"arn": "aws:license-manager:us-east-1:123456789012:l-E52ca6"}}});
-        let e = parse_event(&licence).unwrap().unwrap();
-        assert_eq!(e.agreement_id, "agmt-1", "from resources when the detail has none");
-        assert_eq!((e.product_code.as_deref(), e.license_arn.is_some()), (Some("prod-code"), true));
-
-        let ending = json!({"detail-type": "Purchase Agreement Ending - Proposer", "source": "aws.agreement-marketplace",
-                            "time": "2026-08-30T21:36:03Z", "detail": {"agreement": {"id": "a"}}});
-        assert_eq!(parse_event(&ending).unwrap(), None);
-        assert!(parse_event(&json!({"detail-type": "License Updated - Manufacturer", "detail": {}})).is_err());
-    }
 }

@@ -1,15 +1,17 @@
-//! Flow 11 (and the history of flow 9): a month's bill, balances, top-ups, the arrears
-//! email, and a workspace's settlement history.
+//! Flow 11 (and the history of flow 9): a month's bill (as issued, once it is), balances,
+//! top-ups, the arrears email, and a workspace's settlement history.
 
 use super::{outbox, Deps};
 use crate::crypto::token::Principal;
 use crate::email::{self, EmailIntent};
 use crate::error::{Error, Result};
 use crate::model::{Language, SettlementChange};
-use crate::money::{ceiling, parse_decimal, Amount, Currency};
+use crate::money::{parse_exact, Amount, Currency, AMOUNT_SCALE};
 use crate::ports::{TopUp, TopUpOutcome};
+use crate::rules::balance::{arrears, Arrears, Balance, BalanceView};
+use crate::rules::bill::{self, Bill};
 use crate::rules::fields;
-use crate::rules::rating::{self, arrears, Arrears, Balance, BalanceView, Bill};
+use crate::rules::issuing::IssuedBill;
 use crate::rules::usage;
 use crate::views::SettlementView;
 use serde::{Deserialize, Serialize};
@@ -21,12 +23,42 @@ fn billing_username(caller: &Principal) -> Result<&str> {
     }
 }
 
-/// `GET /v1/billing/bills/{month}`: one query of the month's lines.
-pub async fn bill(deps: &Deps, caller: &Principal, month: &str) -> Result<Bill> {
+/// A bill as answered: issued (its stored text, byte for byte), or as its lines stand now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillDocument {
+    Issued(IssuedBill),
+    Live(Bill),
+}
+
+impl BillDocument {
+    pub fn json(&self) -> String {
+        match self {
+            BillDocument::Issued(b) => b.json.clone(),
+            BillDocument::Live(b) => serde_json::to_string(b).expect("a bill serialises"),
+        }
+    }
+
+    pub fn csv(&self) -> String {
+        match self {
+            BillDocument::Issued(b) => b.csv.clone(),
+            BillDocument::Live(b) => bill::csv(b),
+        }
+    }
+}
+
+/// `GET /v1/billing/bills/{month}`: an open month is one query of its lines; a closed month is
+/// first looked up as issued (one read), and read from its lines only until it is.
+pub async fn bill(deps: &Deps, caller: &Principal, month: &str) -> Result<BillDocument> {
     let username = billing_username(caller)?;
     let start = usage::parse_month(month).ok_or_else(|| Error::field("month", "invalid", "must be YYYY-MM"))?;
+    let closed = bill::bill_closed(start, deps.clock.now());
+    if closed {
+        if let Some(issued) = deps.bills.issued_bill(username, month).await? {
+            return Ok(BillDocument::Issued(issued));
+        }
+    }
     let lines = deps.usage.bill_lines(username, month).await?;
-    Ok(rating::bill(month, &username.to_lowercase(), lines, rating::bill_closed(start, deps.clock.now())))
+    Ok(BillDocument::Live(bill::bill(month, &username.to_lowercase(), lines, closed)))
 }
 
 #[derive(Debug, Serialize)]
@@ -84,7 +116,8 @@ pub async fn history(deps: &Deps, caller: &Principal, workspace_id: &str) -> Res
 
 #[derive(Debug, Deserialize)]
 pub struct TopUpRequest {
-    pub amount: Option<serde_json::Value>,
+    /// Read from its own JSON text: exactly as written, or refused.
+    pub amount: Option<Box<serde_json::value::RawValue>>,
     pub currency: Option<String>,
     pub reference: Option<String>,
 }
@@ -107,8 +140,7 @@ pub struct ToppedUp {
 /// reference again answers the first top-up; another amount under it is refused.
 pub async fn top_up(deps: &Deps, username: &str, req: TopUpRequest) -> Result<(bool, ToppedUp)> {
     let mut p = fields::Problems::default();
-    let amount =
-        req.amount.as_ref().and_then(parse_decimal).filter(|a| *a > Amount::ZERO && *a < ceiling() && a.scale() <= 2);
+    let amount = req.amount.as_deref().and_then(|a| parse_exact(a, AMOUNT_SCALE)).filter(|a| *a > Amount::ZERO);
     if amount.is_none() {
         p.push(
             "amount",

@@ -9,12 +9,11 @@
 //! deadline) finishes the job without a second email. The sweeper runs every finished run once
 //! more after [`RECHECK_AFTER`] to catch workspaces the index showed late, then closes it.
 
-use super::{metering, outbox, Deps};
+use super::{outbox, Deps};
 use crate::email::{self, EmailIntent};
 use crate::error::{Error, Result};
-use crate::model::{ChangeCause, CloudAccount, CloudStatus, Language};
-use crate::ports::{SwitchedWorkspace, Transition};
-use chrono::{DateTime, Utc};
+use crate::model::{ChangeCause, CloudAccount, Language};
+use crate::ports::SwitchedWorkspace;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -67,24 +66,6 @@ fn display(account: &CloudAccount) -> String {
         Some(instance) => format!("{} ({instance})", account.account_id),
         None => account.account_id.clone(),
     }
-}
-
-/// An instance its marketplace closed (Alibaba `expiredInstance` / `releaseInstance`,
-/// KooGallery `releaseInstance`): cancelled at `at` unless it is already, or a newer event
-/// says otherwise; its run (again on a retried call: runs are idempotent); its final report.
-pub async fn close(deps: &Deps, current: CloudAccount, at: DateTime<Utc>, deadline: Option<Instant>) -> Result<()> {
-    let account = match current.status {
-        CloudStatus::Cancelled => Some(current),
-        _ => match deps.marketplace.transition(&current.id, CloudStatus::Cancelled, at).await? {
-            Some(Transition::Applied { account }) => Some(account),
-            _ => deps.marketplace.cloud_account(&current.id).await?,
-        },
-    };
-    if let Some(account) = account.filter(|a| a.status == CloudStatus::Cancelled) {
-        run(deps, &account, deadline).await?;
-        metering::final_report(deps, &account.id, deadline).await;
-    }
-    Ok(())
 }
 
 pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>) -> Result<Report> {

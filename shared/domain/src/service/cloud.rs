@@ -124,6 +124,11 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
                 .await?
                 .filter(|a| a.platform == Platform::Huawei)
                 .ok_or(Error::CloudAccountNotFound)?;
+            // Opened before KooGallery's order query named its buyer: ask now.
+            let account = super::koogallery::learn_buyer(deps, &account).await?;
+            if !account.buyer_known() {
+                return Err(Error::CloudAccountNotActive);
+            }
             if account.status != CloudStatus::Active {
                 return Err(Error::CloudAccountNotActive); // frozen or released
             }
@@ -134,11 +139,7 @@ pub async fn resolve(deps: &Deps, target: &Target) -> Result<Option<CloudBinding
         }
         Target::Aws { subscription } => {
             let customer = deps.marketplace.claim(subscription, now).await?.ok_or(Error::CloudAccountNotFound)?;
-            let account = deps
-                .marketplace
-                .cloud_account(&customer.cloud_account_id())
-                .await?
-                .ok_or(Error::CloudAccountNotFound)?;
+            let account = super::aws::existing_account(deps, &customer).await?.ok_or(Error::CloudAccountNotFound)?;
             (account, Some(subscription.clone()))
         }
         Target::Registered { cloud_account_id } => {

@@ -1,58 +1,72 @@
-//! Flow 12: Huawei Cloud KooGallery's SaaS interface (V2.0). KooGallery POSTs a JSON body
-//! naming an `activity`, signed with its timestamp and nonce; a forged, stale (more than 60 s
-//! off) or replayed (nonce seen) request changes nothing. Every answer is JSON with a
-//! `resultCode` (`000000` success) and is signed (`Body-Sign`).
+//! Flow 12: Huawei Cloud KooGallery's SaaS interface (V2.0). Calls are checked (signature,
+//! freshness, nonce) and read at the edge (`billing_adapters::koogallery::saas`); this module
+//! decides what each documented action does.
 //!
-//! - `newInstance` opens an instance for the buyer's Huawei account, idempotent on the order
-//!   line: KooGallery retries for hours and gets the same `instanceId`.
-//! - `refreshInstance` (renewal, trial to paid) keeps it; `updateInstanceStatus` FREEZE makes
-//!   it not active (it pays nothing and cannot be newly bound), UNFREEZE active again.
-//! - `releaseInstance` is the cancellation of flow 7, then the final usage report.
-//! - `queryInstance` answers the state of up to 100 instances.
+//! - `newInstance` opens an instance for an order line, idempotent on it (KooGallery retries for
+//!   hours, then refunds the buyer). Its V2.0 body does not name the buyer: the buyer's Huawei
+//!   account comes from KooGallery's order query, asked at once and, failing that, again by the
+//!   sweeper and at binding; the instance cannot be bound until its buyer is known.
+//! - `refreshInstance` (renewal, trial to paid) and `upgradeInstance` keep it as it is;
+//!   `updateInstanceStatus` FREEZE makes it not active (it pays nothing and cannot be newly
+//!   bound), UNFREEZE active again.
+//! - `releaseInstance` ends the subscription (flow 7 and the final usage report).
+//! - `queryInstance` answers up to 100 instances with their cumulative reported usage.
 
-use super::{cancellation, Deps};
-use crate::crypto::koogallery as sig;
+use super::{subscription, Deps};
 use crate::error::Result;
-use crate::model::{CloudAccount, CloudStatus, Platform};
+use crate::model::{CloudAccount, CloudStatus, MarketOrder, Platform};
+use crate::money::Amount;
 use crate::rules::fields;
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::{json, Value};
+use crate::rules::metering::ReportStatus;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 
-/// How far a request's timestamp may be from now.
-pub const FRESHNESS: Duration = Duration::seconds(60);
-/// Nonces are remembered longer than a timestamp stays fresh: a replay is either stale or seen.
-pub const NONCE_MEMORY: Duration = Duration::minutes(10);
+/// The longest id KooGallery sends (`orderId`, `orderLineId`, `instanceId`: "64").
+pub const MAX_ID: usize = 64;
 
-pub const SUCCESS: &str = "000000";
-pub const AUTH_FAILED: &str = "000001";
-pub const INVALID_PARAMETER: &str = "000002";
-pub const INSTANCE_NOT_FOUND: &str = "000003";
+/// How long `newInstance` waits for the order query: KooGallery times its calls out after 5 s.
+pub const ORDER_QUERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// An answer: its JSON body and the `Body-Sign` header over it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub body: String,
-    pub body_sign: String,
+/// One call, as read from its signed body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    NewInstance {
+        order_id: String,
+        order_line_id: String,
+    },
+    /// `refreshInstance` and `upgradeInstance`.
+    Keep {
+        instance_id: String,
+    },
+    SetStatus {
+        instance_id: String,
+        frozen: bool,
+    },
+    Release {
+        instance_id: String,
+    },
+    Query {
+        instance_ids: Vec<String>,
+    },
 }
 
-fn answer(key: &str, mut v: Value) -> Answer {
-    if v.get("resultMsg").is_none() {
-        let msg = match v["resultCode"].as_str() {
-            Some(SUCCESS) => "success",
-            Some(AUTH_FAILED) => "authentication failed",
-            Some(INSTANCE_NOT_FOUND) => "instance not found",
-            _ => "invalid request parameter",
-        };
-        v["resultMsg"] = msg.into();
-    }
-    let body = v.to_string();
-    Answer { body_sign: sig::body_sign(key, &body), body }
+/// An instance as `queryInstance` answers it: its cumulative usage value ("对于按需实例,应该是一个
+/// 总体的累积值") as reported, and when that was counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceUsage {
+    pub instance_id: String,
+    pub usage_value: Amount,
+    pub statistical_time: DateTime<Utc>,
 }
 
-fn code(key: &str, code: &str) -> Answer {
-    answer(key, json!({ "resultCode": code }))
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Opened { instance_id: String },
+    Done,
+    Instances(Vec<InstanceUsage>),
+    InvalidParameter,
+    InstanceNotFound,
 }
 
 /// The instance id of an order line: stable, so a retried `newInstance` gets the same one.
@@ -61,122 +75,138 @@ pub fn instance_id(order_id: &str, order_line_id: &str) -> String {
     format!("hw{}", &hex::encode(digest)[..30])
 }
 
-/// One call from KooGallery: its URL parameters and raw body.
-pub async fn handle(
-    deps: &Deps,
-    key: &str,
-    params: &[(String, String)],
-    body: &str,
-    deadline: Option<Instant>,
-) -> Result<Answer> {
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
-    let (Some(signature), Some(timestamp), Some(nonce)) = (param("signature"), param("timestamp"), param("nonce"))
-    else {
-        return Ok(code(key, AUTH_FAILED));
-    };
-    if nonce.len() > 128 || !sig::verify_request(key, nonce, timestamp, body, signature) {
-        return Ok(code(key, AUTH_FAILED));
-    }
-    let now = deps.clock.now();
-    let at = match sig::timestamp_seconds(timestamp).and_then(|s| Utc.timestamp_opt(s, 0).single()) {
-        Some(at) if (now - at).abs() <= FRESHNESS => at,
-        _ => return Ok(code(key, AUTH_FAILED)), // stale: a replay of an old request
-    };
-    if !deps.marketplace.first_use_of_nonce(&format!("koogallery#{nonce}"), now, now + NONCE_MEMORY).await? {
-        return Ok(code(key, AUTH_FAILED)); // replayed
-    }
-    let Ok(req) = serde_json::from_str::<Value>(body) else {
-        return Ok(code(key, INVALID_PARAMETER));
-    };
-    let text = |name: &str| req[name].as_str().filter(|v| !v.is_empty());
-    match text("activity") {
-        Some("newInstance") => {
-            let (Some(order), Some(line)) = (text("orderId"), text("orderLineId")) else {
-                return Ok(code(key, INVALID_PARAMETER));
-            };
-            // The buyer's Huawei account, as the product's newInstance sends it.
-            let customer = req["buyerInfo"]["customerId"].as_str().or(text("customerId")).filter(|c| !c.is_empty());
-            let Some(customer) = customer.filter(|c| fields::huawei_account_id(c).is_ok()) else {
-                return Ok(code(key, INVALID_PARAMETER));
-            };
-            if order.len() > 64 || line.len() > 64 {
-                return Ok(code(key, INVALID_PARAMETER));
+pub async fn handle(deps: &Deps, call: Call, at: DateTime<Utc>, deadline: Option<Instant>) -> Result<Outcome> {
+    match call {
+        Call::NewInstance { order_id, order_line_id } => new_instance(deps, order_id, order_line_id, at).await,
+        Call::Keep { instance_id } => Ok(match instance(deps, &instance_id).await? {
+            Some(_) => Outcome::Done,
+            None => Outcome::InstanceNotFound,
+        }),
+        Call::SetStatus { instance_id, frozen } => match instance(deps, &instance_id).await? {
+            Some(current) => {
+                subscription::set_frozen(deps, &current, frozen, at).await?;
+                Ok(Outcome::Done)
             }
-            let id = instance_id(order, line);
-            let account = CloudAccount {
-                id: CloudAccount::huawei_id(&id),
-                platform: Platform::Huawei,
-                account_id: customer.to_string(),
-                instance_id: Some(id),
-                customer_identifier: None,
-                product_code: None,
-                license_arn: None,
-                status: CloudStatus::Active,
-                last_event_at: at,
-                cancelled_at: None,
-                refused_at: None,
-            };
-            let stored = deps.marketplace.open_cloud_account(&account).await?;
-            Ok(answer(key, json!({ "resultCode": SUCCESS, "instanceId": stored.instance_id })))
-        }
-        Some(activity @ ("refreshInstance" | "updateInstanceStatus" | "releaseInstance")) => {
-            let Some(instance) = text("instanceId").filter(|i| fields::is_id(i)) else {
-                return Ok(code(
-                    key,
-                    if text("instanceId").is_some() { INSTANCE_NOT_FOUND } else { INVALID_PARAMETER },
-                ));
-            };
-            let id = CloudAccount::huawei_id(instance);
-            let Some(current) = deps.marketplace.cloud_account(&id).await?.filter(|a| a.platform == Platform::Huawei)
-            else {
-                return Ok(code(key, INSTANCE_NOT_FOUND));
-            };
-            match activity {
-                // Renewed, or a trial turned paid: the instance goes on as it is.
-                "refreshInstance" => {}
-                "updateInstanceStatus" => {
-                    let wanted = req["instanceStatus"].as_str().or(text("status")).unwrap_or_default();
-                    let status = match wanted {
-                        "FREEZE" => CloudStatus::Frozen,
-                        "UNFREEZE" | "NORMAL" => CloudStatus::Active,
-                        _ => return Ok(code(key, INVALID_PARAMETER)),
-                    };
-                    // A released instance stays released.
-                    if current.status != CloudStatus::Cancelled {
-                        deps.marketplace.transition(&id, status, at).await?;
-                    }
-                }
-                _ => cancellation::close(deps, current, at, deadline).await?,
+            None => Ok(Outcome::InstanceNotFound),
+        },
+        // KooGallery may call again for the same instance: it is released once, answered each time.
+        Call::Release { instance_id } => match instance(deps, &instance_id).await? {
+            Some(current) => {
+                subscription::close(deps, current, at, deadline).await?;
+                Ok(Outcome::Done)
             }
-            Ok(code(key, SUCCESS))
-        }
-        Some("queryInstance") => {
-            let ids: Vec<&str> =
-                text("instanceId").unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()).collect();
-            if ids.is_empty() || ids.len() > 100 {
-                return Ok(code(key, INVALID_PARAMETER));
-            }
-            let mut info = Vec::new();
-            for i in ids.into_iter().filter(|i| fields::is_id(i)) {
-                if let Some(a) = deps
-                    .marketplace
-                    .cloud_account(&CloudAccount::huawei_id(i))
-                    .await?
-                    .filter(|a| a.platform == Platform::Huawei)
-                {
-                    info.push(json!({ "instanceId": i, "status": a.status, "customerId": a.account_id }));
-                }
-            }
-            if info.is_empty() {
-                return Ok(code(key, INSTANCE_NOT_FOUND));
-            }
-            Ok(answer(key, json!({ "resultCode": SUCCESS, "info": info })))
-        }
-        _ => Ok(code(key, INVALID_PARAMETER)),
+            None => Ok(Outcome::InstanceNotFound),
+        },
+        Call::Query { instance_ids } => query(deps, &instance_ids).await,
     }
 }
 
-/// KooGallery's time for an answer to a request at `at` (for tests and the local driver).
-pub fn now_millis(at: DateTime<Utc>) -> String {
-    at.timestamp_millis().to_string()
+async fn new_instance(deps: &Deps, order_id: String, order_line_id: String, at: DateTime<Utc>) -> Result<Outcome> {
+    if order_id.len() > MAX_ID
+        || order_line_id.len() > MAX_ID
+        || !fields::is_id(&order_id)
+        || !fields::is_id(&order_line_id)
+    {
+        return Ok(Outcome::InvalidParameter);
+    }
+    let id = instance_id(&order_id, &order_line_id);
+    let mut account =
+        CloudAccount::opened(CloudAccount::huawei_id(&id), Platform::Huawei, String::new(), CloudStatus::Active, at);
+    account.instance_id = Some(id.clone());
+    account.order = Some(MarketOrder { order_id, order_line_id });
+    let stored = subscription::open(deps, &account).await?;
+    if !stored.buyer_known() {
+        // Within KooGallery's 5 s: if the query is slow or down, the sweeper asks again.
+        if tokio::time::timeout(ORDER_QUERY_BUDGET, learn_buyer(deps, &stored)).await.is_err() {
+            tracing::info!(instance = %id, "order query slow: the buyer is learnt later");
+        }
+    }
+    Ok(Outcome::Opened { instance_id: id })
+}
+
+/// Asks KooGallery's order query who bought the instance's order and records it. The account
+/// as it then stands (its buyer still unknown when the query failed or knows no buyer).
+pub async fn learn_buyer(deps: &Deps, account: &CloudAccount) -> Result<CloudAccount> {
+    let Some(order) = account.order.as_ref().filter(|_| !account.buyer_known()) else {
+        return Ok(account.clone());
+    };
+    match deps.orders.buyer(order).await {
+        Ok(Some(buyer)) if fields::huawei_account_id(&buyer).is_ok() => {
+            deps.marketplace.learn_buyer(&account.id, &buyer).await
+        }
+        Ok(Some(buyer)) => {
+            tracing::warn!(instance = %account.id, len = buyer.len(), "order query named a buyer that is no Huawei account id");
+            Ok(account.clone())
+        }
+        Ok(None) => {
+            tracing::warn!(instance = %account.id, "order query knows no such order");
+            Ok(account.clone())
+        }
+        Err(e) => {
+            tracing::info!(instance = %account.id, error = %e, "order query failed; asked again later");
+            Ok(account.clone())
+        }
+    }
+}
+
+/// The sweeper's part: instances whose buyer is not known yet, asked again.
+pub async fn learn_pending_buyers(deps: &Deps, deadline: Option<Instant>) -> Result<usize> {
+    let mut learnt = 0;
+    for id in deps.marketplace.buyers_unknown().await? {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if let Some(a) = deps.marketplace.cloud_account(&id).await? {
+            learnt += usize::from(learn_buyer(deps, &a).await?.buyer_known());
+        }
+    }
+    Ok(learnt)
+}
+
+async fn instance(deps: &Deps, instance_id: &str) -> Result<Option<CloudAccount>> {
+    if instance_id.len() > MAX_ID || !fields::is_id(instance_id) {
+        return Ok(None);
+    }
+    Ok(deps
+        .marketplace
+        .cloud_account(&CloudAccount::huawei_id(instance_id))
+        .await?
+        .filter(|a| a.platform == Platform::Huawei))
+}
+
+async fn query(deps: &Deps, ids: &[String]) -> Result<Outcome> {
+    if ids.is_empty() || ids.len() > 100 {
+        return Ok(Outcome::InvalidParameter);
+    }
+    let now = deps.clock.now();
+    let mut found = Vec::new();
+    for i in ids {
+        let Some(a) = instance(deps, i).await? else { continue };
+        let usage_value = deps
+            .metering
+            .reports_of(&a.id)
+            .await?
+            .iter()
+            .filter(|r| r.status == ReportStatus::Reported)
+            .filter_map(|r| r.value.map(|v| v.sent))
+            .sum();
+        found.push(InstanceUsage { instance_id: i.clone(), usage_value, statistical_time: now });
+    }
+    Ok(if found.is_empty() { Outcome::InstanceNotFound } else { Outcome::Instances(found) })
+}
+
+/// How far a request's timestamp may be from now: "The difference between the timestamp and
+/// the current time must not exceed 60 seconds" (HTTP Body Signature, topic_0070649090).
+pub const FRESHNESS: chrono::Duration = chrono::Duration::seconds(60);
+/// Nonces are remembered longer than a timestamp stays fresh: a replay is either stale or seen.
+pub const NONCE_MEMORY: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether a signed request is fresh and its nonce unseen ("You can cache it to defend against
+/// replay attacks"): a stale or replayed request changes nothing.
+pub async fn admit(deps: &Deps, nonce: &str, sent_at: DateTime<Utc>) -> Result<bool> {
+    let now = deps.clock.now();
+    if (now - sent_at).abs() > FRESHNESS {
+        return Ok(false);
+    }
+    deps.marketplace.first_use_of_nonce(&format!("koogallery#{nonce}"), now, now + NONCE_MEMORY).await
 }

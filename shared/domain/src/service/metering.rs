@@ -4,14 +4,18 @@
 //! send, and apply each answer: taken, refused (the usage falls back to enterprise with its
 //! reason), or not this time (sent again next run). A crash between any two steps leaves a
 //! fixed report that the next run sends as it is, never a different one.
+//!
+//! A refusal of a subscription that is still active ends it: the run hands those accounts back
+//! (`RunFigures::refused`) and `subscription` closes them, so metering knows nothing of
+//! cancellations.
 
-use super::{billing, cancellation, Deps};
+use super::{billing, Deps};
 use crate::billing_items;
 use crate::error::{Error, Result};
 use crate::model::{CloudAccount, CloudStatus, Platform};
 use crate::money::Currency;
-use crate::ports::{FallbackPart, MeterRecord, Transition};
-use crate::rules::metering::{self, FallbackReason, MeterReport, ReportStatus, SendOutcome};
+use crate::ports::{FallbackPart, MeterLease, MeterRecord};
+use crate::rules::metering::{self, FallbackReason, MeterReport, Plan, ReportStatus, SendOutcome, Subscription};
 use crate::rules::rating::{BalanceDelta, LineDelta, LineKey, LinePayer};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -45,6 +49,9 @@ pub struct RunFigures {
     pub deferred: usize,
     pub skipped_leased: usize,
     pub failed: usize,
+    /// Active subscriptions the marketplace refused (customer not subscribed): to be ended.
+    #[serde(skip)]
+    pub refused: Vec<CloudAccount>,
 }
 
 impl RunFigures {
@@ -57,6 +64,7 @@ impl RunFigures {
         self.deferred += o.deferred;
         self.skipped_leased += o.skipped_leased;
         self.failed += o.failed;
+        self.refused.extend(o.refused.iter().cloned());
     }
 }
 
@@ -82,24 +90,24 @@ pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<RunFigures> {
 
 /// The final report of a subscription that is ending, at once. Never fails its caller (an
 /// event handler): what it cannot do stays due for the hourly run.
-pub async fn final_report(deps: &Deps, cloud_account_id: &str, deadline: Option<Instant>) {
+pub async fn final_report(deps: &Deps, cloud_account_id: &str, deadline: Option<Instant>) -> RunFigures {
+    let mut f = RunFigures::default();
     for attempt in 0..20u32 {
-        let f = meter(deps, vec![cloud_account_id.to_string()], Mode::Final, deadline).await;
-        if f.skipped_leased == 0 {
-            return;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return;
+        f = meter(deps, vec![cloud_account_id.to_string()], Mode::Final, deadline).await;
+        if f.skipped_leased == 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            return f;
         }
         // Another run holds the account: it will be done in a moment.
         tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(4))).await;
     }
+    f
 }
 
 /// An account under its lease, its reports fixed and covered, ready to send.
 struct Prepared {
     account: CloudAccount,
     seen: u64,
+    carrying: bool,
     to_send: Vec<MeterReport>,
     figures: RunFigures,
 }
@@ -112,11 +120,13 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
             return Err(None); // the next run takes it
         }
         match deps.metering.lease(&id, now).await {
-            Ok(Some(seen)) => match prepare(deps, &id, seen, mode, now).await {
+            Ok(Some(lease)) => match prepare(deps, &id, &lease, mode, now).await {
                 Ok(p) => Ok(p),
                 Err(e) => {
                     tracing::warn!(cloud_account = %id, error = %e, "metering of a cloud account failed; next run retries");
-                    let _ = deps.metering.release(&id, seen, false).await;
+                    if let Err(e) = deps.metering.release(&id, lease.seen, false, true).await {
+                        tracing::warn!(cloud_account = %id, error = %e, "metering lease not released; it expires");
+                    }
                     Err(Some(RunFigures { failed: 1, ..RunFigures::default() }))
                 }
             },
@@ -145,11 +155,7 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
             let mut slots = Vec::new();
             for (pi, p) in prepared.iter().enumerate().filter(|(_, p)| p.account.platform == platform) {
                 for (ri, r) in p.to_send.iter().enumerate() {
-                    records.push(MeterRecord {
-                        report: r,
-                        account: &p.account,
-                        dimension: dimension(platform, &r.item),
-                    });
+                    records.push(MeterRecord { report: r, account: &p.account });
                     slots.push((pi, ri));
                 }
             }
@@ -164,7 +170,7 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
 
     let settles = prepared.into_iter().zip(outcomes).map(|(p, o)| async move {
         let id = p.account.id.clone();
-        match settle(deps, p, o, deadline).await {
+        match settle(deps, p, o).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(cloud_account = %id, error = %e, "metering outcome not recorded; the report is sent again next run");
@@ -178,46 +184,68 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
     total
 }
 
-/// Under the lease: reports fixed by an earlier run are covered first (their usage must not be
-/// planned twice), then the uncovered usage is fixed into new reports. Reports the
+/// Under the lease: reports fixed by an earlier run are covered first where they were too large
+/// to be covered as they were fixed (their usage must not be planned twice), then the uncovered
+/// usage is fixed into new reports, with their cover, together. Reports the
 /// marketplace can no longer take fall back now; the rest are to send.
-async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc>) -> Result<Prepared> {
+async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: DateTime<Utc>) -> Result<Prepared> {
     let mut f = RunFigures { accounts: 1, ..RunFigures::default() };
     let account =
         deps.marketplace.cloud_account(id).await?.ok_or_else(|| Error::internal("metered cloud account missing"))?;
-    let mut reports = deps.metering.open_reports(id).await?;
+    let mut reports = deps.metering.open_reports(id, &lease.open).await?;
     for r in &reports {
         deps.metering.cover(r).await?;
     }
     let lines = deps.metering.meter_lines(id).await?;
     let final_report = mode == Mode::Final || account.status == CloudStatus::Cancelled;
-    let at = metering::report_time(now, final_report);
-    for planned in metering::plan(id, account.platform, &lines, at, final_report) {
-        let r = deps.metering.fix_report(&planned).await?;
-        if planned.displaced_by(&r) {
-            // Sent earlier this hour (or minute): the account stays due, the usage uncovered.
-            f.deferred += 1;
-            continue;
-        }
-        deps.metering.cover(&r).await?;
-        f.reports_fixed += 1;
-        if r.status == ReportStatus::Fixed && !reports.iter().any(|o| o.tag() == r.tag()) {
-            reports.push(r);
+    let sub = Subscription { opened_at: account.opened_at, cancelled_at: account.cancelled_at };
+    // KooGallery carries money from one report to the next: one report in flight at a time.
+    let one_at_a_time = account.platform == Platform::Huawei && !reports.is_empty();
+    let mut covered_now = Vec::new();
+    if !one_at_a_time {
+        let carry_in = match account.platform {
+            Platform::Huawei => metering::carry_from(deps.metering.last_report(id).await?.as_ref()),
+            _ => crate::money::Amount::ZERO,
+        };
+        let plan = Plan {
+            cloud_account_id: id,
+            platform: account.platform,
+            period: metering::report_period(account.platform, now, final_report, sub),
+            final_report,
+            carry_in,
+        };
+        let planned = metering::plan(&plan, &lines);
+        let stored = deps.metering.fix_reports(&planned).await?;
+        for (planned, r) in planned.iter().zip(stored) {
+            if planned.displaced_by(&r) {
+                // Sent earlier this hour: the account stays due, the usage uncovered.
+                f.deferred += 1;
+                continue;
+            }
+            covered_now.push(r.clone());
+            f.reports_fixed += 1;
+            if r.status == ReportStatus::Fixed && !reports.iter().any(|o| o.tag() == r.tag()) {
+                reports.push(r);
+            }
         }
     }
-    // After the subscription ended only its final report is sent; what comes later falls back.
-    let ended_before = |r: &MeterReport| {
-        account.status == CloudStatus::Cancelled
-            && mode == Mode::Hourly
-            && account.cancelled_at.is_some_and(|c| r.at >= c)
-    };
+    let carrying = carrying_after(&lines, &covered_now);
+    if one_at_a_time && carrying {
+        f.deferred += 1; // waits for the report in flight
+    }
+    // The subscription's final report went when it ended: what is planned after that is no
+    // longer the marketplace's to take ("after which no further metering records will be
+    // accepted"). Reports fixed before are still sent while their window lasts.
+    let after_the_end =
+        |r: &MeterReport| account.status == CloudStatus::Cancelled && mode == Mode::Hourly && covered_now.contains(r);
     let mut to_send = Vec::new();
     for r in reports {
-        if ended_before(&r) {
+        if after_the_end(&r) {
             fall_back(deps, &r, FallbackReason::SubscriptionEnded).await?;
             f.fell_back += 1;
-        } else if account.status == CloudStatus::Frozen {
-            // A frozen instance pays nothing (KooGallery FREEZE): its usage is the enterprise's.
+        } else if account.frozen_during(r.at, r.period_end()) {
+            // A frozen instance pays nothing (KooGallery FREEZE): usage of a period that overlapped a
+            // freeze is the enterprise's, even when the instance was unfrozen since.
             fall_back(deps, &r, FallbackReason::CustomerNotSubscribed).await?;
             f.fell_back += 1;
         } else if metering::window_passed(&r, now) {
@@ -227,22 +255,33 @@ async fn prepare(deps: &Deps, id: &str, seen: u64, mode: Mode, now: DateTime<Utc
             to_send.push(r);
         }
     }
-    Ok(Prepared { account, seen, to_send, figures: f })
+    Ok(Prepared { account, seen: lease.seen, carrying, to_send, figures: f })
+}
+
+/// Whether the lines still hold usage in no report once the reports just fixed cover theirs.
+fn carrying_after(lines: &[metering::MeterLine], fixed: &[MeterReport]) -> bool {
+    let mut uncovered: std::collections::BTreeMap<String, crate::money::Amount> = Default::default();
+    for l in lines {
+        *uncovered.entry(l.key.item.clone()).or_default() += l.quantity - l.covered;
+    }
+    for r in fixed {
+        for (item, q) in r.per_item() {
+            *uncovered.entry(item).or_default() -= q;
+        }
+    }
+    uncovered.values().any(|q| *q > crate::money::Amount::ZERO)
 }
 
 /// Applies the marketplace's answers, gives the lease back, and ends a subscription the
 /// marketplace refused.
-async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, deadline: Option<Instant>) -> Result<RunFigures> {
-    let Prepared { account, seen, to_send, mut figures } = p;
+async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<RunFigures> {
+    let Prepared { account, seen, carrying, to_send, mut figures } = p;
     let mut refused = false;
     let applied = async {
+        let mut taken = Vec::new();
         for (r, outcome) in to_send.iter().zip(outcomes) {
             match outcome {
-                SendOutcome::Accepted => {
-                    deps.metering.mark_reported(r).await?;
-                    figures.reported += 1;
-                    crate::telemetry::reported(r.platform);
-                }
+                SendOutcome::Accepted => taken.push(r.clone()),
                 SendOutcome::Refused(reason) => {
                     fall_back(deps, r, reason).await?;
                     figures.fell_back += 1;
@@ -255,45 +294,44 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, deadline: 
                 }
             }
         }
+        // Every report taken, counted on its lines in as few writes as they fit.
+        deps.metering.mark_reported(&taken).await?;
+        figures.reported += taken.len();
+        taken.iter().for_each(|r| crate::telemetry::reported(r.platform));
         Ok::<_, Error>(())
     }
     .await;
     let settled = applied.is_ok() && figures.pending == 0 && figures.deferred == 0;
-    deps.metering.release(&account.id, seen, settled).await?;
+    deps.metering.release(&account.id, seen, settled, carrying).await?;
     applied?;
     if refused {
         // The marketplace says the customer is not subscribed: the subscription is over.
-        end_refused(deps, &account, deadline).await?;
+        figures.refused.push(account);
     }
     Ok(figures)
-}
-
-fn dimension(platform: Platform, item: &str) -> &'static str {
-    let i = billing_items::find(item);
-    match platform {
-        Platform::Aws => i.map(|i| i.aws_dimension).unwrap_or("unknown"),
-        Platform::Aliyun | Platform::Huawei => i.map(|i| i.usage_code).unwrap_or("unknown"),
-    }
 }
 
 /// A report's usage lands on its billing accounts' enterprise lines, with the reason, and is
 /// charged to their balances; then the arrears rule runs on each.
 async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Result<()> {
+    let open_month = crate::rules::usage::month_of(deps.clock.now());
     let parts: Vec<FallbackPart> = r
         .parts
         .iter()
         .map(|p| {
             let currency = Currency::of_site(&p.site);
+            let cloud_line = r.line_of(p);
             let line = LineKey {
                 payer: LinePayer::FellBack {
                     platform: r.platform,
                     cloud_account_id: r.cloud_account_id.clone(),
                     reason: reason.code().to_string(),
                 },
-                ..r.line_of(p)
+                ..cloud_line.clone()
             };
+            let charges = billing_items::cost(&cloud_line.item, p.delta, currency);
             FallbackPart {
-                cloud_line: r.line_of(p),
+                cloud_line,
                 delta: p.delta,
                 line: LineDelta {
                     key: line,
@@ -301,11 +339,8 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
                     workspace_name: p.workspace_name.clone(),
                     site: p.site.clone(),
                 },
-                charge: BalanceDelta {
-                    billing_account: p.billing_account.clone(),
-                    currency,
-                    charges: billing_items::cost(&r.item, p.delta, currency),
-                },
+                charge: BalanceDelta { billing_account: p.billing_account.clone(), currency, charges },
+                open_month: open_month.clone(),
             }
         })
         .collect();
@@ -322,21 +357,6 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
     Ok(())
 }
 
-/// A refusal ends the subscription: the account is cancelled (flow 7), and its workspaces'
-/// history records the marketplace's refusal as the cause.
-async fn end_refused(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>) -> Result<()> {
-    let now = deps.clock.now();
-    deps.marketplace.mark_refused(&account.id, now).await?;
-    if let Some(Transition::Applied { account }) =
-        deps.marketplace.transition(&account.id, CloudStatus::Cancelled, now).await?
-    {
-        if account.status == CloudStatus::Cancelled {
-            cancellation::run(deps, &account, deadline).await?;
-        }
-    }
-    Ok(())
-}
-
 /// One row of the reconciliation (对账): per cloud account, reporting hour and item.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReconciliationRow {
@@ -348,40 +368,46 @@ pub struct ReconciliationRow {
     pub reported: String,
     pub fell_back: String,
     pub pending: String,
+    /// KooGallery: the value the report sent, in CNY (one value covers every item).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
-/// `GET /v1/admin/metering?from&to`: each report stamped in the period, with what it covered
-/// and what became of it; and, per cloud account and item, the usage not yet in a report
-/// (`hour` null): carried fractions and what the next run will fix.
+/// `GET /v1/admin/metering?from&to`: each report stamped in the period, per item it covers,
+/// with what became of it; and, for every cloud account whose lines hold usage in no report
+/// (carried fractions, what the next run will fix), due or not, that usage (`hour` null).
 pub async fn reconciliation(deps: &Deps, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ReconciliationRow>> {
     if to <= from || to - from > chrono::Duration::days(93) {
         return Err(Error::field("to", "invalid", "must be after from, at most 93 days later"));
     }
     let zero = crate::money::Amount::ZERO;
-    let mut rows: Vec<ReconciliationRow> = deps
-        .metering
-        .reports_between(from, to)
-        .await?
-        .into_iter()
-        .map(|r| {
+    let text = |a: crate::money::Amount| a.normalize().to_string();
+    let mut rows = Vec::new();
+    for r in deps.metering.reports_between(from, to).await? {
+        for (item, q) in r.per_item() {
             let (reported, fell, pending) = match r.status {
-                ReportStatus::Reported => (r.attributed, zero, zero),
-                ReportStatus::FellBack => (zero, r.attributed, zero),
-                ReportStatus::Fixed => (zero, zero, r.attributed),
+                ReportStatus::Reported => (q, zero, zero),
+                ReportStatus::FellBack => (zero, q, zero),
+                ReportStatus::Fixed => (zero, zero, q),
             };
-            ReconciliationRow {
-                cloud_account_id: r.cloud_account_id,
+            rows.push(ReconciliationRow {
+                cloud_account_id: r.cloud_account_id.clone(),
                 platform: r.platform,
                 hour: Some(r.at),
-                item: r.item,
-                attributed: r.attributed.normalize().to_string(),
-                reported: reported.normalize().to_string(),
-                fell_back: fell.normalize().to_string(),
-                pending: pending.normalize().to_string(),
-            }
-        })
-        .collect();
-    for id in deps.metering.due_accounts().await? {
+                item,
+                attributed: text(q),
+                reported: text(reported),
+                fell_back: text(fell),
+                pending: text(pending),
+                value: r.value.map(|v| text(v.sent)),
+            });
+        }
+    }
+    let mut ids: Vec<String> = deps.metering.due_accounts().await?;
+    ids.extend(deps.metering.carrying_accounts().await?);
+    ids.sort();
+    ids.dedup();
+    for id in ids {
         let Some(account) = deps.marketplace.cloud_account(&id).await? else { continue };
         let mut by_item: std::collections::BTreeMap<String, crate::money::Amount> = Default::default();
         for l in deps.metering.meter_lines(&id).await? {
@@ -392,10 +418,11 @@ pub async fn reconciliation(deps: &Deps, from: DateTime<Utc>, to: DateTime<Utc>)
             platform: account.platform,
             hour: None,
             item,
-            attributed: q.normalize().to_string(),
+            attributed: text(q),
             reported: "0".into(),
             fell_back: "0".into(),
-            pending: q.normalize().to_string(),
+            pending: text(q),
+            value: None,
         }));
     }
     rows.sort_by(|a, b| (&a.cloud_account_id, a.hour, &a.item).cmp(&(&b.cloud_account_id, b.hour, &b.item)));

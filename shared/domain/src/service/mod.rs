@@ -1,25 +1,29 @@
 //! One function per operation: load through ports → decide with `rules` → commit → effects.
 
 pub mod agreements;
+pub mod aliyun;
+pub mod aws;
 pub mod billing;
 pub mod cancellation;
 pub mod cloud;
+pub mod issuing;
 pub mod koogallery;
-pub mod marketplace;
 pub mod metering;
 pub mod outbox;
 pub mod register;
 pub mod session;
 pub mod settlement;
+pub mod subscription;
 pub mod upgrade;
 pub mod usage;
 
 use crate::crypto::token::{Principal, Verdict};
 use crate::model::Session;
 use crate::ports::{
-    AccountStore, AttemptStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter, MarketplaceStore,
-    MeteringStore, OutboxStore, TokenKeyring, UsageStore,
+    AccountStore, AttemptStore, BillStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter,
+    MarketplaceStore, MeteringStore, OrderQuery, OutboxStore, TokenKeyring, UsageStore,
 };
+use crate::rules::exporters::SiteExporters;
 use std::sync::Arc;
 
 /// The ports an operation may use, built once per process (in `main`) and shared by every
@@ -32,12 +36,17 @@ pub struct Deps {
     pub marketplace: Arc<dyn MarketplaceStore>,
     pub cancellations: Arc<dyn CancellationStore>,
     pub usage: Arc<dyn UsageStore>,
+    pub bills: Arc<dyn BillStore>,
     pub metering: Arc<dyn MeteringStore>,
     pub meters: Meters,
     pub mailer: Arc<dyn Mailer>,
     pub resolver: Arc<dyn CustomerResolver>,
+    /// KooGallery's order query: who bought an instance.
+    pub orders: Arc<dyn OrderQuery>,
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<dyn TokenKeyring>,
+    /// Which IAM roles report usage for which site (configuration, flow 8).
+    pub exporters: Arc<SiteExporters>,
 }
 
 /// The marketplaces' usage reporting, one adapter each.

@@ -1,25 +1,35 @@
 //! Flow 8 and 9: a site's batch of usage records, each counted once and attributed to the
 //! payer in force at the start of its hour. Load (workspaces, and history where the current
 //! settlement does not cover an hour) → decide (`rules::usage`, `rules::rating`) → commit in
-//! atomic chunks (records, bill lines, balance charges together) → arrears (flow 11).
+//! atomic chunks (records, bill lines, balance charges and the months' accruals together, each
+//! month only while its bill is not issued) → arrears (flow 11).
 
 use super::{billing, Deps};
 use crate::error::{Error, Result};
 use crate::model::{Language, SettlementChange, Workspace};
 use crate::money::Currency;
 use crate::ports::{UsageOutcome, MAX_COMMIT_ITEMS};
-use crate::rules::rating::{plan, Attributed, UsageCommit};
+use crate::rules::exporters::Exporter;
+use crate::rules::rating::{plan, Attributed, MonthKey, UsageCommit};
 use crate::rules::usage::{self, Payer, Refusal, UsageRecord};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Commits in flight at once.
 const PARALLEL: usize = 4;
 
 #[derive(Debug, Deserialize)]
 pub struct UsageBatch {
-    pub records: Option<Vec<serde_json::Value>>,
+    /// Each record as sent: its fields are read from their own text (see `rules::usage`).
+    pub records: Option<Vec<Box<RawValue>>>,
+}
+
+/// The caller of `POST /v1/usage` (its IAM ARN) as an exporter of the sites that name its
+/// role; a caller that reports for no site is refused before anything is read or recorded.
+pub fn exporter(deps: &Deps, caller_arn: &str) -> Result<Exporter> {
+    deps.exporters.exporter(caller_arn).ok_or(Error::Forbidden)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +52,7 @@ impl IngestReport {
     }
 }
 
-pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
+pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Result<IngestReport> {
     let raw = batch.records.ok_or_else(|| Error::field("records", "required", "is required"))?;
     if raw.is_empty() || raw.len() > usage::MAX_RECORDS {
         return Err(Error::field("records", "invalid", "must hold 1 to 1000 records"));
@@ -53,38 +63,59 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
     for (i, v) in raw.iter().enumerate() {
         match usage::parse_record(v, now) {
             Ok(r) => parsed.push((i, r)),
-            Err(why) => report.reject(i, v.get("id").and_then(|x| x.as_str()).filter(|s| s.len() <= 128), why),
+            Err(why) => report.reject(i, usage::record_id(v).as_deref(), why),
         }
     }
-
     let mut ids: Vec<String> = parsed.iter().map(|(_, r)| r.workspace_id.clone()).collect();
     ids.sort();
     ids.dedup();
     let workspaces: HashMap<String, Workspace> =
         deps.accounts.workspaces(&ids).await?.into_iter().map(|w| (w.id.clone(), w)).collect();
     let histories = histories_needed(deps, &parsed, &workspaces).await?;
+    let (attributed, repeats) = attribute(&mut report, parsed, &workspaces, &histories, exporter);
+    let commits = commit_all(deps, &mut report, attributed, repeats, &workspaces).await?;
+    tracing::info!(
+        accepted = report.accepted,
+        duplicates = report.duplicates,
+        rejected = report.rejected.len(),
+        commits,
+        "usage batch"
+    );
+    Ok(report)
+}
 
-    // Within the batch the same record twice is a duplicate, or a conflict if it differs.
-    let mut seen: HashMap<(String, String), String> = HashMap::new();
-    let mut attributed: Vec<(usize, Attributed)> = Vec::new();
+/// A later record of the batch with an id that an earlier one has: judged, once the first is
+/// committed, against what that id then stands for.
+struct Repeat {
+    index: usize,
+    key: (String, String),
+    fingerprint: String,
+}
+
+/// Each record admitted (`rules::usage::admit`), with the payer of its hour; of the records of
+/// one id (per site), the first goes to the commit and the others are repeats.
+fn attribute(
+    report: &mut IngestReport,
+    parsed: Vec<(usize, UsageRecord)>,
+    workspaces: &HashMap<String, Workspace>,
+    histories: &HashMap<String, Vec<SettlementChange>>,
+    exporter: &Exporter,
+) -> (Vec<(usize, Attributed)>, Vec<Repeat>) {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let (mut attributed, mut repeats) = (Vec::new(), Vec::new());
     for (i, r) in parsed {
-        let Some(ws) = workspaces.get(&r.workspace_id) else {
-            report.reject(i, Some(&r.id), Refusal::WorkspaceNotFound);
-            continue;
+        let ws = match usage::admit(&r, workspaces.get(&r.workspace_id), exporter) {
+            Ok(ws) => ws,
+            Err(why) => {
+                report.reject(i, Some(&r.id), why);
+                continue;
+            }
         };
         let fingerprint = usage::fingerprint(&r);
-        match seen.get(&(ws.site.clone(), r.id.clone())) {
-            Some(f) if *f == fingerprint => {
-                report.duplicates += 1;
-                continue;
-            }
-            Some(_) => {
-                report.reject(i, Some(&r.id), Refusal::Conflict);
-                continue;
-            }
-            None => {
-                seen.insert((ws.site.clone(), r.id.clone()), fingerprint.clone());
-            }
+        let key = (ws.site.clone(), r.id.clone());
+        if !seen.insert(key.clone()) {
+            repeats.push(Repeat { index: i, key, fingerprint });
+            continue;
         }
         let settlement = match histories.get(&ws.id) {
             Some(h) => usage::settlement_at(ws, h, r.hour),
@@ -100,11 +131,40 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
         };
         attributed.push((i, a));
     }
+    (attributed, repeats)
+}
 
-    // Commit; records found already stored are duplicates (same content) or conflicts.
+/// What a record's id stands for once its commit is settled.
+#[derive(Clone)]
+enum Stands {
+    /// The content stored under the id (stored before, or just committed).
+    As(String),
+    /// Nothing: its month's bill was issued meanwhile.
+    Closed,
+    /// Stored, with content that cannot be read back.
+    Unknown,
+}
+
+/// A repeat is a duplicate when it says what its id stands for, else refused like it.
+fn judge(repeat: &Repeat, stands: Option<&Stands>) -> Option<Refusal> {
+    match stands {
+        Some(Stands::As(f)) if *f == repeat.fingerprint => None,
+        Some(Stands::Closed) => Some(Refusal::PeriodClosed),
+        _ => Some(Refusal::Conflict),
+    }
+}
+
+/// Commits in atomic chunks (records found stored are duplicates or conflicts) and judges the
+/// repeats, then the arrears rule on every balance charged. Returns how many commits were planned.
+async fn commit_all(
+    deps: &Deps,
+    report: &mut IngestReport,
+    attributed: Vec<(usize, Attributed)>,
+    repeats: Vec<Repeat>,
+    workspaces: &HashMap<String, Workspace>,
+) -> Result<usize> {
     let index_of: HashMap<(String, String), usize> =
         attributed.iter().map(|(i, a)| ((a.site.clone(), a.record.id.clone()), *i)).collect();
-    let languages: HashMap<String, Language> = workspaces.values().map(|w| (w.id.clone(), w.language)).collect();
     let commits = plan(attributed.into_iter().map(|(_, a)| a).collect(), MAX_COMMIT_ITEMS);
     let commit_count = commits.len();
     let outcomes: Vec<Outcome> = stream::iter(commits.into_iter().map(|c| commit_until_settled(deps, c)))
@@ -112,18 +172,26 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
         .try_collect()
         .await?;
     let mut charged: BTreeMap<(String, Currency), Language> = BTreeMap::new();
+    let mut stands: HashMap<(String, String), Stands> = HashMap::new();
     for o in outcomes {
         report.accepted += o.committed.len();
         report.duplicates += o.duplicates;
-        for (site, id) in o.conflicts {
+        stands.extend(o.stands);
+        for (site, id, why) in o.refused {
             let index = index_of.get(&(site, id.clone())).copied().unwrap_or_default();
-            report.reject(index, Some(&id), Refusal::Conflict);
+            report.reject(index, Some(&id), why);
         }
         for a in o.committed {
             if let Some((account, currency, _)) = a.charge() {
-                let language = languages.get(&a.record.workspace_id).copied().unwrap_or(Language::Zh);
+                let language = workspaces.get(&a.record.workspace_id).map(|w| w.language).unwrap_or(Language::Zh);
                 charged.entry((account, currency)).or_insert(language);
             }
+        }
+    }
+    for r in &repeats {
+        match judge(r, stands.get(&r.key)) {
+            None => report.duplicates += 1,
+            Some(why) => report.reject(r.index, Some(&r.key.1), why),
         }
     }
     report.rejected.sort_by_key(|r| r.index);
@@ -133,14 +201,7 @@ pub async fn ingest(deps: &Deps, batch: UsageBatch) -> Result<IngestReport> {
             tracing::warn!(billing_account = %account, error = %e, "arrears check deferred");
         }
     }
-    tracing::info!(
-        accepted = report.accepted,
-        duplicates = report.duplicates,
-        rejected = report.rejected.len(),
-        commits = commit_count,
-        "usage batch"
-    );
-    Ok(report)
+    Ok(commit_count)
 }
 
 /// Histories of the workspaces whose current settlement does not cover every hour reported.
@@ -168,35 +229,59 @@ async fn histories_needed(
     stream::iter(reads).buffer_unordered(16).try_collect().await
 }
 
+fn key_of(a: &Attributed) -> (String, String) {
+    (a.site.clone(), a.record.id.clone())
+}
+
 struct Outcome {
     committed: Vec<Attributed>,
     duplicates: usize,
-    conflicts: Vec<(String, String)>,
+    /// (site, record id, why): conflicts, and records of a month issued meanwhile.
+    refused: Vec<(String, String, Refusal)>,
+    /// What each (site, record id) of the chunk stands for now.
+    stands: Vec<((String, String), Stands)>,
 }
 
-/// Commits a chunk; the records it finds already stored come out (duplicates or conflicts)
-/// and the rest is committed again, until nothing is left.
+/// Commits a chunk; the records it finds already stored come out (duplicates or conflicts),
+/// as do those of a month whose bill was issued meanwhile (the month closed while the batch
+/// was read), and the rest is committed again, until nothing is left.
 async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Outcome> {
-    let mut out = Outcome { committed: vec![], duplicates: 0, conflicts: vec![] };
+    let mut out = Outcome { committed: vec![], duplicates: 0, refused: vec![], stands: vec![] };
     while !commit.records.is_empty() {
-        match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
+        let (existing, issued) = match deps.usage.commit_usage(&commit, deps.clock.now()).await? {
             UsageOutcome::Committed => {
+                let committed = commit.records.iter().map(|a| (key_of(a), Stands::As(a.fingerprint.clone())));
+                out.stands.extend(committed);
                 out.committed = commit.records;
                 return Ok(out);
             }
-            UsageOutcome::Existing(found) => {
-                let stored: HashMap<usize, Option<String>> = found.into_iter().collect();
-                let mut rest = Vec::new();
-                for (i, a) in commit.records.into_iter().enumerate() {
-                    match stored.get(&i) {
-                        Some(Some(f)) if *f == a.fingerprint => out.duplicates += 1,
-                        Some(_) => out.conflicts.push((a.site, a.record.id)),
-                        None => rest.push(a),
-                    }
+            UsageOutcome::Refused { existing, issued } => (existing, issued),
+        };
+        let stored: HashMap<usize, Option<String>> = existing.into_iter().collect();
+        let issued: HashSet<MonthKey> = issued.into_iter().collect();
+        let before = commit.records.len();
+        let mut rest = Vec::new();
+        for (i, a) in commit.records.into_iter().enumerate() {
+            let (stands, refusal) = match stored.get(&i) {
+                Some(Some(f)) if *f == a.fingerprint => (Stands::As(f.clone()), None),
+                Some(Some(f)) => (Stands::As(f.clone()), Some(Refusal::Conflict)),
+                Some(None) => (Stands::Unknown, Some(Refusal::Conflict)),
+                None if a.month().is_some_and(|m| issued.contains(&m)) => (Stands::Closed, Some(Refusal::PeriodClosed)),
+                None => {
+                    rest.push(a);
+                    continue;
                 }
-                commit = UsageCommit::of(rest);
+            };
+            match refusal {
+                None => out.duplicates += 1,
+                Some(why) => out.refused.push((a.site.clone(), a.record.id.clone(), why)),
             }
+            out.stands.push((key_of(&a), stands));
         }
+        if rest.len() == before {
+            return Err(Error::internal("a usage commit was refused for no record of it"));
+        }
+        commit = UsageCommit::of(rest);
     }
     Ok(out)
 }

@@ -15,6 +15,9 @@ fn account(id: &str, platform: Platform) -> CloudAccount {
         last_event_at: Utc::now(),
         cancelled_at: None,
         refused_at: None,
+        opened_at: None,
+        order: None,
+        freezes: Vec::new(),
     }
 }
 

@@ -1,7 +1,10 @@
-//! Huawei Cloud KooGallery's SaaS interface (V2.0) signatures. A request carries
+//! Huawei Cloud KooGallery's SaaS interface (V2.0) signatures ("HTTP Body Signature",
+//! support.huaweicloud.com/intl/en-us/accessg-marketplace/topic_0070649090.html, with the key as
+//! the License V2 page "请求认证说明" (zh-cn_topic_0070649248) writes it). A request carries
 //! `signature`, `timestamp` and `nonce` as URL parameters:
 //! `signature = HEX(HMAC-SHA256(key, key + nonce + timestamp + hex(HMAC-SHA256(key, body))))`.
-//! Answers carry `Body-Sign: sign_type="HMAC-SHA256", signature="<base64(HMAC-SHA256(key, body))>"`.
+//! Answers carry `Body-Sign: sign_type="HMAC-SHA256", signature= "<base64(HMAC-SHA256(key, body))>"`,
+//! with the space after `signature=` that every published example has ("消息头的格式请严格按照示例添加").
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -9,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-fn hmac(key: &str, data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &str, data: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
@@ -32,11 +35,11 @@ pub fn verify_request(key: &str, nonce: &str, timestamp: &str, body: &str, signa
 
 /// The `Body-Sign` header of an answer.
 pub fn body_sign(key: &str, body: &str) -> String {
-    format!("sign_type=\"HMAC-SHA256\", signature=\"{}\"", B64.encode(hmac(key, body.as_bytes())))
+    format!("sign_type=\"HMAC-SHA256\", signature= \"{}\"", B64.encode(hmac(key, body.as_bytes())))
 }
 
-/// A request's timestamp in seconds: KooGallery documents seconds, and its examples send
-/// milliseconds; both are read.
+/// A request's timestamp in seconds: the English page says seconds, the Chinese pages and every
+/// sample send milliseconds; both are read.
 pub fn timestamp_seconds(v: &str) -> Option<i64> {
     let n: i64 = v.trim().parse().ok()?;
     Some(if n > 100_000_000_000 { n / 1000 } else { n })
@@ -61,7 +64,7 @@ mod tests {
     #[test]
     fn answers_are_signed_and_timestamps_read_in_either_unit() {
         let h = body_sign("k3y", r#"{"resultCode":"000000"}"#);
-        assert!(h.starts_with("sign_type=\"HMAC-SHA256\", signature=\"") && h.ends_with('"'), "{h}");
+        assert!(h.starts_with("sign_type=\"HMAC-SHA256\", signature= \"") && h.ends_with('"'), "{h}");
         assert_eq!(timestamp_seconds("1680508066618"), Some(1_680_508_066));
         assert_eq!(timestamp_seconds("1680508066"), Some(1_680_508_066));
         assert_eq!(timestamp_seconds("soon"), None);

@@ -1,5 +1,6 @@
-//! The Alibaba Cloud Marketplace SPI token: MD5 of every parameter except `token`, sorted by
-//! name, joined `k=v&...`, followed by `&key=<secret>`; lower-case hex.
+//! The Alibaba Cloud Marketplace SPI token ("SPI 安全令牌", help.aliyun.com/document_detail/147280.html):
+//! MD5 of every parameter except `token`, sorted by name, joined `k=v&...`, followed by
+//! `&key=<secret>`; lower-case hex.
 
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
