@@ -29,8 +29,12 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
 echo "== smoke test through cargo lambda watch"
 smoke=0
 bash scripts/smoke.sh || smoke=1
-# One closing line for the whole run: cargo prints one per test binary, doc tests last.
-awk -v smoke="$smoke" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-  END { printf "tests: %d passed, %d failed\n", p + (smoke ? 0 : 1), f + smoke }' "$log"
+echo "== contract: schemathesis over every operation of openapi.yaml, through the API Gateway stand-in"
+contract=0
+bash scripts/contract.sh || contract=1
+# One closing line for the whole run: cargo prints one per test binary, doc tests last; the smoke test
+# and the contract run count one each.
+awk -v smoke="$smoke" -v contract="$contract" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  END { printf "tests: %d passed, %d failed\n", p + (smoke ? 0 : 1) + (contract ? 0 : 1), f + smoke + contract }' "$log"
 rm -f "$log"
-[ "$status" = 0 ] && [ "$smoke" = 0 ]
+[ "$status" = 0 ] && [ "$smoke" = 0 ] && [ "$contract" = 0 ]
