@@ -5,7 +5,8 @@ that it reaches past 401 and 404:
 - a commercial workspace's owner (console token) and its billing account (billing token, username);
 - a free workspace's owner (console token), for the upgrade;
 
-and reads the billing items, so that usage records name real ones.
+and reads the billing items, so that usage records name real ones; and names an Alibaba Cloud account and
+two instances for the SPI calls of this run.
 
 Writes, into the run's folder, the dictionaries the config binds path and body parameters to (each used
 for part of the generated cases, schemathesis draws the rest) and `env` with the tokens (mode 0600;
@@ -78,6 +79,9 @@ def main():
     if status != 200:
         sys.exit(f"contract setup: GET /v1/billing/items answered {status}")
     dictionary(folder, "items.dict", *(i["id"] for i in json.loads(items)["items"]))
+    # Alibaba Cloud instances of this run: the SPI creates, renews and releases them.
+    dictionary(folder, "aliyun-accounts.dict", f"{uuid.uuid4().int % 10**16:016d}")
+    dictionary(folder, "aliyun-instances.dict", *(f"contract-{uuid.uuid4().hex[:12]}" for _ in range(2)))
     env = os.path.join(folder, "env")
     with open(os.open(env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(f"CONTRACT_CONSOLE_TOKEN={commercial['session']['token']}\n")
