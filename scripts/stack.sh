@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack: DynamoDB Local, moto (SES), the Marketplace emulator, and every function
+# The local stack: DynamoDB Local, moto (SES, Secrets Manager), the Marketplace emulator, and every function
 # under `cargo lambda watch`, all on 127.0.0.1.
 #   stack.sh services   start the AWS stand-ins, create the table, write .local/env
 #   stack.sh up         services + cargo lambda watch + the scheduler (template.yaml's
@@ -27,6 +27,7 @@ services() {
 
 watch_cmd() {
   set -a; . .local/env; set +a
+  unset "${secret_value_vars[@]}" # the functions read their secrets from Secrets Manager
   exec cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT"
 }
 

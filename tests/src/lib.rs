@@ -4,17 +4,31 @@
 
 pub mod bench;
 pub mod emulator;
+pub mod hosted;
 pub mod money_check;
+pub mod template;
 
 use billing_domain::model::{CloudAccount, Edition, User, Workspace};
 use billing_domain::ports::{Clock, CloudBinding, RegistrationWrite};
-use billing_http::startup::{wire_with, Wired};
 use billing_http::App;
+use billing_wiring::{wire_with, Needs, Settings, Wired};
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt};
 use lambda_http::{Body, Request};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
+
+/// The secrets' values `.local/env` holds as the operator's and the marketplaces' copies
+/// (scripts/lib.sh): tests sign as the marketplaces with them; functions never see them.
+pub const SECRET_VALUE_VARS: &[&str] = &[
+    "TOKEN_SIGNING_KEY",
+    "ALIYUN_SPI_KEY",
+    "ALIYUN_ACCESS_KEY_ID",
+    "ALIYUN_ACCESS_KEY_SECRET",
+    "HUAWEI_KOOGALLERY_KEY",
+    "KOOGALLERY_ACCESS_KEY",
+    "KOOGALLERY_SECRET_KEY",
+];
 
 /// A clock tests move by hand (token expiry, login windows, the monthly change limit).
 pub struct TestClock(Mutex<DateTime<Utc>>);
@@ -34,7 +48,32 @@ impl Clock for TestClock {
     }
 }
 
+/// The tests' own process logs as a function does (JSON lines, info and up unless RUST_LOG
+/// says otherwise), to `$BILLING_LOG_DIR/tests/<test binary>-<pid>.log`: what the handlers
+/// log in-process is in the log scan of `make test`, with the local stack's logs.
+fn log_like_a_function() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(dir) = std::env::var("BILLING_LOG_DIR") else { return };
+        let dir = std::path::Path::new(&dir).join("tests");
+        let exe = std::env::current_exe().ok().and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let file = std::fs::create_dir_all(&dir).and_then(|()| {
+            std::fs::File::create(dir.join(format!("{}-{}.log", exe.unwrap_or_default(), std::process::id())))
+        });
+        if let Ok(file) = file {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(filter)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
+    });
+}
+
 fn require_env() {
+    log_like_a_function();
     assert!(
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok(),
         "the local stack's settings are missing: run the tests with `make test` (it starts the servers and loads .local/env)"
@@ -43,6 +82,8 @@ fn require_env() {
 
 pub struct Harness {
     pub app: App,
+    /// The marketplaces' keys, read from moto's Secrets Manager as the webhook reads them.
+    pub marketplace_keys: Option<billing_wiring::MarketplaceKeys>,
     pub clock: Arc<TestClock>,
     pub wired_sdk: aws_config::SdkConfig,
     /// The table this harness writes to.
@@ -58,8 +99,7 @@ impl Harness {
 
     /// Wiring from a given SDK configuration, e.g. one whose SES endpoint is down.
     pub fn with_sdk(sdk: aws_config::SdkConfig) -> Self {
-        let settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
-        Self::wired(sdk, settings)
+        Self::wired(sdk, settings())
     }
 
     /// A harness on a table of its own, made from infra/table.json, for tests that read the
@@ -69,22 +109,28 @@ impl Harness {
         let sdk = billing_adapters::config::sdk_config().await;
         let table = format!("t-{}", unique());
         create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table).await;
-        let mut settings = billing_adapters::Settings::from_env().expect("settings from .local/env");
+        let mut settings = settings();
         settings.table_name = table;
         Self::wired(sdk, settings)
     }
 
-    fn wired(sdk: aws_config::SdkConfig, settings: billing_adapters::Settings) -> Self {
+    fn wired(sdk: aws_config::SdkConfig, settings: Settings) -> Self {
         let table = settings.table_name.clone();
-        let Wired { mut deps, store, .. } = wire_with(&sdk, settings).expect("wiring from .local/env");
+        let Wired { mut deps, store, marketplace_keys, .. } = wire_with(&sdk, settings);
         let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
         deps.clock = clock.clone();
-        Self { app: App { deps, idempotency: store }, clock, wired_sdk: sdk, table }
+        Self { app: App { deps, idempotency: store }, marketplace_keys, clock, wired_sdk: sdk, table }
     }
 
     pub fn deps(&self) -> &billing_domain::service::Deps {
         &self.app.deps
     }
+}
+
+/// The settings of a function that does everything, from `.local/env`: its secrets are read
+/// from moto's Secrets Manager, where `make up` put them.
+pub fn settings() -> Settings {
+    Settings::from_env(Needs::ALL).expect("settings from .local/env")
 }
 
 /// A unique suffix so tests never share emails, phones or usernames.
@@ -260,10 +306,11 @@ pub fn aliyun_uid() -> String {
 }
 
 pub fn webhook(h: Harness) -> marketplace_webhook::Webhook {
+    let keys = h.marketplace_keys.expect("the harness reads the marketplaces' keys");
     marketplace_webhook::Webhook {
         app: h.app,
-        spi_key: std::env::var("ALIYUN_SPI_KEY").unwrap(),
-        huawei_key: std::env::var("HUAWEI_KOOGALLERY_KEY").expect("HUAWEI_KOOGALLERY_KEY"),
+        spi_key: keys.aliyun_spi_key,
+        huawei_key: keys.huawei_koogallery_key,
         registration_url: "https://example.com/register".into(),
     }
 }

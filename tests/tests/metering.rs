@@ -265,7 +265,7 @@ async fn unsubscribe_pending_sends_the_final_report_within_the_same_invocation()
 #[tokio::test]
 async fn usage_the_marketplace_cannot_take_lands_on_the_enterprise_bill_with_its_reason() {
     let now = hour_start(Utc::now());
-    let w = world(now + Duration::minutes(10)).await;
+    let w = world(now + Duration::minutes(5)).await;
     let month = billing_domain::rules::usage::month_of(now);
 
     // 1. After unsubscribe-success, late usage of an hour it paid for: the subscription ended.
@@ -364,8 +364,9 @@ async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
     w.report(&[usage_record(&format!("h1-{ws}"), &ws, "log_events", now, "3")]).await;
     assert_eq!(w.run().await.reported, 1);
 
-    // Later in that hour: more usage of the hour reported. Reporting it now would reuse its key.
-    w.at(now + Duration::hours(1) + Duration::minutes(40), &[&product]).await;
+    // Later in that hour's planning run: more usage of the hour reported. Reporting it now would
+    // reuse its key.
+    w.at(now + Duration::hours(1) + Duration::minutes(12), &[&product]).await;
     w.report(&[usage_record(&format!("h2-{ws}"), &ws, "log_events", now, "2")]).await;
     let f = w.run().await;
     assert_eq!((f.deferred, f.reported, f.failed), (1, 0, 0), "{f:?}");
@@ -403,6 +404,50 @@ async fn usage_after_its_item_was_reported_this_hour_waits_for_the_next_hour() {
             && l["payer"]["method"] == "enterprise"),
         "{b}"
     );
+}
+
+/// The function runs every quarter of an hour: the run in an hour's first quarter plans that
+/// hour's reports, the others only send again the reports in flight. A report whose answer was
+/// lost goes again a quarter of an hour later (AWS takes the same record again as the same
+/// record), and nothing new is planned between hourly runs.
+#[tokio::test]
+async fn a_report_whose_answer_was_lost_goes_again_at_the_next_quarter_hour_and_nothing_new_is_planned_there() {
+    let now = hour_start(Utc::now()) - Duration::hours(3);
+    let w = world(now + Duration::minutes(5)).await;
+    let product = format!("prod-{}", unique());
+    let (ws, _user, acceptor, license) = aws_customer(&w, &product).await;
+    let cloud = CloudAccount::aws_license_id(&acceptor, &license);
+    let key = format!("acct:{acceptor}|{license}");
+    w.report(&[usage_record(&format!("q1-{ws}"), &ws, "log_events", now, "3")]).await;
+
+    // The hourly run: AWS takes the record, the answer is lost on the way back.
+    w.at(now + Duration::hours(1) + Duration::minutes(2), &[&product]).await;
+    emulator_fault("BatchMeterUsage", Some(&product), "drop", u32::MAX, 1).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending), (0, 1), "{f:?}");
+    emulator_clear_faults(Some(&product)).await;
+    assert!(w.w.app.deps.metering.open_accounts().await.unwrap().contains(&cloud));
+
+    // Usage of the hour now running comes in; the next run is a retry run.
+    w.report(&[usage_record(&format!("q2-{ws}"), &ws, "log_events", now + Duration::hours(1), "2")]).await;
+    w.at(now + Duration::hours(1) + Duration::minutes(17), &[&product]).await;
+    let f = w.run().await;
+    assert_eq!((f.reported, f.pending, f.reports_fixed), (1, 0, 0), "{f:?}");
+    assert!(!w.w.app.deps.metering.open_accounts().await.unwrap().contains(&cloud));
+    assert!(w.w.app.deps.metering.due_accounts().await.unwrap().contains(&cloud), "the new usage stays due");
+    let ledger = emulator_ledger(&key).await;
+    assert_eq!((ledger.len(), ledger_sum(&ledger, "LogEvents")), (1, d("3")), "one record, once: {ledger:?}");
+
+    // A retry run with nothing in flight sends nothing.
+    w.at(now + Duration::hours(1) + Duration::minutes(32), &[&product]).await;
+    let f = w.run().await;
+    assert_eq!((f.accounts, f.reported, f.reports_fixed), (0, 0, 0), "{f:?}");
+
+    // The next hourly run reports the next hour.
+    w.at(now + Duration::hours(2) + Duration::minutes(2), &[&product]).await;
+    assert_eq!(w.run().await.reported, 1);
+    let ledger = emulator_ledger(&key).await;
+    assert_eq!((ledger.len(), ledger_sum(&ledger, "LogEvents")), (2, d("5")), "{ledger:?}");
 }
 
 /// A record sent to the emulator's `BatchMeterUsage` by another party; its status.

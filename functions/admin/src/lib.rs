@@ -8,6 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json as j;
 
+/// What this function reads at start-up and at run time (no secret; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BASIC;
+
 pub const ROUTES: &[route::Route] = &[
     ("PUT", "/v1/admin/billing-accounts/{username}/free-choice"),
     ("POST", "/v1/admin/billing-accounts/{username}/top-ups"),

@@ -7,6 +7,9 @@ use billing_http::{json, respond, route, App, HttpResponse, Request, Result};
 use lambda_http::{Body, Response};
 use serde_json::json as j;
 
+/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+
 pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/billing/items"),
     ("GET", "/v1/billing/bills/{month}"),
@@ -24,7 +27,7 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
         let items: Vec<BillingItemView> = ITEMS.iter().map(BillingItemView::from).collect();
         return Ok(json(200, &j!({ "items": items })));
     }
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let deps = &app.deps;
     Ok(match route {
         1 => {

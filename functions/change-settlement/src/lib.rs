@@ -5,6 +5,9 @@ use billing_domain::service::settlement;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
+/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+
 pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/workspaces/{workspace_id}/settlement-options"),
     ("PUT", "/v1/workspaces/{workspace_id}/settlement"),
@@ -18,7 +21,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let (route, ids) = route::find(req, ROUTES)?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     let deps = &app.deps;
     Ok(match route {
         0 => json(200, &settlement::options(deps, &caller, &ids[0]).await?),

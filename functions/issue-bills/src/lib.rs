@@ -5,6 +5,9 @@
 use billing_domain::service::{issuing, Deps};
 use std::time::Instant;
 
+/// What this function reads at start-up and at run time (no secret; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BASIC;
+
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<issuing::IssueFigures> {
     issuing::run(deps, deadline).await
 }

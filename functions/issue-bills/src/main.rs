@@ -1,8 +1,7 @@
 #[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_runtime::Error> {
-    billing_http::run_scheduled(
-        "issue-bills",
-        |w, deadline| async move { issue_bills::run(&w.deps, Some(deadline)).await },
-    )
+    billing_wiring::run_scheduled("issue-bills", issue_bills::NEEDS, |w, deadline| async move {
+        issue_bills::run(&w.deps, Some(deadline)).await
+    })
     .await
 }

@@ -4,6 +4,9 @@ use billing_domain::service::session::{self, BillingLogin, ConsoleLogin, SsoRequ
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
+/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+
 pub const ROUTES: &[route::Route] =
     &[("POST", "/v1/sessions"), ("POST", "/v1/billing/sessions"), ("POST", "/v1/billing/sso")];
 
@@ -14,7 +17,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let (route, _) = route::find(req, ROUTES)?;
     // SSO acts for its caller: its Idempotency-Keys are the caller's own.
-    let caller = if route == 2 { Some(app.caller(req)?) } else { None };
+    let caller = if route == 2 { Some(app.caller(req).await?) } else { None };
     let subject = caller.as_ref().map(|c| c.subject());
     app.once("login", subject.as_deref(), req, async {
         match (route, &caller) {

@@ -1,4 +1,4 @@
 #[tokio::main(flavor = "current_thread")] // one event at a time per execution environment
 async fn main() -> Result<(), lambda_http::Error> {
-    billing_http::run_http(|app, req| async move { login::handle(&app, req).await }).await
+    billing_wiring::run_http(login::NEEDS, |app, req| async move { login::handle(&app, req).await }).await
 }

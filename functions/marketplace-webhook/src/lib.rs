@@ -10,8 +10,14 @@ use billing_adapters::aws::events::{self, Message};
 use billing_adapters::koogallery::saas;
 use billing_domain::service::{agreements, aliyun, aws, koogallery};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
+use billing_wiring::Secret;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
+
+/// What this function reads at start-up and at run time (the marketplaces' keys, both ways; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::WEBHOOK;
 
 pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/marketplace/aliyun"),
@@ -22,9 +28,10 @@ pub const ROUTES: &[route::Route] = &[
 
 pub struct Webhook {
     pub app: App,
-    pub spi_key: String,
+    /// The key the Alibaba marketplace signs SPI calls with.
+    pub spi_key: Arc<Secret<String>>,
     /// The key KooGallery signs its calls with (and checks our signed answers by).
-    pub huawei_key: String,
+    pub huawei_key: Arc<Secret<String>>,
     pub registration_url: String,
 }
 
@@ -45,7 +52,13 @@ async fn dispatch(w: &Webhook, req: &Request, deadline: Option<Instant>) -> Resu
     }
     let params = body::form_params(req)?;
     if route < 2 {
-        let (status, answer) = match spi::read(&params, &w.spi_key) {
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+        // The call's business ids in its log lines (never its `token`: the signature).
+        let span = tracing::Span::current();
+        span.record("action", param("action"));
+        span.record("instance", if param("instanceId").is_empty() { param("orderBizId") } else { param("instanceId") });
+        let key = w.spi_key.get().await?;
+        let (status, answer) = match spi::read(&params, &key) {
             Ok(call) => spi::answer(aliyun::spi(&w.app.deps, call, deadline).await?),
             Err(refused) => refused,
         };
@@ -69,7 +82,13 @@ async fn huawei(
     body: &str,
     deadline: Option<Instant>,
 ) -> Result<saas::Answer> {
-    let key = &w.huawei_key;
+    if let Ok(call) = serde_json::from_str::<Value>(body) {
+        // The call's business ids in its log lines (its signature is a URL parameter).
+        let span = tracing::Span::current();
+        span.record("action", call["activity"].as_str().unwrap_or_default());
+        span.record("instance", call["instanceId"].as_str().or(call["orderId"].as_str()).unwrap_or_default());
+    }
+    let key = &*w.huawei_key.get().await?;
     let Some((nonce, sent_at)) = saas::verify(key, params, body) else {
         return Ok(saas::code(key, saas::AUTH_FAILED));
     };
@@ -104,7 +123,8 @@ pub async fn handle_sqs(w: &Webhook, event: SqsEvent, deadline: Option<Instant>)
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if let Err(e) = one_record(w, record.body.as_deref().unwrap_or_default(), deadline).await {
+        let span = tracing::info_span!("record", message_id = %id);
+        if let Err(e) = one_record(w, record.body.as_deref().unwrap_or_default(), deadline).instrument(span).await {
             tracing::warn!(message_id = %id, error = %e, "marketplace notification failed; it will be retried");
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
@@ -128,7 +148,8 @@ pub async fn handle_event(
     }
     let apigw: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
     let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV2(apigw).into();
-    let resp = handle_http(w, req, deadline).await;
+    let span = billing_http::request_span(&req);
+    let resp = handle_http(w, req, deadline).instrument(span).await;
     Ok(serde_json::to_value(to_apigw(resp))?)
 }
 

@@ -5,7 +5,12 @@
 use billing_domain::service::{metering, subscription, Deps};
 use std::time::Instant;
 
+/// What this function reads at start-up and at run time (the marketplaces' push keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::METERING;
+
 /// The run; subscriptions a marketplace refused end (flow 7).
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
-    subscription::run_metering(deps, deadline).await
+    let figures = subscription::run_metering(deps, deadline).await?;
+    billing_domain::telemetry::metering_run(&figures);
+    Ok(figures)
 }

@@ -3,6 +3,9 @@
 use billing_domain::service::upgrade::{self, UpgradeRequest};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 
+/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+
 pub const ROUTES: &[route::Route] = &[("POST", "/v1/workspaces/{workspace_id}/upgrade")];
 
 pub async fn handle(app: &App, req: Request) -> HttpResponse {
@@ -11,7 +14,7 @@ pub async fn handle(app: &App, req: Request) -> HttpResponse {
 
 async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let (_, ids) = route::find(req, ROUTES)?;
-    let caller = app.caller(req)?;
+    let caller = app.caller(req).await?;
     app.once("upgrade", Some(&caller.subject()), req, async {
         let input = body::json::<UpgradeRequest>(req)?;
         Ok(json(200, &upgrade::upgrade(&app.deps, &caller, &ids[0], input).await?))

@@ -5,6 +5,9 @@
 use billing_domain::service::usage::{self, UsageBatch};
 use billing_http::{auth, body, json, respond, route, App, HttpResponse, Request, Result};
 
+/// What this function reads at start-up and at run time (which roles report which site's usage; no secret; template.yaml gives it).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::USAGE;
+
 pub const ROUTES: &[route::Route] = &[("POST", "/v1/usage")];
 
 /// A batch of 1,000 records is about 150 KB: this route takes bodies up to 1 MiB.
@@ -21,7 +24,9 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     let exporter = usage::exporter(&app.deps, &caller)?;
     app.once("usage", Some(&caller), req, async {
         let batch = body::json::<UsageBatch>(req)?;
-        Ok(json(200, &usage::ingest(&app.deps, &exporter, batch).await?))
+        let report = usage::ingest(&app.deps, &exporter, batch).await?;
+        billing_domain::telemetry::usage_batch(&report);
+        Ok(json(200, &report))
     })
     .await
 }

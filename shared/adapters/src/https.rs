@@ -17,6 +17,8 @@ type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 #[derive(Clone, Default)]
 pub struct Https {
     client: Arc<OnceLock<Inner>>,
+    /// The marketplace and operation its calls are counted under (`MarketplaceCalls`).
+    call: (&'static str, &'static str),
 }
 
 /// An answer: status and body.
@@ -25,6 +27,12 @@ pub type Answer = (u16, String);
 impl Https {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same client (one CA bundle parsed, one pool), its calls counted as `operation` of
+    /// `marketplace`.
+    pub fn for_call(&self, marketplace: &'static str, operation: &'static str) -> Self {
+        Self { client: self.client.clone(), call: (marketplace, operation) }
     }
 
     fn client(&self) -> &Inner {
@@ -93,6 +101,10 @@ impl Https {
             let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
         };
-        tokio::time::timeout(timeout, call).await.map_err(|_| "timed out".to_string())?
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(timeout, call).await.map_err(|_| "timed out".to_string())?;
+        let answered = matches!(answer, Ok((status, _)) if status < 500 && status != 429);
+        billing_domain::telemetry::marketplace_call(self.call.0, self.call.1, started.elapsed(), answered);
+        answer
     }
 }

@@ -16,6 +16,7 @@ pub mod ports;
 pub mod rules;
 pub mod service;
 pub mod sites;
+pub mod telemetry;
 pub mod views;
 
 pub use error::{Error, FieldError, Result};

@@ -130,6 +130,8 @@ pub trait OutboxStore: Send + Sync {
     async fn release(&self, id: &str, error: &str) -> Result<()>;
     /// Ids of intents still pending, oldest first.
     async fn pending(&self, limit: usize) -> Result<Vec<String>>;
+    /// When the oldest intent still pending was written, if any is.
+    async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -405,6 +407,17 @@ pub struct MeterLease {
     pub open: Vec<String>,
 }
 
+/// How a run leaves a cloud account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AfterRun {
+    /// Nothing was left to report.
+    pub settled: bool,
+    /// Its lines hold usage in no report (a carried fraction, deferred usage).
+    pub carrying: bool,
+    /// Reports are fixed and not yet taken nor fallen back.
+    pub open_left: bool,
+}
+
 /// Metering state: which cloud accounts have usage to report, their reports, their lines.
 #[async_trait]
 pub trait MeteringStore: Send + Sync {
@@ -416,9 +429,12 @@ pub trait MeteringStore: Send + Sync {
     /// Takes the account's metering lease (one run at a time per account); `None` while
     /// another run holds it.
     async fn lease(&self, cloud_account_id: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>>;
-    /// Gives the lease back. `settled`: nothing was left to report, so the account leaves the
-    /// due list, unless usage came after `seen`. `carrying`: its lines hold usage in no report.
-    async fn release(&self, cloud_account_id: &str, seen: u64, settled: bool, carrying: bool) -> Result<()>;
+    /// Gives the lease back, the account listed as `after` says: off the due list when settled
+    /// (unless usage came after `seen`), on the retry runs' list while reports are open, on the
+    /// reconciliation's while its lines carry usage in no report.
+    async fn release(&self, cloud_account_id: &str, seen: u64, after: AfterRun) -> Result<()>;
+    /// Cloud accounts with reports fixed and not yet settled (the retry runs').
+    async fn open_accounts(&self) -> Result<Vec<String>>;
     /// The reports the lease names as open that are still fixed, oldest first.
     async fn open_reports(&self, cloud_account_id: &str, open: &[String]) -> Result<Vec<MeterReport>>;
     /// The account's newest report, whatever its status (KooGallery's carried fraction).
@@ -473,4 +489,14 @@ pub trait OrderQuery: Send + Sync {
 pub trait MarketMeter: Send + Sync {
     /// Sends records of one platform; one outcome per record, in order.
     async fn send(&self, records: &[MeterRecord<'_>]) -> Vec<SendOutcome>;
+}
+
+/// The keys that sign and verify session tokens, read at run time (a secret) and cached.
+#[async_trait]
+pub trait TokenKeyring: Send + Sync {
+    /// The keys in force.
+    async fn keys(&self) -> Result<std::sync::Arc<crate::crypto::token::TokenKeys>>;
+    /// The keys read again (a token named a key these do not hold), at most so often: a
+    /// stream of forged key ids must not turn into a stream of reads.
+    async fn reload(&self) -> Result<std::sync::Arc<crate::crypto::token::TokenKeys>>;
 }

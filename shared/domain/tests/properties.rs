@@ -1,7 +1,7 @@
 //! Properties of the pure parsers and checks: arbitrary input never panics, and the checks
 //! accept exactly what they should.
 
-use billing_domain::crypto::token::{Principal, TokenKey};
+use billing_domain::crypto::token::{Principal, TokenKey, TokenKeys, Verdict};
 use billing_domain::rules::fields;
 use billing_domain::service::register::RegisterRequest;
 use chrono::{TimeZone, Utc};
@@ -10,17 +10,17 @@ use proptest::prelude::*;
 proptest! {
     #[test]
     fn token_verification_never_panics_and_refuses_garbage(t in "\\PC{0,200}") {
-        let key = TokenKey::new(&[9u8; 32]).unwrap();
-        prop_assert_eq!(key.verify(&t, Utc::now()), None);
+        let keys = TokenKeys::new(("k1", TokenKey::new(&[9u8; 32]).unwrap()), None).unwrap();
+        prop_assert!(!matches!(keys.verify(&t, Utc::now()), Verdict::Valid(_)));
     }
 
     #[test]
     fn tokens_round_trip_for_any_principal(user in "\\PC{1,40}", site in "[a-z0-9]{3}") {
-        let key = TokenKey::new(&[9u8; 32]).unwrap();
+        let keys = TokenKeys::new(("k1", TokenKey::new(&[9u8; 32]).unwrap()), None).unwrap();
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let p = Principal::Console { user_id: user, site };
-        let (t, _) = key.issue(p.clone(), now);
-        prop_assert_eq!(key.verify(&t, now), Some(p));
+        let (t, _) = keys.issue(p.clone(), now);
+        prop_assert_eq!(keys.verify(&t, now), Verdict::Valid(p));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! HTTP plumbing every function shares, written once: routing, body parsing (64 KiB,
-//! `400 malformed_request`), bearer tokens, problem+json, `Idempotency-Key`, and start-up.
+//! `400 malformed_request`), bearer tokens, problem+json, `Idempotency-Key`. Start-up is
+//! `billing-wiring`'s: this crate knows no SDK.
 
 pub mod auth;
 pub mod body;
 pub mod idempotency;
 pub mod problem;
 pub mod route;
-pub mod startup;
 
 use lambda_http::{Body, Response};
 use serde::Serialize;
@@ -33,16 +33,24 @@ pub fn respond(result: Result<HttpResponse>) -> HttpResponse {
     result.unwrap_or_else(|e| problem::response(&e))
 }
 
+/// The span of one HTTP request: every log line of it names the route's path (with the ids
+/// in it) and, once known, who called. Never the query string, a header or the body: they
+/// carry signatures, tokens and passwords.
+pub fn request_span(req: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        caller = tracing::field::Empty,
+        action = tracing::field::Empty,
+        instance = tracing::field::Empty,
+    )
+}
+
 /// What every HTTP function holds across invocations.
 pub struct App {
     pub deps: billing_domain::service::Deps,
     pub idempotency: std::sync::Arc<dyn billing_domain::ports::IdempotencyStore>,
-}
-
-impl From<startup::Wired> for App {
-    fn from(w: startup::Wired) -> Self {
-        Self { deps: w.deps, idempotency: w.store }
-    }
 }
 
 impl App {
@@ -56,45 +64,10 @@ impl App {
         idempotency::once(&*self.idempotency, scope, subject, req, now, async { respond(run.await) }).await
     }
 
-    pub fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {
-        auth::principal(req, &self.deps.tokens, self.deps.clock.now())
+    /// Who the request's bearer token acts as (named in the request's log lines).
+    pub async fn caller(&self, req: &Request) -> Result<billing_domain::crypto::token::Principal> {
+        let principal = self.deps.principal(auth::bearer(req)?).await?;
+        tracing::Span::current().record("caller", principal.subject());
+        Ok(principal)
     }
-}
-
-/// Runs an HTTP function: tracing, wiring, then the handler for every invocation.
-pub async fn run_http<H, Fut>(handler: H) -> std::result::Result<(), lambda_http::Error>
-where
-    H: Fn(std::sync::Arc<App>, Request) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = HttpResponse> + Send,
-{
-    startup::init_tracing();
-    let app = std::sync::Arc::new(App::from(startup::wire().await?));
-    lambda_http::run(lambda_http::service_fn(move |req| {
-        let fut = handler(app.clone(), req);
-        async move { Ok::<_, std::convert::Infallible>(fut.await) }
-    }))
-    .await
-}
-
-/// Runs a scheduled function (EventBridge Scheduler / `rate(...)`): tracing, wiring, then
-/// `job` for every invocation with its deadline; its result is the invocation's answer.
-pub async fn run_scheduled<F, Fut, T>(name: &'static str, job: F) -> std::result::Result<(), lambda_runtime::Error>
-where
-    F: Fn(std::sync::Arc<startup::Wired>, std::time::Instant) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = billing_domain::Result<T>> + Send,
-    T: Serialize,
-{
-    startup::init_tracing();
-    let wired = std::sync::Arc::new(startup::wire().await?);
-    lambda_runtime::run(lambda_runtime::service_fn(move |e: lambda_runtime::LambdaEvent<serde_json::Value>| {
-        let deadline = startup::invocation_deadline(e.context.deadline);
-        let fut = job(wired.clone(), deadline);
-        async move {
-            let done = fut.await?;
-            let answer = serde_json::to_value(done)?;
-            tracing::info!(function = name, answer = %answer, "scheduled run done");
-            Ok::<_, lambda_runtime::Error>(answer)
-        }
-    }))
-    .await
 }

@@ -60,3 +60,29 @@ pub fn scheduled() -> Value {
     json!({"version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": "Scheduled Event", "source": "aws.events",
            "account": "123456789012", "time": "2026-11-22T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}})
 }
+
+/// A well-formed token of an unknown key: checking it reads the keys (twice, at most).
+const FORGED: &str = "k.eyJ4IjoxfQ.AAAA";
+
+/// A first request to `function` that needs its secret, where one does (the token keys, the
+/// Alibaba SPI key); for the others any cheap request, and the schedule for scheduled ones.
+/// Its answer is a refusal (`401`, `403`, `404`, `422`): what is timed is reading the secret.
+pub fn secret_request(function: &str) -> Value {
+    match function {
+        "login" => json_post("POST", "/v1/billing/sso", &json!({"workspace_id": "ws_x"}), Some(FORGED)),
+        "upgrade" => json_post("POST", "/v1/workspaces/ws_x/upgrade", &json!({}), Some(FORGED)),
+        "change-settlement" => get("/v1/billing/workspaces", Some(FORGED)),
+        "bills" => get("/v1/billing/balance", Some(FORGED)),
+        // Issues tokens only after a registration is checked and written: no cheap request
+        // reads its keys, so this one (refused) does not.
+        "register" => json_post("POST", "/v1/registrations", &json!({}), None),
+        "marketplace-webhook" => apigw("GET", "/v1/marketplace/aliyun", "action=x&token=y", None, &[], false),
+        "admin" | "usage" => get("/v1/nowhere", None),
+        _ => scheduled(),
+    }
+}
+
+/// Whether `secret_request(function)` reads a secret.
+pub fn reads_a_secret(function: &str) -> bool {
+    matches!(function, "login" | "upgrade" | "change-settlement" | "bills" | "marketplace-webhook")
+}

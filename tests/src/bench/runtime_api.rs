@@ -30,6 +30,8 @@ pub struct Hosted {
     events: mpsc::UnboundedSender<(String, Value)>,
     child: Child,
     started: Instant,
+    /// Its stdout's lines, when kept (`start_capturing`).
+    output: Option<Arc<Mutex<Vec<String>>>>,
 }
 
 async fn next(State(s): State<Arc<AppState>>) -> impl IntoResponse {
@@ -74,8 +76,29 @@ async fn init_error(body: String) -> StatusCode {
 }
 
 impl Hosted {
-    /// Starts `binary` against a fresh Runtime API with `env`.
+    /// Starts `binary` against a fresh Runtime API with `env`, less the secrets' values: as
+    /// on Lambda, a function reads its secrets from Secrets Manager.
     pub async fn start(binary: &str, name: &str, env: &[(String, String)]) -> Hosted {
+        Self::spawn(binary, name, &without_secrets(env), false).await
+    }
+
+    /// Starts `binary` with exactly `env`.
+    pub async fn start_as_is(binary: &str, name: &str, env: &[(String, String)]) -> Hosted {
+        Self::spawn(binary, name, env, false).await
+    }
+
+    /// As `start`, its stdout kept: `output()` gives its lines (logs and metrics), which also
+    /// go to `$BILLING_LOG_DIR/functions/<name>.log`, with the local stack's logs.
+    pub async fn start_capturing(binary: &str, name: &str, env: &[(String, String)]) -> Hosted {
+        Self::spawn(binary, name, &without_secrets(env), true).await
+    }
+
+    /// Every line the function has written to stdout so far.
+    pub fn output(&self) -> Vec<String> {
+        self.output.as_ref().map(|o| o.lock().unwrap().clone()).unwrap_or_default()
+    }
+
+    async fn spawn(binary: &str, name: &str, env: &[(String, String)], capture: bool) -> Hosted {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
         let state = Arc::new(AppState { shared: shared.clone(), events: tokio::sync::Mutex::new(rx) });
@@ -90,6 +113,7 @@ impl Hosted {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let started = Instant::now();
         let child = Command::new(binary)
+            .env_clear()
             .envs(env.iter().cloned())
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
@@ -97,11 +121,15 @@ impl Hosted {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .stdout(Stdio::null())
+            .stdout(if capture { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        Hosted { shared, events: tx, child, started }
+        let mut hosted = Hosted { shared, events: tx, child, started, output: None };
+        if let Some(stdout) = hosted.child.stdout.take() {
+            hosted.output = Some(keep_lines(stdout, name));
+        }
+        hosted
     }
 
     /// Time from exec to the function's first request for work.
@@ -118,13 +146,19 @@ impl Hosted {
 
     /// One invocation; returns the response and its latency as the Runtime API saw it.
     pub async fn invoke(&self, event: Value) -> (bool, Value, Duration) {
-        let id = ulid::Ulid::new().to_string();
+        let (_, ok, v, took) = self.invoke_as(&ulid::Ulid::new().to_string(), event).await;
+        (ok, v, took)
+    }
+
+    /// One invocation under the request id `id`.
+    pub async fn invoke_as(&self, id: &str, event: Value) -> (String, bool, Value, Duration) {
+        let id = id.to_string();
         let (tx, rx) = oneshot::channel();
         self.shared.waiters.lock().unwrap().insert(id.clone(), tx);
         let t0 = Instant::now();
-        self.events.send((id, event)).unwrap();
+        self.events.send((id.clone(), event)).unwrap();
         let (ok, v) = tokio::time::timeout(Duration::from_secs(900), rx).await.expect("no response").unwrap();
-        (ok, v, t0.elapsed())
+        (id, ok, v, t0.elapsed())
     }
 
     /// Peak resident memory of the process so far (VmHWM), in KiB.
@@ -142,4 +176,30 @@ impl Hosted {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a function's stdout line by line into memory and, with the local stack's logs, into
+/// `$BILLING_LOG_DIR/functions/<name>.log`.
+fn keep_lines(stdout: std::process::ChildStdout, name: &str) -> Arc<Mutex<Vec<String>>> {
+    use std::io::{BufRead, Write};
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let mut file = std::env::var("BILLING_LOG_DIR").ok().and_then(|dir| {
+        let dir = std::path::Path::new(&dir).join("functions");
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log"))).ok()
+    });
+    let kept = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(f) = file.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn without_secrets(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter().filter(|(k, _)| !crate::SECRET_VALUE_VARS.contains(&k.as_str())).cloned().collect()
 }

@@ -766,14 +766,18 @@ async fn settle(month: chrono::DateTime<chrono::Utc>) {
     println!("settle: {} reports taken, {} fell back after the close", totals.reported, totals.fell_back);
 }
 
-/// Runs metering as the hours pass, until nothing is due and no report is open: each run an
-/// hour after the last, on the harness's clock and on the clock every marketplace sees for the
+/// Runs metering as the hours pass, until nothing is due and no report is open: a run every
+/// quarter of an hour, on the harness's clock and on the clock every marketplace sees for the
 /// subscriptions metered (an hour is reported once it has ended; Alibaba takes one push per
 /// instance a minute). Refused subscriptions end, as the `metering` function ends them.
 async fn drain_metering(h: &Harness) -> billing_domain::service::metering::RunFigures {
     let mut totals = billing_domain::service::metering::RunFigures::default();
-    for _ in 0..12 {
-        h.clock.advance(ChronoDuration::hours(1));
+    // The first run at once (a report whose answer was lost is sent again within its window),
+    // then one a quarter of an hour, as scheduled.
+    for i in 0..40 {
+        if i > 0 {
+            h.clock.advance(ChronoDuration::minutes(15));
+        }
         let now = h.deps().clock.now();
         for scope in metered_scopes(h).await {
             emulator_clock(&scope, now).await;
@@ -781,8 +785,9 @@ async fn drain_metering(h: &Harness) -> billing_domain::service::metering::RunFi
         let f = billing_domain::service::subscription::run_metering(h.deps(), None).await.expect("metering");
         totals.fell_back += f.fell_back;
         totals.reported += f.reported;
-        let due = h.deps().metering.due_accounts().await.unwrap();
-        if f.pending == 0 && f.failed == 0 && f.deferred == 0 && due.is_empty() {
+        let (due, open) =
+            (h.deps().metering.due_accounts().await.unwrap(), h.deps().metering.open_accounts().await.unwrap());
+        if f.pending == 0 && f.failed == 0 && f.deferred == 0 && due.is_empty() && open.is_empty() {
             break;
         }
     }

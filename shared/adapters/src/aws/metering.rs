@@ -37,9 +37,13 @@ use std::collections::{BTreeMap, HashMap};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The Metering client, with the wire kept to the API reference (see [`OneCustomerIdentity`]).
+/// The Metering client, with the wire kept to the API reference (see [`OneCustomerIdentity`])
+/// and every call counted and timed (`AwsMarketplaceCalls`).
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_marketplacemetering::Client {
-    let conf = aws_sdk_marketplacemetering::config::Builder::from(sdk).interceptor(OneCustomerIdentity).build();
+    let conf = aws_sdk_marketplacemetering::config::Builder::from(sdk)
+        .interceptor(OneCustomerIdentity)
+        .interceptor(crate::telemetry::AwsMarketplaceCalls)
+        .build();
     aws_sdk_marketplacemetering::Client::from_conf(conf)
 }
 

@@ -2,8 +2,8 @@
 //!
 //! - `METER#<cloud account> / DUE`: the account has usage to report (gsi1 `METERDUE`, set by
 //!   every usage commit with its usage, which also counts `seq`), the run's lease, the set `open`
-//!   of its reports fixed and not yet settled, and (gsi2 `METERCARRY`) whether its lines hold
-//!   usage in no report.
+//!   of its reports fixed and not yet settled, and in gsi2 `METEROPEN` while some are (the retry
+//!   runs' list), else `METERCARRY` while its lines hold usage in no report (the reconciliation's).
 //! - `METERREP#<cloud account> / <time>#<item>`: a report, fixed before it is sent (gsi1
 //!   `METERREPORTS#<day>` for the reconciliation).
 //! - The cloud bill lines (gsi2 `METER#<cloud account>`) carry `covered`, `reported` and
@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use billing_domain::model::Platform;
 use billing_domain::money::Amount;
-use billing_domain::ports::{FallbackPart, MeterLease, MeteringStore};
+use billing_domain::ports::{AfterRun, FallbackPart, MeterLease, MeteringStore};
 use billing_domain::rules::metering::{FallbackReason, MeterLine, MeterReport, ReportStatus};
 use billing_domain::rules::rating::LineKey;
 use billing_domain::{Error, Result};
@@ -193,8 +193,12 @@ impl MeteringStore for DynamoStore {
     }
 
     async fn carrying_accounts(&self) -> Result<Vec<String>> {
-        let items = self.query_all(Some("gsi2"), "gsi2pk", "METERCARRY", "gsi2sk", "").await?;
-        Ok(items.iter().filter_map(|i| str_attr(i, "gsi2sk")).collect())
+        let mut ids = Vec::new();
+        for list in ["METERCARRY", "METEROPEN"] {
+            let items = self.query_all(Some("gsi2"), "gsi2pk", list, "gsi2sk", "").await?;
+            ids.extend(items.iter().filter_map(|i| str_attr(i, "gsi2sk")));
+        }
+        Ok(ids)
     }
 
     async fn lease(&self, cloud: &str, now: DateTime<Utc>) -> Result<Option<MeterLease>> {
@@ -219,44 +223,49 @@ impl MeteringStore for DynamoStore {
         }))
     }
 
-    async fn release(&self, cloud: &str, seen: u64, settled: bool, carrying: bool) -> Result<()> {
-        // Carrying accounts stay listed for the reconciliation (gsi2 `METERCARRY`), due or not.
-        let carry = if carrying { "SET gsi2pk = :carry, gsi2sk = :id" } else { "REMOVE gsi2pk, gsi2sk" };
-        let with_carry = |u: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-            if carrying {
-                u.expression_attribute_values(":carry", s("METERCARRY")).expression_attribute_values(":id", s(cloud))
-            } else {
-                u
-            }
+    async fn release(&self, cloud: &str, seen: u64, after: AfterRun) -> Result<()> {
+        // gsi2 lists the account for the retry runs while reports are open (`METEROPEN`), else for
+        // the reconciliation while its lines carry usage in no report (`METERCARRY`).
+        let listed = match after {
+            AfterRun { open_left: true, .. } => Some("METEROPEN"),
+            AfterRun { carrying: true, .. } => Some("METERCARRY"),
+            _ => None,
         };
-        if settled {
-            let out = with_carry(
-                self.client()
-                    .update_item()
-                    .table_name(self.table())
-                    .set_key(Some(due_key(cloud)))
-                    .update_expression(format!("REMOVE gsi1pk, gsi1sk, lease_until {}", carry.replace("REMOVE", ",")))
-                    .condition_expression("seq = :seen")
-                    .expression_attribute_values(":seen", n(seen)),
-            )
-            .send()
-            .await;
+        let update = |settled: bool| {
+            let mut removes = vec!["lease_until"];
+            if settled {
+                removes.extend(["gsi1pk", "gsi1sk"]);
+            }
+            let mut u = self.client().update_item().table_name(self.table()).set_key(Some(due_key(cloud)));
+            let expr = match listed {
+                Some(partition) => {
+                    u = u
+                        .expression_attribute_values(":list", s(partition))
+                        .expression_attribute_values(":id", s(cloud));
+                    format!("SET gsi2pk = :list, gsi2sk = :id REMOVE {}", removes.join(", "))
+                }
+                None => format!("REMOVE {}, gsi2pk, gsi2sk", removes.join(", ")),
+            };
+            u.update_expression(expr)
+        };
+        if after.settled {
+            let out = update(true)
+                .condition_expression("seq = :seen")
+                .expression_attribute_values(":seen", n(seen))
+                .send()
+                .await;
             if conditional(out)?.is_some() {
                 return Ok(());
             }
             // Usage came meanwhile: the account stays due.
         }
-        with_carry(
-            self.client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(due_key(cloud)))
-                .update_expression(format!("REMOVE lease_until {}", carry.replace("REMOVE", ","))),
-        )
-        .send()
-        .await
-        .map_err(sdk_error)?;
+        update(false).send().await.map_err(sdk_error)?;
         Ok(())
+    }
+
+    async fn open_accounts(&self) -> Result<Vec<String>> {
+        let items = self.query_all(Some("gsi2"), "gsi2pk", "METEROPEN", "gsi2sk", "").await?;
+        Ok(items.iter().filter_map(|i| str_attr(i, "gsi2sk")).collect())
     }
 
     async fn open_reports(&self, cloud: &str, open: &[String]) -> Result<Vec<MeterReport>> {

@@ -112,6 +112,16 @@ impl OutboxStore for DynamoStore {
         Ok(())
     }
 
+    async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>> {
+        let (items, _) = self.query_page(Some("gsi1"), "gsi1pk", "OUTBOX", "gsi1sk", "", Some(1), None).await?;
+        // gsi1sk is `<created_at>#<id>`: the index keeps the oldest first.
+        Ok(items
+            .first()
+            .and_then(|i| str_attr(i, "created_at"))
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
     async fn pending(&self, limit: usize) -> Result<Vec<String>> {
         let (items, _) =
             self.query_page(Some("gsi1"), "gsi1pk", "OUTBOX", "gsi1sk", "", Some(limit as i32), None).await?;

@@ -377,6 +377,16 @@ pub fn window_passed(report: &MeterReport, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// How old (since the hour it reports) an hourly report may grow and still be sent: the
+/// windows of [`window_passed`] read as an age. An alarm fires before a report reaches it.
+pub fn window(platform: Platform) -> Duration {
+    match platform {
+        Platform::Aws => Duration::hours(6),
+        Platform::Aliyun => Duration::minutes(119),
+        Platform::Huawei => Duration::hours(3),
+    }
+}
+
 /// What a marketplace answered for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -566,6 +576,13 @@ mod tests {
         assert!(!window_passed(&r, r.at + Duration::minutes(179)));
         assert!(window_passed(&r, r.at + Duration::hours(3)), "2 hours after the period ended");
         assert_eq!(r.tag(), format!("log_events@{}", r.at.timestamp()));
+        // Read as an age since the hour reported, each window turns where `window` says.
+        let hour = t("2026-11-20T08:00:00Z");
+        for p in [Platform::Aws, Platform::Aliyun, Platform::Huawei] {
+            (r.platform, r.at, r.ends) = (p, hour, Some(hour + Duration::hours(1)));
+            assert!(!window_passed(&r, hour + window(p) - Duration::seconds(1)), "{p:?}");
+            assert!(window_passed(&r, hour + window(p)), "{p:?}");
+        }
     }
 
     #[test]

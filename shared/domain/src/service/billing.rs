@@ -231,6 +231,7 @@ pub async fn settle_arrears(deps: &Deps, username: &str, currency: Currency, lan
         };
         if deps.usage.mark_arrears(username, currency, &seen, &next, email.as_ref(), deps.clock.now()).await? {
             if let Some(e) = email {
+                crate::telemetry::into_arrears(currency);
                 outbox::deliver_committed(deps, &[e]).await;
             }
             return Ok(());

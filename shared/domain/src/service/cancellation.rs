@@ -84,6 +84,7 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
             if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
         deps.cancellations.switch_to_enterprise(&run, &account.id, &page, cause, &actor, deps.clock.now()).await?;
         report.switched += page.len();
+        crate::telemetry::workspaces_switched(page.len());
         if deadline.is_some_and(|d| Instant::now() >= d) {
             tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
             return Ok(report);
@@ -144,6 +145,7 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
     report.emails = intents.len();
     outbox::deliver(deps, &intents).await;
     deps.cancellations.mark_done(&run, deps.clock.now()).await?;
+    crate::telemetry::cancellation_finished();
     report.finished = true;
     tracing::info!(run = %run, switched = report.switched, emails = report.emails, "cancellation finished");
     Ok(report)

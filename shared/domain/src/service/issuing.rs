@@ -63,7 +63,10 @@ pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<IssueFigures>
             stream::iter(jobs).buffer_unordered(PARALLEL).collect::<Vec<_>>().await.into_iter().flatten()
         {
             match outcome {
-                Ok(Issued::Now) => figures.issued += 1,
+                Ok(Issued::Now) => {
+                    figures.issued += 1;
+                    crate::telemetry::bill_issued();
+                }
                 Ok(Issued::Before) => figures.already_issued += 1,
                 Err(e) => {
                     tracing::warn!(billing_account = %m.billing_account, month = %m.month, error = %e, "bill not issued; next run retries");

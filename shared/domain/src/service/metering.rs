@@ -14,10 +14,10 @@ use crate::billing_items;
 use crate::error::{Error, Result};
 use crate::model::{CloudAccount, CloudStatus, Platform};
 use crate::money::Currency;
-use crate::ports::{FallbackPart, MeterLease, MeterRecord};
+use crate::ports::{AfterRun, FallbackPart, MeterLease, MeterRecord};
 use crate::rules::metering::{self, FallbackReason, MeterReport, Plan, ReportStatus, SendOutcome, Subscription};
 use crate::rules::rating::{BalanceDelta, LineDelta, LineKey, LinePayer};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -31,6 +31,11 @@ const PARALLEL: usize = 8;
 pub enum Mode {
     /// The hourly run: whole units, the fraction carried.
     Hourly,
+    /// A run between two hourly ones: reports in flight (sent, not taken: throttled, a fault, an
+    /// answer lost) are sent again while their marketplace's window lasts; nothing new is
+    /// planned. Alibaba takes an hour's usage until 1 h 59 min past it, so a report whose answer
+    /// was lost in one run must be sent again well before the next hourly one.
+    Retry,
     /// The subscription is ending (AWS `unsubscribe-pending`, an agreement ended, a licence
     /// deprovisioned, an instance released): everything now, rounded up.
     Final,
@@ -68,13 +73,22 @@ impl RunFigures {
     }
 }
 
-/// The hourly run over every cloud account with something to report. Records of many
+/// How long after the hour the hourly run plans new reports; later runs only retry.
+pub const PLANNING_MINUTES: u32 = 15;
+
+/// The scheduled run (every 15 minutes): in the first quarter of an hour over every cloud account
+/// with something to report, otherwise over the accounts with reports in flight. Records of many
 /// accounts go to their marketplace together (AWS: 25 a call, one product a call).
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<RunFigures> {
-    let due = deps.metering.due_accounts().await?;
-    let total = meter(deps, due, Mode::Hourly, deadline).await;
+    let mode = if deps.clock.now().minute() < PLANNING_MINUTES { Mode::Hourly } else { Mode::Retry };
+    let ids = match mode {
+        Mode::Retry => deps.metering.open_accounts().await?,
+        _ => deps.metering.due_accounts().await?,
+    };
+    let total = meter(deps, ids, mode, deadline).await;
     tracing::info!(
         metering = true,
+        mode = ?mode,
         accounts = total.accounts,
         reports_fixed = total.reports_fixed,
         reported = total.reported,
@@ -124,7 +138,8 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
                 Ok(p) => Ok(p),
                 Err(e) => {
                     tracing::warn!(cloud_account = %id, error = %e, "metering of a cloud account failed; next run retries");
-                    if let Err(e) = deps.metering.release(&id, lease.seen, false, true).await {
+                    let after = AfterRun { settled: false, carrying: true, open_left: !lease.open.is_empty() };
+                    if let Err(e) = deps.metering.release(&id, lease.seen, after).await {
                         tracing::warn!(cloud_account = %id, error = %e, "metering lease not released; it expires");
                     }
                     Err(Some(RunFigures { failed: 1, ..RunFigures::default() }))
@@ -170,7 +185,7 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
 
     let settles = prepared.into_iter().zip(outcomes).map(|(p, o)| async move {
         let id = p.account.id.clone();
-        match settle(deps, p, o).await {
+        match settle(deps, p, o, mode).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(cloud_account = %id, error = %e, "metering outcome not recorded; the report is sent again next run");
@@ -202,7 +217,7 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
     // KooGallery carries money from one report to the next: one report in flight at a time.
     let one_at_a_time = account.platform == Platform::Huawei && !reports.is_empty();
     let mut covered_now = Vec::new();
-    if !one_at_a_time {
+    if !one_at_a_time && mode != Mode::Retry {
         let carry_in = match account.platform {
             Platform::Huawei => metering::carry_from(deps.metering.last_report(id).await?.as_ref()),
             _ => crate::money::Amount::ZERO,
@@ -230,7 +245,7 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
         }
     }
     let carrying = carrying_after(&lines, &covered_now);
-    if one_at_a_time && carrying {
+    if one_at_a_time && carrying && mode != Mode::Retry {
         f.deferred += 1; // waits for the report in flight
     }
     // The subscription's final report went when it ended: what is planned after that is no
@@ -274,7 +289,7 @@ fn carrying_after(lines: &[metering::MeterLine], fixed: &[MeterReport]) -> bool 
 
 /// Applies the marketplace's answers, gives the lease back, and ends a subscription the
 /// marketplace refused.
-async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<RunFigures> {
+async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>, mode: Mode) -> Result<RunFigures> {
     let Prepared { account, seen, carrying, to_send, mut figures } = p;
     let mut refused = false;
     let applied = async {
@@ -289,6 +304,7 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<
                 }
                 SendOutcome::Retry(why) => {
                     tracing::info!(cloud_account = %account.id, item = %r.item, at = %r.at, why = %why, "report not taken; sent again next run");
+                    crate::telemetry::pending(r.platform, deps.clock.now() - r.at);
                     figures.pending += 1;
                 }
             }
@@ -296,11 +312,14 @@ async fn settle(deps: &Deps, p: Prepared, outcomes: Vec<SendOutcome>) -> Result<
         // Every report taken, counted on its lines in as few writes as they fit.
         deps.metering.mark_reported(&taken).await?;
         figures.reported += taken.len();
+        taken.iter().for_each(|r| crate::telemetry::reported(r.platform));
         Ok::<_, Error>(())
     }
     .await;
-    let settled = applied.is_ok() && figures.pending == 0 && figures.deferred == 0;
-    deps.metering.release(&account.id, seen, settled, carrying).await?;
+    // A retry run settles nothing new: the hourly run takes the account off the due list.
+    let settled = applied.is_ok() && figures.pending == 0 && figures.deferred == 0 && mode != Mode::Retry;
+    let open_left = applied.is_err() || figures.pending > 0;
+    deps.metering.release(&account.id, seen, AfterRun { settled, carrying, open_left }).await?;
     applied?;
     if refused {
         // The marketplace says the customer is not subscribed: the subscription is over.
@@ -343,6 +362,7 @@ async fn fall_back(deps: &Deps, r: &MeterReport, reason: FallbackReason) -> Resu
         })
         .collect();
     deps.metering.fall_back(r, reason, &parts).await?;
+    crate::telemetry::fell_back(r.platform, reason);
     let charged: BTreeSet<(String, Currency)> =
         parts.iter().map(|p| (p.charge.billing_account.clone(), p.charge.currency)).collect();
     for (account, currency) in charged {

@@ -17,11 +17,11 @@ pub mod subscription;
 pub mod upgrade;
 pub mod usage;
 
-use crate::crypto::token::{Principal, TokenKey};
+use crate::crypto::token::{Principal, Verdict};
 use crate::model::Session;
 use crate::ports::{
     AccountStore, AttemptStore, BillStore, CancellationStore, Clock, CustomerResolver, Mailer, MarketMeter,
-    MarketplaceStore, MeteringStore, OrderQuery, OutboxStore, UsageStore,
+    MarketplaceStore, MeteringStore, OrderQuery, OutboxStore, TokenKeyring, UsageStore,
 };
 use crate::rules::exporters::SiteExporters;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub struct Deps {
     /// KooGallery's order query: who bought an instance.
     pub orders: Arc<dyn OrderQuery>,
     pub clock: Arc<dyn Clock>,
-    pub tokens: TokenKey,
+    pub tokens: Arc<dyn TokenKeyring>,
     /// Which IAM roles report usage for which site (configuration, flow 8).
     pub exporters: Arc<SiteExporters>,
 }
@@ -68,9 +68,24 @@ impl Meters {
 }
 
 impl Deps {
-    pub fn session(&self, principal: Principal) -> Session {
-        let (token, expires_at) = self.tokens.issue(principal, self.clock.now());
-        Session { token, expires_at }
+    /// A token for `principal`, signed with the current key.
+    pub async fn session(&self, principal: Principal) -> crate::Result<Session> {
+        let (token, expires_at) = self.tokens.keys().await?.issue(principal, self.clock.now());
+        Ok(Session { token, expires_at })
+    }
+
+    /// Who a bearer token acts as. A token signed by a key the keys in force do not hold is
+    /// checked once more against keys read again: they may have rotated since they were read.
+    pub async fn principal(&self, token: &str) -> crate::Result<Principal> {
+        let now = self.clock.now();
+        let verdict = match self.tokens.keys().await?.verify(token, now) {
+            Verdict::UnknownKey => self.tokens.reload().await?.verify(token, now),
+            v => v,
+        };
+        match verdict {
+            Verdict::Valid(p) => Ok(p),
+            Verdict::UnknownKey | Verdict::Invalid => Err(crate::Error::Unauthenticated),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ impl Delivery {
             Ok(true) => self.sent += 1,
             Ok(false) => self.skipped += 1,
             Err(e) => {
+                crate::telemetry::email_failed();
                 tracing::warn!(email_id = %id, error = %e, "email left pending for retry");
                 self.failed += 1;
             }
@@ -54,6 +55,7 @@ pub async fn deliver(deps: &Deps, ids: &[String]) -> Delivery {
 async fn send_leased(deps: &Deps, intent: &EmailIntent) -> Result<()> {
     match deps.mailer.send(&intent.email).await {
         Ok(()) => {
+            crate::telemetry::email_sent();
             deps.outbox.mark_sent(&intent.id, deps.clock.now()).await?;
             tracing::info!(email_id = %intent.id, "email sent");
             Ok(())
@@ -63,6 +65,11 @@ async fn send_leased(deps: &Deps, intent: &EmailIntent) -> Result<()> {
             Err(crate::Error::internal(e))
         }
     }
+}
+
+/// How long the oldest email not yet sent has waited, if one has.
+pub async fn oldest_unsent(deps: &Deps) -> Result<Option<chrono::Duration>> {
+    Ok(deps.outbox.oldest_pending().await?.map(|t| deps.clock.now() - t))
 }
 
 /// One run of the retry: every pending intent, oldest first, in pages.

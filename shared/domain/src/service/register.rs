@@ -301,12 +301,16 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
         billing_view = Some(account);
     }
 
+    // Sessions first: a registration is never committed without the tokens it answers with.
+    let session =
+        deps.session(Principal::Console { user_id: write.user.id.clone(), site: write.user.site.clone() }).await?;
+    let billing_session = match &billing_view {
+        Some(b) => Some(deps.session(Principal::Billing { username: b.username.clone() }).await?),
+        None => None,
+    };
     deps.accounts.commit_registration(&write).await?;
     outbox::deliver_committed(deps, &write.emails).await;
 
-    let session = deps.session(Principal::Console { user_id: write.user.id.clone(), site: write.user.site.clone() });
-    let billing_session =
-        billing_view.as_ref().map(|b| deps.session(Principal::Billing { username: b.username.clone() }));
     Ok(Registered {
         user: UserView::from(&write.user),
         workspace: WorkspaceView::from(&workspace),

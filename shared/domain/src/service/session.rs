@@ -112,7 +112,7 @@ pub async fn console_login(deps: &Deps, req: ConsoleLogin) -> Result<(Session, S
     };
     match check_password(deps, &key, async { Ok(found) }, |u: &User| &u.password_hash, password).await? {
         Checked::Verified(user) => {
-            Ok((deps.session(Principal::Console { user_id: user.id.clone(), site: user.site }), user.id))
+            Ok((deps.session(Principal::Console { user_id: user.id.clone(), site: user.site }).await?, user.id))
         }
         _ => Err(Error::InvalidCredentials),
     }
@@ -124,7 +124,7 @@ pub async fn billing_login(deps: &Deps, req: BillingLogin) -> Result<Session> {
     let password = p.required("password", &req.password);
     p.finish()?;
     match check_billing_password(deps, username.unwrap_or_default(), password.unwrap_or_default()).await? {
-        Checked::Verified(account) => Ok(deps.session(Principal::Billing { username: account.username })),
+        Checked::Verified(account) => deps.session(Principal::Billing { username: account.username }).await,
         _ => Err(Error::InvalidCredentials),
     }
 }
@@ -142,7 +142,7 @@ pub async fn sso(deps: &Deps, caller: &Principal, req: SsoRequest) -> Result<Ses
         .filter(|w| &w.owner_id == user_id)
         .ok_or(Error::WorkspaceNotFound)?;
     match (ws.edition, ws.billing_account) {
-        (Edition::Commercial, Some(username)) => Ok(deps.session(Principal::Billing { username })),
+        (Edition::Commercial, Some(username)) => deps.session(Principal::Billing { username }).await,
         _ => Err(Error::WorkspaceNotCommercial),
     }
 }

@@ -125,11 +125,13 @@ pub async fn upgrade(deps: &Deps, caller: &Principal, workspace_id: &str, req: U
         actor: caller.subject(),
     };
     let write = UpgradeWrite { workspace: upgraded.clone(), billing, emails: vec![intent], history };
+    // The session first: an upgrade is never committed without the token it answers with.
+    let billing_session = deps.session(Principal::Billing { username: account.username.clone() }).await?;
     deps.accounts.commit_upgrade(&write).await?;
     outbox::deliver_committed(deps, &write.emails).await;
     Ok(Upgraded {
         workspace: WorkspaceView::from(&upgraded),
         billing_account: BillingAccountView::from(&account),
-        billing_session: deps.session(Principal::Billing { username: account.username }),
+        billing_session,
     })
 }
