@@ -42,7 +42,6 @@ scanned=0
 # One closing line for the whole run: cargo prints one per test binary, doc tests last; the smoke
 # test, the contract run and the log scan count one each.
 awk -v smoke="$smoke" -v contract="$contract" -v scanned="$scanned" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-  END { printf "tests: %d passed, %d failed
-", p + (smoke ? 0 : 1) + (contract ? 0 : 1) + (scanned ? 0 : 1), f + smoke + contract + scanned }' "$log"
+  END { printf "tests: %d passed, %d failed\n", p + (smoke ? 0 : 1) + (contract ? 0 : 1) + (scanned ? 0 : 1), f + smoke + contract + scanned }' "$log"
 rm -f "$log"
 [ "$status" = 0 ] && [ "$smoke" = 0 ] && [ "$contract" = 0 ] && [ "$scanned" = 0 ]

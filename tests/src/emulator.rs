@@ -105,3 +105,56 @@ fn without_nulls(mut v: Value) -> Value {
     }
     v
 }
+
+/// POSTs JSON to one of the emulator's test endpoints (`/_emulator/...`); its JSON answer.
+pub(crate) async fn emulator_post(path: &str, body: &Value) -> Value {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let r = reqwest::Client::new().post(format!("{emulator}{path}")).json(body).send().await.unwrap();
+    assert!(r.status().is_success(), "emulator {path}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+/// The emulator's ledger of records a marketplace took for `customer` (`acct:<id>|<licence>`,
+/// `id:<customer identifier>`, `instance:<id>`).
+pub async fn emulator_ledger(customer: &str) -> Vec<Value> {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let v: Value = reqwest::Client::new()
+        .get(format!("{emulator}/_emulator/metering"))
+        .query(&[("customer", customer)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// Tells the emulator to fail calls of `operation` (`BatchMeterUsage`, `PushMeteringData`, `any`)
+/// for `scope` (a product code or instance id; `None`: every call): `mode` throttle, error, drop
+/// (applied, answer lost) or unprocessed; `count` calls, one in `every`.
+pub async fn emulator_fault(operation: &str, scope: Option<&str>, mode: &str, count: u32, every: u32) {
+    let body =
+        serde_json::json!({"operation": operation, "scope": scope, "mode": mode, "count": count, "every": every});
+    emulator_post("/_emulator/faults", &body).await;
+}
+
+/// Clears the faults of `scope` (all faults for `None`).
+pub async fn emulator_clear_faults(scope: Option<&str>) {
+    let emulator = std::env::var("EMULATOR_URL").expect("EMULATOR_URL");
+    let mut req = reqwest::Client::new().delete(format!("{emulator}/_emulator/faults"));
+    if let Some(s) = scope {
+        req = req.query(&[("scope", s)]);
+    }
+    req.send().await.unwrap();
+}
+
+/// The time the emulator sees for a product code or an instance id (tests move their own clock).
+pub async fn emulator_clock(scope: &str, now: DateTime<Utc>) {
+    emulator_post("/_emulator/clock", &serde_json::json!({"scope": scope, "now": now.to_rfc3339()})).await;
+}
+
+/// The marketplace ends a customer's subscription on its side (`CustomerNotSubscribed` after).
+pub async fn emulator_unsubscribe(customer: Value) {
+    emulator_post("/_emulator/unsubscribe", &customer).await;
+}

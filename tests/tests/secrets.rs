@@ -23,6 +23,7 @@ fn needs_of(binary: &str) -> billing_wiring::Needs {
         "usage" => usage::NEEDS,
         "bills" => bills::NEEDS,
         "metering" => metering::NEEDS,
+        "issue-bills" => issue_bills::NEEDS,
         other => panic!("a function this test does not know: {other}"),
     }
 }

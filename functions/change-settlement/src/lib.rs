@@ -5,8 +5,9 @@ use billing_domain::service::settlement;
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 use serde_json::json as j;
 
-/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
-pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+/// What this function reads at start-up and at run time (the token keys; KooGallery's order query
+/// AK/SK for a binding whose buyer is not known yet; template.yaml gives them).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BINDING;
 
 pub const ROUTES: &[route::Route] = &[
     ("GET", "/v1/workspaces/{workspace_id}/settlement-options"),

@@ -1,5 +1,6 @@
-//! `metering`, run hourly: reports each cloud account's usage not yet reported to its
-//! marketplace, exactly once (domain.md, flow 10). Final reports of ending subscriptions run
+//! `metering`, run every 15 minutes: reports each cloud account's usage not yet reported to its
+//! marketplace, exactly once (domain.md, flow 10); the first run of an hour plans, the others
+//! send again what is in flight (`service::metering::run`). Final reports of ending subscriptions run
 //! at once in `marketplace-webhook`, through the same service.
 
 use billing_domain::service::{metering, subscription, Deps};
@@ -11,6 +12,6 @@ pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::METERING;
 /// The run; subscriptions a marketplace refused end (flow 7).
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
     let figures = subscription::run_metering(deps, deadline).await?;
-    billing_domain::telemetry::metering_run(&figures);
+    billing_domain::telemetry::metering_run(figures.accounts, figures.failed);
     Ok(figures)
 }

@@ -3,8 +3,9 @@
 use billing_domain::service::upgrade::{self, UpgradeRequest};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
 
-/// What this function reads at start-up and at run time (the token signing keys; template.yaml gives it).
-pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::TOKENS;
+/// What this function reads at start-up and at run time (the token keys; KooGallery's order query
+/// AK/SK for a binding whose buyer is not known yet; template.yaml gives them).
+pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::BINDING;
 
 pub const ROUTES: &[route::Route] = &[("POST", "/v1/workspaces/{workspace_id}/upgrade")];
 

@@ -25,7 +25,11 @@ async fn dispatch(app: &App, req: &Request) -> Result<HttpResponse> {
     app.once("usage", Some(&caller), req, async {
         let batch = body::json::<UsageBatch>(req)?;
         let report = usage::ingest(&app.deps, &exporter, batch).await?;
-        billing_domain::telemetry::usage_batch(&report);
+        billing_domain::telemetry::usage_batch(
+            report.accepted,
+            report.duplicates,
+            report.rejected.iter().map(|r| r.code),
+        );
         Ok(json(200, &report))
     })
     .await

@@ -153,19 +153,21 @@ pub fn marketplace(p: Platform) -> &'static str {
     }
 }
 
-/// The usage function's answer to a batch.
-pub fn usage_batch(r: &crate::service::usage::IngestReport) {
-    metrics::counter!(USAGE_ACCEPTED).increment(r.accepted as u64);
-    metrics::counter!(USAGE_DUPLICATE).increment(r.duplicates as u64);
-    for rejected in &r.rejected {
-        metrics::counter!(USAGE_REJECTED, "Code" => rejected.code).increment(1);
+/// The usage function's answer to a batch: records accepted, duplicates, and each rejected
+/// record's code.
+pub fn usage_batch(accepted: usize, duplicates: usize, rejected: impl IntoIterator<Item = &'static str>) {
+    metrics::counter!(USAGE_ACCEPTED).increment(accepted as u64);
+    metrics::counter!(USAGE_DUPLICATE).increment(duplicates as u64);
+    for code in rejected {
+        metrics::counter!(USAGE_REJECTED, "Code" => code).increment(1);
     }
 }
 
-/// The hourly metering run's figures (its reports' fates are recorded as they happen).
-pub fn metering_run(f: &crate::service::metering::RunFigures) {
-    metrics::counter!(METERING_ACCOUNTS).increment(f.accounts as u64);
-    metrics::counter!(METERING_ACCOUNTS_FAILED).increment(f.failed as u64);
+/// A metering run's accounts, and those it failed (its reports' fates are recorded as they
+/// happen).
+pub fn metering_run(accounts: usize, failed: usize) {
+    metrics::counter!(METERING_ACCOUNTS).increment(accounts as u64);
+    metrics::counter!(METERING_ACCOUNTS_FAILED).increment(failed as u64);
 }
 
 /// A sweep: the pending emails it sent, and how old the oldest one left unsent is.

@@ -36,6 +36,9 @@ impl Needs {
     pub const BASIC: Needs =
         Needs { tokens: false, meters: false, marketplace_calls: false, orders: false, exporters: false };
     pub const TOKENS: Needs = Needs { tokens: true, ..Needs::BASIC };
+    /// Registration, upgrade and settlement changes bind cloud accounts: a KooGallery instance
+    /// whose buyer is not known yet is asked of the order query first.
+    pub const BINDING: Needs = Needs { tokens: true, orders: true, ..Needs::BASIC };
     pub const METERING: Needs = Needs { meters: true, ..Needs::BASIC };
     pub const WEBHOOK: Needs = Needs { meters: true, marketplace_calls: true, orders: true, ..Needs::BASIC };
     /// The sweeper asks again for the buyers KooGallery's order query could not name.
@@ -219,6 +222,8 @@ mod tests {
             (Needs::METERING, "HUAWEI_KOOGALLERY_KEY_SECRET"),
             (Needs::SWEEPER, "KOOGALLERY_AK_SK_SECRET"),
             (Needs::WEBHOOK, "KOOGALLERY_AK_SK_SECRET"),
+            (Needs::BINDING, "KOOGALLERY_AK_SK_SECRET"),
+            (Needs::BINDING, "TOKEN_KEYS_SECRET"),
             (Needs::WEBHOOK, "ALIYUN_SPI_KEY_SECRET"),
             (Needs::WEBHOOK, "HUAWEI_KOOGALLERY_KEY_SECRET"),
             (Needs::WEBHOOK, "REGISTRATION_URL"),

@@ -192,7 +192,8 @@ mod tests {
         let asked: Value = serde_json::from_slice(&asking_capacity("PutItem", &body).unwrap()).unwrap();
         assert_eq!(asked["ReturnConsumedCapacity"], "INDEXES");
         assert!(asking_capacity("DescribeTable", &body).is_none());
-        let answer = Bytes::from(r#"{"ConsumedCapacity":[{"TableName":"t","CapacityUnits":6.0},{"CapacityUnits":2.5}]}"#);
+        let answer =
+            Bytes::from(r#"{"ConsumedCapacity":[{"TableName":"t","CapacityUnits":6.0},{"CapacityUnits":2.5}]}"#);
         let (units, stripped) = billed(answer);
         assert_eq!((units, &stripped[..]), (8.5, &b"{}"[..]));
         let refused = Bytes::from(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}"#);

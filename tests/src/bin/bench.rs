@@ -14,8 +14,8 @@
 use billing_domain::model::Language;
 use billing_domain::ports::Clock;
 use billing_tests::bench::baseline;
-use billing_tests::bench::events::{apigw, apigw_as, get, json_post, scheduled};
 use billing_tests::bench::cost::{self, Work};
+use billing_tests::bench::events::{apigw, apigw_as, get, json_post, scheduled};
 use billing_tests::bench::proxy::{since, Ops, Proxy, Units};
 use billing_tests::bench::runtime_api::Hosted;
 use billing_tests::bench::stats::{ms, percentile};
@@ -1107,12 +1107,8 @@ fn render(r: &RenderInput) -> String {
     writeln!(o, "| seconds | {:.2} |", i.took.as_secs_f64()).unwrap();
     writeln!(o, "| accounts issued per second | {:.0} |", i.issued as f64 / i.took.as_secs_f64()).unwrap();
     writeln!(o, "| DynamoDB calls per account | {} |", describe(&i.calls)).unwrap();
-    writeln!(
-        o,
-        "| DynamoDB capacity per account | {:.1} write units, {:.1} read units |",
-        i.units.write, i.units.read
-    )
-    .unwrap();
+    writeln!(o, "| DynamoDB capacity per account | {:.1} write units, {:.1} read units |", i.units.write, i.units.read)
+        .unwrap();
     writeln!(o, "| other AWS calls per account | {} |", describe(&i.other_calls)).unwrap();
     writeln!(o, "| `issue-bills` peak RSS | {:.1} MiB |", i.rss_kib as f64 / 1024.0).unwrap();
 
@@ -1190,7 +1186,8 @@ fn floors(r: &RenderInput) -> String {
         hi / ms(r.hello)
     )
     .unwrap();
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap_or_default();
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap_or_default();
     let total_s = u.records_per_s.recip() * 1000.0; // mean seconds per batch
     let per_record = Work {
         write_units: u.units_per_batch.write / 1000.0,

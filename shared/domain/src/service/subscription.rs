@@ -71,7 +71,7 @@ pub async fn set_frozen(deps: &Deps, current: &CloudAccount, frozen: bool, at: D
     Ok(())
 }
 
-/// The hourly metering run; subscriptions the marketplaces refused (the customer is not
+/// The scheduled metering run (every 15 minutes); subscriptions the marketplaces refused (the customer is not
 /// subscribed) end, their workspaces' history saying `marketplace_refusal`.
 pub async fn run_metering(deps: &Deps, deadline: Option<Instant>) -> Result<metering::RunFigures> {
     let figures = metering::run(deps, deadline).await?;
