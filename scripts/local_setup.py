@@ -1,6 +1,6 @@
 """Prepares the local AWS stand-ins: the table (from infra/table.json, the same definition
 template.yaml declares) in DynamoDB Local, the verified SES sender in moto, and the secrets the
-functions read at run time in moto's Secrets Manager, in the shapes README's Deploy gives.
+functions read at run time in moto's Secrets Manager, in the shapes docs/configuration.md (Secrets) gives.
 Runs with the moto venv's python, which has boto3."""
 import json, os, sys, time
 import boto3

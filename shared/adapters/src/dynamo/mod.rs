@@ -1,6 +1,7 @@
-//! Every store port on one DynamoDB table (see `infra/table.json` and README, "Data").
+//! Every store port on one DynamoDB table (see `infra/table.json`). Each module documents its own
+//! items; the whole layout, every item and index entry with its writers, is docs/data-model.md.
 //!
-//! Keys (`pk` / `sk`), with the two overloaded, sparse indexes:
+//! Some keys (`pk` / `sk`), with the two overloaded, sparse indexes:
 //! - `USER#id / USER`; guards `LOGIN#site#email#addr / GUARD`, `LOGIN#site#phone#num / GUARD`
 //! - `BILLING#name / ACCOUNT`; registrations `BILLING#name / CLOUD#id` (gsi2 `CLOUD#id / REG#name`)
 //! - `WS#id / WS` (gsi1 `BILLING#name / WS#id` once commercial, gsi2 `CLOUD#id / WS#id` while a cloud pays)
