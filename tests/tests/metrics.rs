@@ -4,14 +4,16 @@
 
 use billing_domain::rules::usage::hour_start;
 use billing_domain::telemetry::*;
-use billing_tests::bench::events::{apigw, scheduled};
+use billing_tests::bench::events::{apigw_as, scheduled};
 use billing_tests::hosted::{host, metrics, total, values, Datum};
 use billing_tests::*;
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 fn usage_event(records: &[Value]) -> Value {
-    let mut e = apigw("POST", "/v1/usage", "", Some(json!({ "records": records }).to_string()), &[], true);
+    // From the exporter `make up` allows for cn1 (`SITE_EXPORTERS`).
+    let body = Some(json!({ "records": records }).to_string());
+    let mut e = apigw_as("POST", "/v1/usage", "", body, &[], Some(&exporter_arn("cn1")));
     e["headers"] = json!({"content-type": "application/json"});
     e
 }
@@ -81,19 +83,37 @@ async fn aws_customer_with_usage(w: &marketplace_webhook::Webhook) -> (String, S
 #[tokio::test]
 async fn the_metering_run_counts_reports_taken_pending_and_fallen_back_and_each_marketplace_call() {
     let h = Harness::isolated().await;
-    let table = h.table.clone();
+    let (table, clock) = (h.table.clone(), h.clock.clone());
     let w = webhook(h);
-    let (_taken, _, _) = aws_customer_with_usage(&w).await;
+    let (taken, _, _) = aws_customer_with_usage(&w).await;
     let (throttled, _, _) = aws_customer_with_usage(&w).await;
-    emulator_fault("BatchMeterUsage", Some(&throttled), "throttle", 10, 1).await;
-    let (_, gone, _) = aws_customer_with_usage(&w).await;
-    emulator_unsubscribe(json!({"customer_identifier": gone})).await;
+    let (gone_product, gone, _) = aws_customer_with_usage(&w).await;
     let uid = aliyun_uid();
     let instance = open_instance(&w, &uid).await;
     let mut req = commercial_registration("cn1");
     req["settlement"] = json!({"method": "aliyun", "account_id": uid, "instance_id": instance});
     let ws = registered(&w.app, &req).await["workspace"]["id"].as_str().unwrap().to_string();
     report_usage(&w.app, &[usage_record(&format!("y-{ws}"), &ws, "log_events", hour_start(Utc::now()), "2")]).await;
+
+    // The function runs on the wall clock, which may be in any quarter of the hour: the reports
+    // are planned first, in process, in the next hour's planning run, and every call of it is
+    // throttled, so they are all in flight when the function runs (planning or retrying, it
+    // sends them).
+    let scopes = [taken.as_str(), throttled.as_str(), gone_product.as_str(), instance.as_str()];
+    let planning = hour_start(Utc::now()) + Duration::hours(1) + Duration::minutes(5);
+    clock.set(planning);
+    for scope in scopes {
+        emulator_clock(scope, planning).await;
+        let op = if scope == instance { "PushMeteringData" } else { "BatchMeterUsage" };
+        emulator_fault(op, Some(scope), "throttle", u32::MAX, 1).await;
+    }
+    let planned = billing_domain::service::metering::run(&w.app.deps, None).await.unwrap();
+    assert_eq!((planned.reports_fixed, planned.pending), (4, 4), "{planned:?}");
+    for scope in scopes {
+        emulator_clear_faults(Some(scope)).await;
+    }
+    emulator_fault("BatchMeterUsage", Some(&throttled), "throttle", 10, 1).await;
+    emulator_unsubscribe(json!({"customer_identifier": gone})).await;
 
     let metering = host("metering", &table).await;
     let (id, ok, figures, _) = metering.invoke_as(&unique(), scheduled()).await;
