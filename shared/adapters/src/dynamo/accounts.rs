@@ -2,7 +2,7 @@
 
 use super::outbox::email_item;
 use super::tx::{Cond, Tx};
-use super::{conditional, from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{conditional, from_item, item, key, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use billing_domain::email::EmailIntent;
@@ -13,14 +13,10 @@ use billing_domain::ports::{
 use billing_domain::{Error, Result};
 use std::collections::HashMap;
 
-pub(crate) fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
 /// A workspace item with its index keys: gsi1 lists a billing account's workspaces, gsi2
 /// the workspaces a cloud account pays for (what a cancellation queries).
 pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
-    let mut keys_ = vec![("pk", keys::workspace(&ws.id)), ("sk", "WS".to_string())];
+    let mut keys_ = vec![("pk", keys::workspace(&ws.id)), ("sk", keys::WORKSPACE_SK.to_string())];
     if let Some(b) = &ws.billing_account {
         keys_.push(("gsi1pk", keys::billing(b)));
         keys_.push(("gsi1sk", keys::workspace(&ws.id)));
@@ -32,10 +28,10 @@ pub(crate) fn workspace_item(ws: &Workspace) -> Result<Item> {
     item(ws, &keys_)
 }
 
-/// A history entry of a workspace: under the workspace, ordered by time (`HIST#<at>#<ulid>`).
+/// A history entry of a workspace: under the workspace, ordered by time.
 pub(crate) fn history_item(workspace_id: &str, change: &SettlementChange) -> Result<Item> {
-    let at = change.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    item(change, &[("pk", keys::workspace(workspace_id)), ("sk", format!("HIST#{at}#{}", ulid::Ulid::new()))])
+    let sk = keys::history_sk(change.at, &ulid::Ulid::new().to_string());
+    item(change, &[("pk", keys::workspace(workspace_id)), ("sk", sk)])
 }
 
 impl DynamoStore {
@@ -47,12 +43,12 @@ impl DynamoStore {
         match billing {
             BillingWrite::Create(account) => tx.put(
                 self.table(),
-                item(account, &[("pk", keys::billing(&account.username)), ("sk", "ACCOUNT".into())])?,
+                item(account, &[("pk", keys::billing(&account.username)), ("sk", keys::ACCOUNT_SK.into())])?,
                 Some(Cond::not_exists(Error::BillingUsernameTaken)),
             ),
             BillingWrite::Bind { username, password_hash_checked } => tx.check(
                 self.table(),
-                key(keys::billing(username), "ACCOUNT"),
+                key(keys::billing(username), keys::ACCOUNT_SK),
                 Cond::new("password_hash = :h", Error::BillingCredentialsInvalid)
                     .value(":h", s(password_hash_checked.clone())),
             ),
@@ -65,21 +61,21 @@ impl DynamoStore {
         let id = &cloud.account.id;
         tx.check(
             self.table(),
-            key(keys::cloud(id), "CLOUD"),
+            key(keys::cloud(id), keys::CLOUD_SK),
             Cond::new("attribute_exists(pk) AND #st <> :cancelled", Error::CloudAccountNotActive)
                 .name("#st", "status")
                 .value(":cancelled", s("cancelled")),
         )?;
-        let mut reg = key(keys::billing(billing_username), &format!("CLOUD#{id}"));
+        let mut reg = key(keys::billing(billing_username), &keys::registration_sk(id));
         reg.insert("gsi2pk".into(), s(keys::cloud(id)));
-        reg.insert("gsi2sk".into(), s(format!("REG#{}", billing_username.to_lowercase())));
+        reg.insert("gsi2sk".into(), s(keys::registration_gsi2sk(billing_username)));
         reg.insert("username".into(), s(billing_username));
         reg.insert("cloud_account_id".into(), s(id.clone()));
         tx.put(self.table(), reg, None)?;
         if let Some(claim) = &cloud.claim {
             tx.delete(
                 self.table(),
-                key(format!("CLAIM#{claim}"), "CLAIM"),
+                key(keys::claim(claim), keys::CLAIM_SK),
                 Some(Cond::new("attribute_exists(pk)", Error::CloudAccountNotFound)),
             )?;
         }
@@ -124,46 +120,47 @@ impl DynamoStore {
 #[async_trait]
 impl AccountStore for DynamoStore {
     async fn user(&self, id: &str) -> Result<Option<User>> {
-        self.get(&keys::user(id), "USER").await?.map(from_item).transpose()
+        self.get(&keys::user(id), keys::USER_SK).await?.map(from_item).transpose()
     }
 
     async fn user_by_login(&self, site: &str, login: &str) -> Result<Option<User>> {
         let guard = if login.contains('@') { keys::email_guard(site, login) } else { keys::phone_guard(site, login) };
-        match self.get(&guard, "GUARD").await?.and_then(|g| str_attr(&g, "user_id")) {
+        match self.get(&guard, keys::GUARD_SK).await?.and_then(|g| str_attr(&g, "user_id")) {
             Some(id) => self.user(&id).await,
             None => Ok(None),
         }
     }
 
     async fn billing_account(&self, username: &str) -> Result<Option<BillingAccount>> {
-        self.get(&keys::billing(username), "ACCOUNT").await?.map(from_item).transpose()
+        self.get(&keys::billing(username), keys::ACCOUNT_SK).await?.map(from_item).transpose()
     }
 
     async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        self.get(&keys::workspace(id), "WS").await?.map(from_item).transpose()
+        self.get(&keys::workspace(id), keys::WORKSPACE_SK).await?.map(from_item).transpose()
     }
 
     async fn workspaces(&self, ids: &[String]) -> Result<Vec<Workspace>> {
-        let wanted: Vec<Item> = ids.iter().map(|id| key(keys::workspace(id), "WS")).collect();
+        let wanted: Vec<Item> = ids.iter().map(|id| key(keys::workspace(id), keys::WORKSPACE_SK)).collect();
         self.batch_get(wanted).await?.into_iter().map(from_item).collect()
     }
 
     async fn settlement_history(&self, workspace_id: &str) -> Result<Vec<SettlementChange>> {
-        let items = self.query_all(None, "pk", &keys::workspace(workspace_id), "sk", "HIST#").await?;
+        let items = self.query_all(None, "pk", &keys::workspace(workspace_id), "sk", keys::HISTORY).await?;
         items.into_iter().map(from_item).collect()
     }
 
     async fn workspaces_of_billing_account(&self, username: &str) -> Result<Vec<Workspace>> {
-        let items = self.query_all(Some("gsi1"), "gsi1pk", &keys::billing(username), "gsi1sk", "WS#").await?;
+        let items =
+            self.query_all(Some("gsi1"), "gsi1pk", &keys::billing(username), "gsi1sk", keys::WORKSPACES).await?;
         items.into_iter().map(from_item).collect()
     }
 
     async fn registered_cloud_accounts(&self, username: &str) -> Result<Vec<CloudAccount>> {
-        let regs = self.query_all(None, "pk", &keys::billing(username), "sk", "CLOUD#").await?;
+        let regs = self.query_all(None, "pk", &keys::billing(username), "sk", keys::REGISTRATIONS).await?;
         let wanted: Vec<Item> = regs
             .iter()
             .filter_map(|r| str_attr(r, "cloud_account_id"))
-            .map(|id| key(keys::cloud(&id), "CLOUD"))
+            .map(|id| key(keys::cloud(&id), keys::CLOUD_SK))
             .collect();
         let mut accounts: Vec<CloudAccount> =
             self.batch_get(wanted).await?.into_iter().map(from_item).collect::<Result<_>>()?;
@@ -177,11 +174,11 @@ impl AccountStore for DynamoStore {
         let u = &w.user;
         tx.put(
             t,
-            item(u, &[("pk", keys::user(&u.id)), ("sk", "USER".into())])?,
+            item(u, &[("pk", keys::user(&u.id)), ("sk", keys::USER_SK.into())])?,
             Some(Cond::not_exists(Error::Conflict)),
         )?;
         let guard = |pk: String| -> Item {
-            let mut g = key(pk, "GUARD");
+            let mut g = key(pk, keys::GUARD_SK);
             g.insert("user_id".into(), s(u.id.clone()));
             g
         };
@@ -240,7 +237,7 @@ impl AccountStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::billing(username), "ACCOUNT")))
+            .set_key(Some(key(keys::billing(username), keys::ACCOUNT_SK)))
             .update_expression("SET free_choice = :f")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":f", AttributeValue::Bool(enabled))

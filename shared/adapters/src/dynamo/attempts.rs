@@ -2,8 +2,7 @@
 //! is taken with a conditional write before the password is checked, so at most
 //! `max_failures` checks run per window however many arrive at once.
 
-use super::accounts::key;
-use super::{n, sdk_error, DynamoStore, Item};
+use super::{key, keys, n, sdk_error, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -11,10 +10,6 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use billing_domain::ports::{AttemptGrant, AttemptStore, Throttle};
 use billing_domain::{Error, Result};
 use chrono::{DateTime, TimeZone, Utc};
-
-fn pk(login_key: &str) -> String {
-    format!("ATTEMPT#{login_key}")
-}
 
 fn num(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
@@ -41,7 +36,7 @@ impl AttemptStore for DynamoStore {
                 .client()
                 .update_item()
                 .table_name(self.table())
-                .set_key(Some(key(pk(login_key), "ATTEMPT")))
+                .set_key(Some(key(keys::attempt(login_key), keys::ATTEMPT_SK)))
                 .update_expression("SET failures = :one, window_ends = :ends, #ttl = :ends")
                 .condition_expression("attribute_not_exists(window_ends) OR window_ends <= :now")
                 .expression_attribute_names("#ttl", "ttl")
@@ -58,7 +53,7 @@ impl AttemptStore for DynamoStore {
                 .client()
                 .update_item()
                 .table_name(self.table())
-                .set_key(Some(key(pk(login_key), "ATTEMPT")))
+                .set_key(Some(key(keys::attempt(login_key), keys::ATTEMPT_SK)))
                 .update_expression("ADD failures :one")
                 .condition_expression("window_ends > :now AND failures < :max")
                 .expression_attribute_values(":one", n(1))
@@ -85,7 +80,7 @@ impl AttemptStore for DynamoStore {
         self.client()
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(key(pk(login_key), "ATTEMPT")))
+            .set_key(Some(key(keys::attempt(login_key), keys::ATTEMPT_SK)))
             .send()
             .await
             .map_err(sdk_error)?;

@@ -1,23 +1,21 @@
-//! Months and issued bills (flow 11).
+//! Months and issued bills (flow 11); keys in `keys.rs`.
 //!
-//! - `BILL#<account>#<YYYY-MM> / MONTH`: a billing account's month. Its enterprise charges as
-//!   they accrued, exactly (`accrued_CNY`, `accrued_USD`), and a `version` bumped by every usage
-//!   commit and fallback that adds to the month, each conditioned on the month not being issued.
-//!   Listed in gsi1 under `BILLSDUE` (`<month>#<account>`) from its first line until its issue,
-//!   which stamps `issued_at` and takes it off the list: issuing finds its work without a Scan.
-//! - `BILL#<account>#<YYYY-MM> / ISSUED`: the issued bill, its JSON and CSV exactly as answered;
-//!   a bill too large for one item keeps them in parts `ISSUED#<nonce>#<json|csv>#<nnnn>`, written
-//!   before the issue and named by it (a run that died leaves parts no issue names).
-//! - `BILLING#<account> / SETTLE#<YYYY-MM>#<currency>`: the balance entry of an issue (accrued,
-//!   issued, adjustment), written with the adjustment to the balance and the issue itself.
+//! - A billing account's month: its enterprise charges as they accrued, exactly (`accrued_CNY`,
+//!   `accrued_USD`), and a `version` bumped by every usage commit and fallback that adds to the
+//!   month, each conditioned on the month not being issued. Listed in gsi1 from its first line
+//!   until its issue, which stamps `issued_at` and takes it off the list: issuing finds its work
+//!   without a Scan.
+//! - The issued bill: its JSON and CSV exactly as answered; a bill too large for one item keeps
+//!   them in parts, written before the issue and named by it (a run that died leaves parts no
+//!   issue names).
+//! - The settlement of an issue: the balance entry (accrued, issued, adjustment), written with
+//!   the adjustment to the balance and the issue itself.
 
-use super::accounts::key;
+use super::lines::stored_line;
 use super::outbox::email_item;
 use super::tx::{Cond, Tx};
-use super::usage::{line_pk, num_attr, stored_line};
-use super::{n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{dec, key, keys, n, num_attr, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::money::{Amount, Currency};
 use billing_domain::ports::{BillStore, IssueWrite, MonthState};
 use billing_domain::rules::bill::StoredLine;
@@ -27,18 +25,17 @@ use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-const DUE: &str = "BILLSDUE";
 /// Issued text kept in the header item up to this size (DynamoDB items hold 400 KB).
 const INLINE_MAX: usize = 300 * 1024;
 /// The size of each part of a larger bill.
 const PART: usize = 300 * 1024;
 
-pub(crate) fn month_key(billing_account: &str, month: &str) -> Item {
-    key(line_pk(billing_account, month), "MONTH")
+fn month_key(billing_account: &str, month: &str) -> Item {
+    key(keys::bill(billing_account, month), keys::MONTH_SK)
 }
 
 fn issued_key(billing_account: &str, month: &str) -> Item {
-    key(line_pk(billing_account, month), "ISSUED")
+    key(keys::bill(billing_account, month), keys::ISSUED_SK)
 }
 
 /// The attribute and value placeholder of a currency's accrual.
@@ -47,10 +44,6 @@ fn accrual_names(c: Currency) -> (&'static str, &'static str) {
         Currency::Cny => ("accrued_CNY", ":acny"),
         Currency::Usd => ("accrued_USD", ":ausd"),
     }
-}
-
-fn dec(v: Amount) -> AttributeValue {
-    n(v.normalize())
 }
 
 /// `text` in parts of at most [`PART`] bytes, cut at character boundaries.
@@ -84,8 +77,8 @@ impl DynamoStore {
         let mut values = vec![
             (":b", s(account.clone())),
             (":m", s(month)),
-            (":due", s(DUE)),
-            (":dk", s(format!("{month}#{account}"))),
+            (":due", s(keys::BILLS_DUE)),
+            (":dk", s(keys::bills_due_sk(month, &account))),
             (":one", n(1)),
         ];
         for (c, a) in accrued {
@@ -141,7 +134,7 @@ impl DynamoStore {
         for (kind, text) in [("json", &w.bill.json), ("csv", &w.bill.csv)] {
             let pieces = parts(text);
             for (i, piece) in pieces.iter().enumerate() {
-                let mut part = key(line_pk(account, month), &format!("ISSUED#{nonce}#{kind}#{i:04}"));
+                let mut part = key(keys::bill(account, month), &keys::issued_part_sk(&nonce, kind, i));
                 part.insert("text".into(), s(*piece));
                 self.client()
                     .put_item()
@@ -167,9 +160,9 @@ impl BillStore for DynamoStore {
         limit: usize,
     ) -> Result<(Vec<MonthKey>, Option<String>)> {
         let start = after.and_then(|sk| {
-            let (month, account) = sk.split_once('#')?;
+            let (month, account) = keys::parse_bills_due_sk(&sk)?;
             let mut k = month_key(account, month);
-            k.insert("gsi1pk".into(), s(DUE));
+            k.insert("gsi1pk".into(), s(keys::BILLS_DUE));
             k.insert("gsi1sk".into(), s(sk.clone()));
             Some(k)
         });
@@ -179,7 +172,7 @@ impl BillStore for DynamoStore {
             .table_name(self.table())
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk AND gsi1sk < :before")
-            .expression_attribute_values(":pk", s(DUE))
+            .expression_attribute_values(":pk", s(keys::BILLS_DUE))
             .expression_attribute_values(":before", s(before))
             .limit(limit as i32)
             .set_exclusive_start_key(start)
@@ -198,8 +191,8 @@ impl BillStore for DynamoStore {
     }
 
     async fn month_state(&self, m: &MonthKey) -> Result<MonthState> {
-        let pk = line_pk(&m.billing_account, &m.month);
-        let Some(item) = self.get(&pk, "MONTH").await? else {
+        let pk = keys::bill(&m.billing_account, &m.month);
+        let Some(item) = self.get(&pk, keys::MONTH_SK).await? else {
             return Ok(MonthState::default());
         };
         let accrued = Currency::ALL
@@ -214,7 +207,7 @@ impl BillStore for DynamoStore {
     }
 
     async fn month_lines(&self, m: &MonthKey) -> Result<Vec<StoredLine>> {
-        let items = self.query_consistent(&line_pk(&m.billing_account, &m.month), "L#").await?;
+        let items = self.query_consistent(&keys::bill(&m.billing_account, &m.month), keys::LINES).await?;
         items.into_iter().map(stored_line).collect()
     }
 
@@ -232,7 +225,7 @@ impl BillStore for DynamoStore {
         )?;
         tx.put(self.table(), self.issued_header(w).await?, Some(Cond::not_exists(Error::Conflict)))?;
         for st in &w.settling {
-            let mut entry = key(super::keys::billing(account), &format!("SETTLE#{month}#{}", st.currency.code()));
+            let mut entry = key(keys::billing(account), &keys::settle_sk(month, st.currency));
             entry.extend([
                 ("month".to_string(), s(month)),
                 ("currency".to_string(), s(st.currency.code())),
@@ -255,8 +248,8 @@ impl BillStore for DynamoStore {
     }
 
     async fn issued_bill(&self, billing_account: &str, month: &str) -> Result<Option<IssuedBill>> {
-        let pk = line_pk(billing_account, month);
-        let Some(header) = self.get(&pk, "ISSUED").await? else {
+        let pk = keys::bill(billing_account, month);
+        let Some(header) = self.get(&pk, keys::ISSUED_SK).await? else {
             return Ok(None);
         };
         let issued_at = str_attr(&header, "issued_at")
@@ -266,10 +259,10 @@ impl BillStore for DynamoStore {
         let (json, csv) = match str_attr(&header, "nonce") {
             None => (str_attr(&header, "json").unwrap_or_default(), str_attr(&header, "csv").unwrap_or_default()),
             Some(nonce) => {
-                let mut found = self.query_consistent(&pk, &format!("ISSUED#{nonce}#")).await?;
+                let mut found = self.query_consistent(&pk, &keys::issued_parts(&nonce)).await?;
                 found.sort_by_key(|i| str_attr(i, "sk"));
                 let text = |kind: &str| -> Result<String> {
-                    let prefix = format!("ISSUED#{nonce}#{kind}#");
+                    let prefix = keys::issued_parts_of(&nonce, kind);
                     let pieces: Vec<String> = found
                         .iter()
                         .filter(|i| str_attr(i, "sk").is_some_and(|sk| sk.starts_with(&prefix)))

@@ -1,9 +1,9 @@
 //! The steps of a cancellation run, each idempotent (see `billing_domain::service::cancellation`).
 
-use super::accounts::{history_item, key};
+use super::accounts::history_item;
 use super::outbox::email_item;
 use super::tx::{Cond, Tx};
-use super::{from_item, item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{from_item, item, key, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::email::EmailIntent;
@@ -36,7 +36,7 @@ impl DynamoStore {
         let enterprise: Item = serde_dynamo::to_item(Settlement::Enterprise).map_err(Error::internal)?;
         tx.update(
             self.table(),
-            key(keys::workspace(&ws.id), "WS"),
+            key(keys::workspace(&ws.id), keys::WORKSPACE_SK),
             "SET settlement = :ent, settlement_since = :now ADD version :one REMOVE gsi2pk, gsi2sk",
             vec![(":ent", AttributeValue::M(enterprise)), (":now", s(now.to_rfc3339())), (":one", n(1))],
             Cond::new("gsi2pk = :cloud", Error::Conflict).value(":cloud", s(keys::cloud(cloud_account_id))),
@@ -49,8 +49,7 @@ impl DynamoStore {
             site: ws.site.clone(),
             billing_account: billing.clone(),
         };
-        let mut it =
-            item(&record, &[("pk", keys::cancel(run)), ("sk", format!("WS#{}#{}", billing.to_lowercase(), ws.id))])?;
+        let mut it = item(&record, &[("pk", keys::cancel(run)), ("sk", keys::switched_sk(&billing, &ws.id))])?;
         it.insert("ttl".into(), n((now + chrono::Duration::days(KEEP_DAYS)).timestamp()));
         tx.put(self.table(), it, None)?;
         let change = SettlementChange {
@@ -104,7 +103,7 @@ impl CancellationStore for DynamoStore {
                 "gsi2pk",
                 &keys::cloud(cloud_account_id),
                 "gsi2sk",
-                "WS#",
+                keys::WORKSPACES,
                 Some(limit as i32),
                 None,
             )
@@ -137,13 +136,15 @@ impl CancellationStore for DynamoStore {
     ) -> Result<(Vec<SwitchedWorkspace>, Option<String>)> {
         let start = after.map(|sk| key(keys::cancel(run), &sk));
         let (items, last) =
-            self.query_page(None, "pk", &keys::cancel(run), "sk", "WS#", Some(limit as i32), start).await?;
+            self.query_page(None, "pk", &keys::cancel(run), "sk", keys::SWITCHED, Some(limit as i32), start).await?;
         let cursor = last.and_then(|k| str_attr(&k, "sk"));
         Ok((items.into_iter().map(from_item).collect::<Result<_>>()?, cursor))
     }
 
     async fn registrations(&self, cloud_account_id: &str) -> Result<Vec<String>> {
-        let items = self.query_all(Some("gsi2"), "gsi2pk", &keys::cloud(cloud_account_id), "gsi2sk", "REG#").await?;
+        let items = self
+            .query_all(Some("gsi2"), "gsi2pk", &keys::cloud(cloud_account_id), "gsi2sk", keys::REGISTERED_TO)
+            .await?;
         Ok(items.iter().filter_map(|i| str_attr(i, "username")).collect())
     }
 
@@ -153,7 +154,7 @@ impl CancellationStore for DynamoStore {
         username: &str,
         email: Option<&EmailIntent>,
     ) -> Result<()> {
-        let registration = key(keys::billing(username), &format!("CLOUD#{cloud_account_id}"));
+        let registration = key(keys::billing(username), &keys::registration_sk(cloud_account_id));
         let mut tx = Tx::default();
         tx.delete(self.table(), registration.clone(), None)?;
         if let Some(e) = email {
@@ -163,7 +164,7 @@ impl CancellationStore for DynamoStore {
             Err(Error::Conflict) if email.is_some() => {
                 // Written by an earlier run of this cancellation: never a second email.
                 let id = email.map(|e| e.id.as_str()).unwrap_or_default();
-                if self.get(&format!("MAIL#{id}"), "MAIL").await?.is_none() {
+                if self.get(&keys::mail(id), keys::MAIL_SK).await?.is_none() {
                     return Err(Error::Conflict);
                 }
                 self.client()
@@ -183,7 +184,7 @@ impl CancellationStore for DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::cancel(run), "RUN")))
+            .set_key(Some(key(keys::cancel(run), keys::RUN_SK)))
             .update_expression("SET done_at = if_not_exists(done_at, :now)")
             .expression_attribute_values(":now", s(now.to_rfc3339()))
             .send()
@@ -193,7 +194,7 @@ impl CancellationStore for DynamoStore {
     }
 
     async fn finished_at(&self, run: &str) -> Result<Option<DateTime<Utc>>> {
-        let item = self.get(&keys::cancel(run), "RUN").await?;
+        let item = self.get(&keys::cancel(run), keys::RUN_SK).await?;
         Ok(item
             .and_then(|i| str_attr(&i, "done_at"))
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
@@ -204,7 +205,7 @@ impl CancellationStore for DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::cancel(run), "RUN")))
+            .set_key(Some(key(keys::cancel(run), keys::RUN_SK)))
             .update_expression("SET closed_at = :now, #ttl = :ttl REMOVE gsi1pk, gsi1sk")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", s(now.to_rfc3339()))
@@ -216,7 +217,7 @@ impl CancellationStore for DynamoStore {
     }
 
     async fn open_runs(&self) -> Result<Vec<(String, String)>> {
-        let items = self.query_all(Some("gsi1"), "gsi1pk", "CANCELS", "gsi1sk", "").await?;
+        let items = self.query_all(Some("gsi1"), "gsi1pk", keys::OPEN_CANCELS, "gsi1sk", "").await?;
         Ok(items.iter().filter_map(|i| Some((str_attr(i, "run")?, str_attr(i, "cloud_account_id")?))).collect())
     }
 }

@@ -1,7 +1,6 @@
 //! `Idempotency-Key` records: one conditional put decides first use, replay or mismatch.
 
-use super::accounts::key;
-use super::{n, s, sdk_error, str_attr, DynamoStore};
+use super::{key, keys, n, s, sdk_error, str_attr, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use billing_domain::ports::{IdempotencyBegin, IdempotencyStore, StoredResponse};
@@ -12,14 +11,10 @@ const KEEP: Duration = Duration::hours(24);
 /// A request still "running" after this long died with its process: the key is free again.
 const STALE_SECONDS: i64 = 30;
 
-fn pk(k: &str) -> String {
-    format!("IDEM#{k}")
-}
-
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
     async fn begin(&self, k: &str, request_hash: &str, now: DateTime<Utc>) -> Result<IdempotencyBegin> {
-        let mut item = key(pk(k), "IDEM");
+        let mut item = key(keys::idempotency(k), keys::IDEMPOTENCY_SK);
         item.insert("request_hash".into(), s(request_hash));
         item.insert("state".into(), s("running"));
         item.insert("started".into(), n(now.timestamp()));
@@ -50,7 +45,7 @@ impl IdempotencyStore for DynamoStore {
         };
         let old = match old {
             Some(o) => o,
-            None => self.get(&pk(k), "IDEM").await?.ok_or(Error::Conflict)?,
+            None => self.get(&keys::idempotency(k), keys::IDEMPOTENCY_SK).await?.ok_or(Error::Conflict)?,
         };
         if str_attr(&old, "request_hash").as_deref() != Some(request_hash) {
             return Ok(IdempotencyBegin::Mismatch);
@@ -67,7 +62,7 @@ impl IdempotencyStore for DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(pk(k), "IDEM")))
+            .set_key(Some(key(keys::idempotency(k), keys::IDEMPOTENCY_SK)))
             .update_expression("SET #state = :done, #resp = :r")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#resp", "response")
@@ -83,7 +78,7 @@ impl IdempotencyStore for DynamoStore {
         self.client()
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(key(pk(k), "IDEM")))
+            .set_key(Some(key(keys::idempotency(k), keys::IDEMPOTENCY_SK)))
             .send()
             .await
             .map_err(sdk_error)?;

@@ -1,14 +1,12 @@
-//! Cloud accounts (marketplace subscriptions), AWS landing claims, AWS identities, agreements.
+//! Cloud accounts (marketplace subscriptions), AWS landing claims, AWS identities, agreements;
+//! keys in `keys.rs`.
 //!
-//! - `CLOUD#id / CLOUD`: the account (gsi1 `BUYERUNKNOWN / id` while a KooGallery instance's
-//!   buyer is not known).
-//! - `AWSID#<identity> / AWSID`: which account an AWS identity (`cust:...`, `lic:...`) is.
-//! - `AGMT#id / AGMT`: an agreement's facts (gsi1 `LICAGMT#<acceptor>|<licence> / id` once its
-//!   licence is known).
+//! - The account, listed in gsi1 while a KooGallery instance's buyer is not known.
+//! - Which account an AWS identity (`cust:...`, `lic:...`) is.
+//! - An agreement's facts, listed in gsi1 under its acceptor and licence once that is known.
 
-use super::accounts::key;
 use super::tx::{Cond, Tx};
-use super::{conditional, from_item, item, keys, n, s, sdk_error, DynamoStore};
+use super::{conditional, from_item, item, key, keys, n, s, sdk_error, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,21 +18,17 @@ use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
 
 fn cloud_item(a: &CloudAccount) -> Result<super::Item> {
-    let mut keys = vec![("pk", keys::cloud(&a.id)), ("sk", "CLOUD".into())];
+    let mut keys = vec![("pk", keys::cloud(&a.id)), ("sk", keys::CLOUD_SK.into())];
     if !a.buyer_known() && a.order.is_some() {
-        keys.extend([("gsi1pk", "BUYERUNKNOWN".to_string()), ("gsi1sk", a.id.clone())]);
+        keys.extend([("gsi1pk", keys::BUYERS_UNKNOWN.to_string()), ("gsi1sk", a.id.clone())]);
     }
     item(a, &keys)
-}
-
-fn licence_partition(acceptor: &str, license_arn: &str) -> String {
-    format!("LICAGMT#{acceptor}|{}", billing_domain::model::license_key(license_arn))
 }
 
 #[async_trait]
 impl MarketplaceStore for DynamoStore {
     async fn cloud_account(&self, id: &str) -> Result<Option<CloudAccount>> {
-        self.get(&keys::cloud(id), "CLOUD").await?.map(from_item).transpose()
+        self.get(&keys::cloud(id), keys::CLOUD_SK).await?.map(from_item).transpose()
     }
 
     /// One conditional put: it creates the account, or its failure hands back the one on file.
@@ -66,7 +60,7 @@ impl MarketplaceStore for DynamoStore {
                 .client()
                 .update_item()
                 .table_name(self.table())
-                .set_key(Some(key(keys::cloud(&account.id), "CLOUD")))
+                .set_key(Some(key(keys::cloud(&account.id), keys::CLOUD_SK)))
                 .update_expression("SET account_id = :a")
                 .condition_expression("account_id = :empty")
                 .expression_attribute_values(":a", s(account.account_id.clone()))
@@ -83,7 +77,7 @@ impl MarketplaceStore for DynamoStore {
     /// for one account are applied one after the other, newest last.
     async fn transition(&self, id: &str, status: CloudStatus, event_at: DateTime<Utc>) -> Result<Option<Transition>> {
         for _ in 0..10 {
-            let Some(raw) = self.get(&keys::cloud(id), "CLOUD").await? else {
+            let Some(raw) = self.get(&keys::cloud(id), keys::CLOUD_SK).await? else {
                 return Ok(None);
             };
             let read_event_at = raw.get("last_event_at").cloned().unwrap_or(AttributeValue::Null(true));
@@ -102,9 +96,9 @@ impl MarketplaceStore for DynamoStore {
             if let (false, Some(run)) = (was_cancelled, account.cancellation_id()) {
                 // The run is written with the cancellation, so the sweeper finds it even if
                 // this process dies before it starts switching workspaces.
-                let mut r = key(keys::cancel(&run), "RUN");
-                r.insert("gsi1pk".into(), s("CANCELS"));
-                r.insert("gsi1sk".into(), s(format!("{}#{run}", event_at.to_rfc3339())));
+                let mut r = key(keys::cancel(&run), keys::RUN_SK);
+                r.insert("gsi1pk".into(), s(keys::OPEN_CANCELS));
+                r.insert("gsi1sk".into(), s(keys::open_cancel_sk(event_at, &run)));
                 r.insert("run".into(), s(run.clone()));
                 r.insert("cloud_account_id".into(), s(id));
                 tx.put(self.table(), r, None)?;
@@ -119,14 +113,14 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn save_claim(&self, claim: &str, customer: &AwsCustomer, expires_at: DateTime<Utc>) -> Result<()> {
-        let mut it = item(customer, &[("pk", format!("CLAIM#{claim}")), ("sk", "CLAIM".into())])?;
+        let mut it = item(customer, &[("pk", keys::claim(claim)), ("sk", keys::CLAIM_SK.into())])?;
         it.insert("ttl".into(), n(expires_at.timestamp()));
         self.client().put_item().table_name(self.table()).set_item(Some(it)).send().await.map_err(sdk_error)?;
         Ok(())
     }
 
     async fn claim(&self, claim: &str, now: DateTime<Utc>) -> Result<Option<AwsCustomer>> {
-        let Some(it) = self.get(&format!("CLAIM#{claim}"), "CLAIM").await? else {
+        let Some(it) = self.get(&keys::claim(claim), keys::CLAIM_SK).await? else {
             return Ok(None);
         };
         // TTL deletion lags by up to days: expiry is checked here, not left to it.
@@ -138,7 +132,7 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn first_use_of_nonce(&self, nonce: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<bool> {
-        let mut it = key(format!("NONCE#{nonce}"), "NONCE");
+        let mut it = key(keys::nonce(nonce), keys::NONCE_SK);
         it.insert("ttl".into(), n(expires_at.timestamp()));
         let out = self
             .client()
@@ -158,7 +152,7 @@ impl MarketplaceStore for DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .set_key(Some(key(keys::cloud(id), keys::CLOUD_SK)))
             .update_expression("SET refused_at = if_not_exists(refused_at, :at)")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":at", s(at.to_rfc3339()))
@@ -169,13 +163,13 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn agreement(&self, id: &str) -> Result<Option<Agreement>> {
-        self.get(&format!("AGMT#{id}"), "AGMT").await?.map(from_item).transpose()
+        self.get(&keys::agreement(id), keys::AGREEMENT_SK).await?.map(from_item).transpose()
     }
 
     async fn save_agreement(&self, a: &Agreement) -> Result<bool> {
-        let mut keys = vec![("pk", format!("AGMT#{}", a.id)), ("sk", "AGMT".to_string())];
+        let mut keys = vec![("pk", keys::agreement(&a.id)), ("sk", keys::AGREEMENT_SK.to_string())];
         if let (Some(acceptor), Some(licence)) = (&a.acceptor, &a.license_arn) {
-            keys.extend([("gsi1pk", licence_partition(acceptor, licence)), ("gsi1sk", a.id.clone())]);
+            keys.extend([("gsi1pk", keys::licence_agreements(acceptor, licence)), ("gsi1sk", a.id.clone())]);
         }
         let put = self.client().put_item().table_name(self.table()).set_item(Some(item(a, &keys)?));
         let put = if a.version <= 1 {
@@ -187,17 +181,21 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn agreements_of_licence(&self, acceptor: &str, license_arn: &str) -> Result<Vec<Agreement>> {
-        let found =
-            self.query_all(Some("gsi1"), "gsi1pk", &licence_partition(acceptor, license_arn), "gsi1sk", "").await?;
+        let found = self
+            .query_all(Some("gsi1"), "gsi1pk", &keys::licence_agreements(acceptor, license_arn), "gsi1sk", "")
+            .await?;
         found.into_iter().map(from_item).collect()
     }
 
     async fn aws_alias(&self, identity: &str) -> Result<Option<String>> {
-        Ok(self.get(&format!("AWSID#{identity}"), "AWSID").await?.and_then(|i| super::str_attr(&i, "cloud_account_id")))
+        Ok(self
+            .get(&keys::aws_identity(identity), keys::AWS_IDENTITY_SK)
+            .await?
+            .and_then(|i| super::str_attr(&i, "cloud_account_id")))
     }
 
     async fn link_aws_alias(&self, identity: &str, cloud_account_id: &str) -> Result<String> {
-        let mut it = key(format!("AWSID#{identity}"), "AWSID");
+        let mut it = key(keys::aws_identity(identity), keys::AWS_IDENTITY_SK);
         it.insert("cloud_account_id".into(), s(cloud_account_id));
         let out = self
             .client()
@@ -220,7 +218,7 @@ impl MarketplaceStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .set_key(Some(key(keys::cloud(id), keys::CLOUD_SK)))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":acct", s(c.aws_account_id.clone()));
         if let Some(licence) = &c.license_arn {
@@ -249,7 +247,7 @@ impl MarketplaceStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(keys::cloud(id), "CLOUD")))
+            .set_key(Some(key(keys::cloud(id), keys::CLOUD_SK)))
             .update_expression("SET account_id = :a REMOVE gsi1pk, gsi1sk")
             .condition_expression("account_id = :empty OR account_id = :a")
             .expression_attribute_values(":a", s(account_id))
@@ -265,7 +263,7 @@ impl MarketplaceStore for DynamoStore {
     }
 
     async fn buyers_unknown(&self) -> Result<Vec<String>> {
-        let items = self.query_all(Some("gsi1"), "gsi1pk", "BUYERUNKNOWN", "gsi1sk", "").await?;
+        let items = self.query_all(Some("gsi1"), "gsi1pk", keys::BUYERS_UNKNOWN, "gsi1sk", "").await?;
         Ok(items.iter().filter_map(|i| super::str_attr(i, "gsi1sk")).collect())
     }
 }

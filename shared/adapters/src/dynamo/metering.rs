@@ -1,22 +1,19 @@
-//! Metering state (flow 10).
+//! Metering state (flow 10); keys in `keys.rs`.
 //!
-//! - `METER#<cloud account> / DUE`: the account has usage to report (gsi1 `METERDUE`, set by
-//!   every usage commit with its usage, which also counts `seq`), the run's lease, the set `open`
-//!   of its reports fixed and not yet settled, and in gsi2 `METEROPEN` while some are (the retry
-//!   runs' list), else `METERCARRY` while its lines hold usage in no report (the reconciliation's).
-//! - `METERREP#<cloud account> / <time>#<item>`: a report, fixed before it is sent (gsi1
-//!   `METERREPORTS#<day>` for the reconciliation).
-//! - The cloud bill lines (gsi2 `METER#<cloud account>`) carry `covered`, `reported` and
-//!   `fell_back`, each added once per report: the report's tag joins a set on the line in
+//! - A cloud account's due mark: the account has usage to report (listed in gsi1, set by every
+//!   usage commit with its usage, which also counts `seq`: `lines.rs`), the run's lease, the set
+//!   `open` of its reports fixed and not yet settled, and in gsi2 the retry runs' list while some
+//!   are, else the reconciliation's while its lines hold usage in no report.
+//! - A report, fixed before it is sent (listed by day in gsi1 for the reconciliation).
+//! - The cloud bill lines (`lines.rs`, in gsi2 under their account) carry `covered`, `reported`
+//!   and `fell_back`, each added once per report: the report's tag joins a set on the line in
 //!   the same conditional update.
 
-use super::accounts::key;
+use super::lines::{due_key, line_keys, stored_line};
 use super::tx::{Cond, Tx};
-use super::usage::{line_keys, num_attr};
-use super::{conditional, from_item, item, n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{conditional, from_item, item, key, keys, n, num_attr, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use billing_domain::model::Platform;
 use billing_domain::money::Amount;
 use billing_domain::ports::{AfterRun, FallbackPart, MeterLease, MeteringStore};
 use billing_domain::rules::metering::{FallbackReason, MeterLine, MeterReport, ReportStatus};
@@ -30,34 +27,14 @@ const LEASE_SECONDS: i64 = 600;
 /// Reports are kept this long for the reconciliation.
 const KEEP_REPORTS_DAYS: i64 = 400;
 
-fn due_key(cloud: &str) -> Item {
-    key(format!("METER#{cloud}"), "DUE")
-}
-
-fn report_pk(cloud: &str) -> String {
-    format!("METERREP#{cloud}")
-}
-
-fn report_sk(at: DateTime<Utc>, item: &str) -> String {
-    format!("{}#{item}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
 fn report_item(r: &MeterReport) -> Result<Item> {
     let mut it = item(
         r,
         &[
-            ("pk", report_pk(&r.cloud_account_id)),
-            ("sk", report_sk(r.at, &r.item)),
-            ("gsi1pk", format!("METERREPORTS#{}", r.at.format("%Y-%m-%d"))),
-            (
-                "gsi1sk",
-                format!(
-                    "{}#{}#{}",
-                    r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    r.cloud_account_id,
-                    r.item
-                ),
-            ),
+            ("pk", keys::meter_reports(&r.cloud_account_id)),
+            ("sk", keys::meter_report_sk(r.at, &r.item)),
+            ("gsi1pk", keys::meter_reports_of_day(r.at.date_naive())),
+            ("gsi1sk", keys::meter_reports_of_day_sk(r.at, &r.cloud_account_id, &r.item)),
         ],
     )?;
     it.insert("ttl".into(), n((r.at + Duration::days(KEEP_REPORTS_DAYS)).timestamp()));
@@ -73,7 +50,7 @@ fn part_key(r: &MeterReport, line: &LineKey) -> (Item, AttributeValue, Attribute
 impl DynamoStore {
     /// The report stored under `r`'s key.
     async fn stored_report(&self, r: &MeterReport) -> Result<MeterReport> {
-        self.get(&report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))
+        self.get(&keys::meter_reports(&r.cloud_account_id), &keys::meter_report_sk(r.at, &r.item))
             .await?
             .map(from_item)
             .transpose()?
@@ -107,7 +84,7 @@ impl DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item))))
+            .set_key(Some(key(keys::meter_reports(&r.cloud_account_id), &keys::meter_report_sk(r.at, &r.item))))
             .update_expression("SET #st = :st, reason = :r")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", status)
@@ -173,7 +150,7 @@ impl DynamoStore {
 }
 
 fn meter_line(i: &Item) -> Option<MeterLine> {
-    let line = super::usage::stored_line(i.clone()).ok()?;
+    let line = stored_line(i.clone()).ok()?;
     let month = str_attr(i, "month")?;
     let billing_account = str_attr(i, "billing_account")?;
     Some(MeterLine {
@@ -188,13 +165,13 @@ fn meter_line(i: &Item) -> Option<MeterLine> {
 #[async_trait]
 impl MeteringStore for DynamoStore {
     async fn due_accounts(&self) -> Result<Vec<String>> {
-        let items = self.query_all(Some("gsi1"), "gsi1pk", "METERDUE", "gsi1sk", "").await?;
+        let items = self.query_all(Some("gsi1"), "gsi1pk", keys::METER_DUE, "gsi1sk", "").await?;
         Ok(items.iter().filter_map(|i| str_attr(i, "gsi1sk")).collect())
     }
 
     async fn carrying_accounts(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();
-        for list in ["METERCARRY", "METEROPEN"] {
+        for list in [keys::METER_CARRY, keys::METER_OPEN] {
             let items = self.query_all(Some("gsi2"), "gsi2pk", list, "gsi2sk", "").await?;
             ids.extend(items.iter().filter_map(|i| str_attr(i, "gsi2sk")));
         }
@@ -224,11 +201,11 @@ impl MeteringStore for DynamoStore {
     }
 
     async fn release(&self, cloud: &str, seen: u64, after: AfterRun) -> Result<()> {
-        // gsi2 lists the account for the retry runs while reports are open (`METEROPEN`), else for
-        // the reconciliation while its lines carry usage in no report (`METERCARRY`).
+        // gsi2 lists the account for the retry runs while reports are open, else for the
+        // reconciliation while its lines carry usage in no report.
         let listed = match after {
-            AfterRun { open_left: true, .. } => Some("METEROPEN"),
-            AfterRun { carrying: true, .. } => Some("METERCARRY"),
+            AfterRun { open_left: true, .. } => Some(keys::METER_OPEN),
+            AfterRun { carrying: true, .. } => Some(keys::METER_CARRY),
             _ => None,
         };
         let update = |settled: bool| {
@@ -264,12 +241,12 @@ impl MeteringStore for DynamoStore {
     }
 
     async fn open_accounts(&self) -> Result<Vec<String>> {
-        let items = self.query_all(Some("gsi2"), "gsi2pk", "METEROPEN", "gsi2sk", "").await?;
+        let items = self.query_all(Some("gsi2"), "gsi2pk", keys::METER_OPEN, "gsi2sk", "").await?;
         Ok(items.iter().filter_map(|i| str_attr(i, "gsi2sk")).collect())
     }
 
     async fn open_reports(&self, cloud: &str, open: &[String]) -> Result<Vec<MeterReport>> {
-        let keys: Vec<Item> = open.iter().map(|sk| key(report_pk(cloud), sk)).collect();
+        let keys: Vec<Item> = open.iter().map(|sk| key(keys::meter_reports(cloud), sk)).collect();
         let mut reports = Vec::new();
         for it in self.batch_get(keys).await? {
             let r: MeterReport = from_item(it)?;
@@ -289,7 +266,7 @@ impl MeteringStore for DynamoStore {
             .query()
             .table_name(self.table())
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(report_pk(cloud)))
+            .expression_attribute_values(":pk", s(keys::meter_reports(cloud)))
             .scan_index_forward(false)
             .limit(1)
             .consistent_read(true)
@@ -300,7 +277,7 @@ impl MeteringStore for DynamoStore {
     }
 
     async fn reports_of(&self, cloud: &str) -> Result<Vec<MeterReport>> {
-        self.query_all(None, "pk", &report_pk(cloud), "sk", "").await?.into_iter().map(from_item).collect()
+        self.query_all(None, "pk", &keys::meter_reports(cloud), "sk", "").await?.into_iter().map(from_item).collect()
     }
 
     async fn forget_open(&self, r: &MeterReport) -> Result<()> {
@@ -310,7 +287,7 @@ impl MeteringStore for DynamoStore {
             .set_key(Some(due_key(&r.cloud_account_id)))
             .update_expression("DELETE #open :sk")
             .expression_attribute_names("#open", "open")
-            .expression_attribute_values(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))
+            .expression_attribute_values(":sk", AttributeValue::Ss(vec![keys::meter_report_sk(r.at, &r.item)]))
             .send()
             .await
             .map_err(sdk_error)?;
@@ -319,7 +296,7 @@ impl MeteringStore for DynamoStore {
 
     async fn meter_lines(&self, cloud: &str) -> Result<Vec<MeterLine>> {
         // The index finds the lines; the table gives their figures as they stand.
-        let found = self.query_all(Some("gsi2"), "gsi2pk", &format!("METER#{cloud}"), "gsi2sk", "").await?;
+        let found = self.query_all(Some("gsi2"), "gsi2pk", &keys::meter(cloud), "gsi2sk", "").await?;
         let keys: Vec<Item> = found.iter().filter_map(|i| Some(key(str_attr(i, "pk")?, &str_attr(i, "sk")?))).collect();
         Ok(self.batch_get(keys).await?.iter().filter_map(meter_line).collect())
     }
@@ -349,7 +326,8 @@ impl MeteringStore for DynamoStore {
                     )?;
                 }
             }
-            let sks: Vec<String> = batch.iter().map(|i| report_sk(reports[*i].at, &reports[*i].item)).collect();
+            let sks: Vec<String> =
+                batch.iter().map(|i| keys::meter_report_sk(reports[*i].at, &reports[*i].item)).collect();
             tx.update_always(
                 self.table(),
                 due_key(&reports[batch[0]].cloud_account_id),
@@ -392,7 +370,7 @@ impl MeteringStore for DynamoStore {
                 due_key(&r.cloud_account_id),
                 "ADD #open :sk",
                 vec![("#open", "open")],
-                vec![(":sk", AttributeValue::Ss(vec![report_sk(r.at, &r.item)]))],
+                vec![(":sk", AttributeValue::Ss(vec![keys::meter_report_sk(r.at, &r.item)]))],
             )?;
             let fixed = match self.commit(tx).await {
                 Ok(()) => r.clone(),
@@ -434,7 +412,7 @@ impl MeteringStore for DynamoStore {
                 status_at.push(tx.len());
                 tx.update(
                     self.table(),
-                    key(report_pk(&r.cloud_account_id), &report_sk(r.at, &r.item)),
+                    key(keys::meter_reports(&r.cloud_account_id), &keys::meter_report_sk(r.at, &r.item)),
                     "SET #st = :reported",
                     vec![(":reported", s("reported"))],
                     Cond::new("#st = :fixed", Error::Conflict).name("#st", "status").value(":fixed", s("fixed")),
@@ -450,7 +428,7 @@ impl MeteringStore for DynamoStore {
                     )?;
                 }
             }
-            let sks: Vec<String> = batch.iter().map(|r| report_sk(r.at, &r.item)).collect();
+            let sks: Vec<String> = batch.iter().map(|r| keys::meter_report_sk(r.at, &r.item)).collect();
             tx.update_always(
                 self.table(),
                 due_key(&batch[0].cloud_account_id),
@@ -513,9 +491,7 @@ impl MeteringStore for DynamoStore {
         let mut out = Vec::new();
         let mut day = from.date_naive();
         while day <= to.date_naive() {
-            let items = self
-                .query_all(Some("gsi1"), "gsi1pk", &format!("METERREPORTS#{}", day.format("%Y-%m-%d")), "gsi1sk", "")
-                .await?;
+            let items = self.query_all(Some("gsi1"), "gsi1pk", &keys::meter_reports_of_day(day), "gsi1sk", "").await?;
             for i in items {
                 let r: MeterReport = from_item(i)?;
                 if r.at >= from && r.at < to {
@@ -526,16 +502,4 @@ impl MeteringStore for DynamoStore {
         }
         Ok(out)
     }
-}
-
-/// The cloud accounts a usage commit makes due for metering.
-pub(crate) fn due_update(tx: &mut Tx, table: &str, cloud: &str, platform: Platform) -> Result<()> {
-    let platform = serde_dynamo::to_attribute_value(platform).map_err(Error::internal)?;
-    tx.update_always(
-        table,
-        due_key(cloud),
-        "SET gsi1pk = :due, gsi1sk = :id, platform = :p ADD seq :one",
-        vec![],
-        vec![(":due", s("METERDUE")), (":id", s(cloud)), (":p", platform), (":one", n(1))],
-    )
 }

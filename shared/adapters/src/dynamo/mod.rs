@@ -1,22 +1,15 @@
-//! Every store port on one DynamoDB table (see `infra/table.json`). Each module documents its own
-//! items; the whole layout, every item and index entry with its writers, is docs/data-model.md.
-//!
-//! Some keys (`pk` / `sk`), with the two overloaded, sparse indexes:
-//! - `USER#id / USER`; guards `LOGIN#site#email#addr / GUARD`, `LOGIN#site#phone#num / GUARD`
-//! - `BILLING#name / ACCOUNT`; registrations `BILLING#name / CLOUD#id` (gsi2 `CLOUD#id / REG#name`)
-//! - `WS#id / WS` (gsi1 `BILLING#name / WS#id` once commercial, gsi2 `CLOUD#id / WS#id` while a cloud pays)
-//! - `CLOUD#id / CLOUD`, `CLAIM#claim / CLAIM`, `ATTEMPT#key / ATTEMPT`, `IDEM#key / IDEM`
-//! - `MAIL#id / MAIL` (gsi1 `OUTBOX / time#id` while pending)
-//! - `CANCEL#run / RUN` (gsi1 `CANCELS / time#run` until done), `CANCEL#run / WS#name#id`
-//! - usage, bills and balances: see `usage.rs` and `bills.rs` (`UREC#`, `BILL#account#month`
-//!   with its lines, month and issued bill, gsi1 `BILLSDUE / month#account` until issued;
-//!   `BILLING#name / BALANCE#cur`, `BILLING#name / SETTLE#month#cur`, `TOPUP#`)
+//! Every store port on one DynamoDB table (see `infra/table.json`; docs/data-model.md tells the
+//! layout to readers). `keys.rs` builds every key and documents the layout: each item kind, its
+//! `pk` / `sk`, its places in the two overloaded, sparse indexes and the module that writes it.
+//! Every other module takes its keys from there; general item helpers are here.
 
 mod accounts;
 mod attempts;
 mod bills;
 mod cancellation;
 mod idempotency;
+mod keys;
+mod lines;
 mod marketplace;
 mod metering;
 mod outbox;
@@ -25,10 +18,12 @@ mod usage;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use billing_domain::money::Amount;
 use billing_domain::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::str::FromStr;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -143,6 +138,21 @@ pub(crate) fn str_attr(item: &Item, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
+/// A number attribute as an exact amount; zero when absent.
+pub(crate) fn num_attr(item: &Item, name: &str) -> Amount {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| Amount::from_str(v).ok()).unwrap_or_default()
+}
+
+/// An exact amount as a number attribute.
+pub(crate) fn dec(v: Amount) -> AttributeValue {
+    n(v.normalize())
+}
+
+/// An item's key, as gets, updates, deletes and condition checks take it (strings from `keys`).
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
 pub(crate) fn sdk_error<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -164,30 +174,5 @@ where
         Ok(t) => Ok(Some(t)),
         Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(None),
         Err(e) => Err(sdk_error(e)),
-    }
-}
-
-pub(crate) mod keys {
-    pub fn user(id: &str) -> String {
-        format!("USER#{id}")
-    }
-    pub fn email_guard(site: &str, email: &str) -> String {
-        format!("LOGIN#{site}#email#{email}")
-    }
-    pub fn phone_guard(site: &str, phone: &str) -> String {
-        format!("LOGIN#{site}#phone#{phone}")
-    }
-    /// Billing usernames are unique regardless of case.
-    pub fn billing(username: &str) -> String {
-        format!("BILLING#{}", username.to_lowercase())
-    }
-    pub fn workspace(id: &str) -> String {
-        format!("WS#{id}")
-    }
-    pub fn cloud(id: &str) -> String {
-        format!("CLOUD#{id}")
-    }
-    pub fn cancel(run: &str) -> String {
-        format!("CANCEL#{run}")
     }
 }

@@ -1,7 +1,6 @@
-//! The email outbox. A pending intent sits in gsi1 under `OUTBOX` until it is sent.
+//! The email outbox. A pending intent sits in gsi1 until it is sent (keys in `keys.rs`).
 
-use super::accounts::key;
-use super::{conditional, from_item, n, s, sdk_error, str_attr, DynamoStore};
+use super::{conditional, from_item, key, keys, n, s, sdk_error, str_attr, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use billing_domain::email::{Email, EmailIntent};
@@ -14,7 +13,7 @@ const LEASE_SECONDS: i64 = 60;
 /// How long marking an accepted email as sent keeps trying (well inside the lease).
 const MARK_SENT_PERSISTENCE: std::time::Duration = std::time::Duration::from_secs(40);
 
-/// An intent as stored: pending, indexed under `OUTBOX` until sent. `leased_to_writer`: the
+/// An intent as stored: pending, indexed in the outbox until sent. `leased_to_writer`: the
 /// request that commits it sends it right away, so no other sender may take it meanwhile.
 pub(crate) fn email_item(
     intent: &EmailIntent,
@@ -24,10 +23,10 @@ pub(crate) fn email_item(
     let mut it = super::item(
         &intent.email,
         &[
-            ("pk", pk(&intent.id)),
-            ("sk", "MAIL".into()),
-            ("gsi1pk", "OUTBOX".into()),
-            ("gsi1sk", format!("{}#{}", created_at.to_rfc3339(), intent.id)),
+            ("pk", keys::mail(&intent.id)),
+            ("sk", keys::MAIL_SK.into()),
+            ("gsi1pk", keys::OUTBOX.into()),
+            ("gsi1sk", keys::outbox_sk(created_at, &intent.id)),
             ("id", intent.id.clone()),
             ("status", "pending".into()),
         ],
@@ -40,10 +39,6 @@ pub(crate) fn email_item(
     Ok(it)
 }
 
-fn pk(id: &str) -> String {
-    format!("MAIL#{id}")
-}
-
 #[async_trait]
 impl OutboxStore for DynamoStore {
     async fn lease(&self, id: &str, now: DateTime<Utc>) -> Result<Option<EmailIntent>> {
@@ -51,7 +46,7 @@ impl OutboxStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(pk(id), "MAIL")))
+            .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
             .update_expression("SET lease_until = :until ADD attempts :one")
             .condition_expression("#st = :pending AND (attribute_not_exists(lease_until) OR lease_until < :now)")
             .expression_attribute_names("#st", "status")
@@ -80,7 +75,7 @@ impl OutboxStore for DynamoStore {
                 .client()
                 .update_item()
                 .table_name(self.table())
-                .set_key(Some(key(pk(id), "MAIL")))
+                .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
                 .update_expression("SET #st = :sent, sent_at = :at REMOVE gsi1pk, gsi1sk, lease_until")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":sent", s("sent"))
@@ -103,7 +98,7 @@ impl OutboxStore for DynamoStore {
         self.client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key(pk(id), "MAIL")))
+            .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
             .update_expression("SET last_error = :e REMOVE lease_until")
             .expression_attribute_values(":e", s(error.chars().take(500).collect::<String>()))
             .send()
@@ -113,7 +108,7 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>> {
-        let (items, _) = self.query_page(Some("gsi1"), "gsi1pk", "OUTBOX", "gsi1sk", "", Some(1), None).await?;
+        let (items, _) = self.query_page(Some("gsi1"), "gsi1pk", keys::OUTBOX, "gsi1sk", "", Some(1), None).await?;
         // gsi1sk is `<created_at>#<id>`: the index keeps the oldest first.
         Ok(items
             .first()
@@ -124,7 +119,7 @@ impl OutboxStore for DynamoStore {
 
     async fn pending(&self, limit: usize) -> Result<Vec<String>> {
         let (items, _) =
-            self.query_page(Some("gsi1"), "gsi1pk", "OUTBOX", "gsi1sk", "", Some(limit as i32), None).await?;
+            self.query_page(Some("gsi1"), "gsi1pk", keys::OUTBOX, "gsi1sk", "", Some(limit as i32), None).await?;
         Ok(items.iter().filter_map(|i| str_attr(i, "id")).collect())
     }
 }

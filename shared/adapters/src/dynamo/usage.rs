@@ -1,20 +1,16 @@
-//! Usage records, bill lines and balances (flows 8, 9 and 11).
+//! Usage records, balances and top-ups (flows 8, 9 and 11); keys in `keys.rs`.
 //!
-//! - `UREC#<site>#<record id> / UREC`: one per record a site reported (the dedupe guard, with
-//!   its fingerprint and payer).
-//! - `BILL#<billing account>#<YYYY-MM> / L#<workspace>#<item>#<payer>`: a bill line, the sum
-//!   of its usage; summing a month is one query. Cloud lines are also in gsi2 under
-//!   `METER#<cloud account>` (`<item>#<month>#<workspace>`): a cloud account's usage to report
-//!   is one query there.
-//! - `BILL#<billing account>#<YYYY-MM> / MONTH`: the month's accrual and its place on the list
-//!   of bills to issue (`bills.rs`); every commit adds to it, only while it is not issued.
-//! - `BILLING#<billing account> / BALANCE#<currency>`: top-ups, exact charges, the arrears flag.
-//! - `TOPUP#<reference> / TOPUP`: one per bank transfer reference.
+//! - A usage record: one per record a site reported (the dedupe guard, with its fingerprint and
+//!   payer).
+//! - A commit adds to its bill lines (`lines.rs`) and to its months (`bills.rs`), the month
+//!   only while it is not issued.
+//! - A balance: top-ups, exact charges, the arrears flag.
+//! - A top-up: one per bank transfer reference.
 
-use super::accounts::key;
+use super::lines::{due_update, stored_line};
 use super::outbox::email_item;
 use super::tx::{Cond, Tx};
-use super::{from_item, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
+use super::{dec, from_item, key, keys, n, num_attr, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billing_domain::email::EmailIntent;
@@ -22,10 +18,9 @@ use billing_domain::money::{Amount, Currency};
 use billing_domain::ports::{TopUp, TopUpOutcome, UsageOutcome, UsageStore};
 use billing_domain::rules::balance::Balance;
 use billing_domain::rules::bill::StoredLine;
-use billing_domain::rules::rating::{LinePayer, UsageCommit};
+use billing_domain::rules::rating::UsageCommit;
 use billing_domain::{Error, Result};
 use chrono::{DateTime, Utc};
-use std::str::FromStr;
 
 /// Records are kept this long as the guard against a record counted twice.
 const KEEP_RECORDS_DAYS: i64 = 400;
@@ -33,24 +28,12 @@ const KEEP_RECORDS_DAYS: i64 = 400;
 /// longer than a request that a person waits for.
 const USAGE_ATTEMPTS: u32 = 25;
 
-pub(crate) fn record_key(site: &str, id: &str) -> Item {
-    key(format!("UREC#{site}#{id}"), "UREC")
+fn record_key(site: &str, id: &str) -> Item {
+    key(keys::usage_record(site, id), keys::USAGE_RECORD_SK)
 }
 
-pub(crate) fn line_pk(billing_account: &str, month: &str) -> String {
-    format!("BILL#{}#{month}", billing_account.to_lowercase())
-}
-
-pub(crate) fn balance_key(billing_account: &str, currency: Currency) -> Item {
-    key(keys::billing(billing_account), &format!("BALANCE#{}", currency.code()))
-}
-
-fn dec(v: Amount) -> AttributeValue {
-    n(v.normalize())
-}
-
-pub(crate) fn num_attr(item: &Item, name: &str) -> Amount {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| Amount::from_str(v).ok()).unwrap_or_default()
+fn balance_key(billing_account: &str, currency: Currency) -> Item {
+    key(keys::billing(billing_account), &keys::balance_sk(currency))
 }
 
 fn balance_of(item: &Item) -> Balance {
@@ -62,69 +45,7 @@ fn balance_of(item: &Item) -> Balance {
     }
 }
 
-pub(crate) fn stored_line(item: Item) -> Result<StoredLine> {
-    let payer: LinePayer =
-        serde_dynamo::from_attribute_value(item.get("payer").cloned().unwrap_or(AttributeValue::Null(true)))
-            .map_err(Error::internal)?;
-    Ok(StoredLine {
-        workspace_id: str_attr(&item, "workspace_id").unwrap_or_default(),
-        workspace_name: str_attr(&item, "workspace_name").unwrap_or_default(),
-        site: str_attr(&item, "site").unwrap_or_default(),
-        item: str_attr(&item, "item").unwrap_or_default(),
-        payer,
-        quantity: num_attr(&item, "quantity"),
-        reported: num_attr(&item, "reported"),
-        fell_back: num_attr(&item, "fell_back"),
-    })
-}
-
-/// The line's key, and for cloud lines its place in the cloud account's metering index.
-pub(crate) fn line_keys(k: &billing_domain::rules::rating::LineKey) -> (Item, Option<(String, String)>) {
-    let item =
-        key(line_pk(&k.billing_account, &k.month), &format!("L#{}#{}#{}", k.workspace_id, k.item, k.payer.key()));
-    let meter = match &k.payer {
-        LinePayer::Cloud { cloud_account_id, .. } => {
-            Some((format!("METER#{cloud_account_id}"), format!("{}#{}#{}", k.item, k.month, k.workspace_id)))
-        }
-        _ => None,
-    };
-    (item, meter)
-}
-
 impl DynamoStore {
-    /// Adds `quantity` to a line, creating it with what describes it.
-    pub(crate) fn add_to_line(
-        &self,
-        tx: &mut Tx,
-        k: &billing_domain::rules::rating::LineKey,
-        quantity: Amount,
-        workspace_name: &str,
-        site: &str,
-    ) -> Result<()> {
-        let (line_key, meter) = line_keys(k);
-        let payer = serde_dynamo::to_attribute_value(&k.payer).map_err(Error::internal)?;
-        let mut update = "SET workspace_id = :ws, workspace_name = if_not_exists(workspace_name, :wn), site = :site, \
-                          #item = :item, payer = :payer, billing_account = :b, #month = :m"
-            .to_string();
-        let mut values = vec![
-            (":ws", s(k.workspace_id.clone())),
-            (":wn", s(workspace_name)),
-            (":site", s(site)),
-            (":item", s(k.item.clone())),
-            (":payer", payer),
-            (":b", s(k.billing_account.clone())),
-            (":m", s(k.month.clone())),
-            (":q", dec(quantity)),
-        ];
-        if let Some((g2, g2s)) = meter {
-            update.push_str(", gsi2pk = :g2, gsi2sk = :g2s");
-            values.push((":g2", s(g2)));
-            values.push((":g2s", s(g2s)));
-        }
-        update.push_str(" ADD quantity :q");
-        tx.update_always(self.table(), line_key, &update, vec![("#item", "item"), ("#month", "month")], values)
-    }
-
     /// Adds to a balance's charges (or top-ups), creating every field the arrears rule reads.
     pub(crate) fn add_to_balance(
         &self,
@@ -184,7 +105,7 @@ impl UsageStore for DynamoStore {
             self.add_to_balance(&mut tx, &b.billing_account, b.currency, "charges", b.charges)?;
         }
         for (cloud, platform) in &commit.meters {
-            super::metering::due_update(&mut tx, self.table(), cloud, *platform)?;
+            due_update(&mut tx, self.table(), cloud, *platform)?;
         }
         let months_from = commit.records.len() + commit.lines.len() + commit.balances.len() + commit.meters.len();
         for m in &commit.months {
@@ -206,7 +127,7 @@ impl UsageStore for DynamoStore {
                 // Not every DynamoDB returns the item with the reason: read it.
                 None => {
                     let r = &commit.records[i];
-                    self.get(&format!("UREC#{}#{}", r.site, r.record.id), "UREC").await?
+                    self.get(&keys::usage_record(&r.site, &r.record.id), keys::USAGE_RECORD_SK).await?
                 }
             };
             existing.push((i, old.and_then(|o| str_attr(&o, "fingerprint"))));
@@ -215,7 +136,7 @@ impl UsageStore for DynamoStore {
     }
 
     async fn bill_lines(&self, billing_account: &str, month: &str) -> Result<Vec<StoredLine>> {
-        let items = self.query_all(None, "pk", &line_pk(billing_account, month), "sk", "L#").await?;
+        let items = self.query_all(None, "pk", &keys::bill(billing_account, month), "sk", keys::LINES).await?;
         items.into_iter().map(stored_line).collect()
     }
 
@@ -226,7 +147,7 @@ impl UsageStore for DynamoStore {
             .table_name(self.table())
             .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
             .expression_attribute_values(":pk", s(keys::billing(billing_account)))
-            .expression_attribute_values(":sk", s("BALANCE#"))
+            .expression_attribute_values(":sk", s(keys::BALANCES))
             .consistent_read(true)
             .send()
             .await
@@ -274,10 +195,10 @@ impl UsageStore for DynamoStore {
         let mut tx = Tx::default();
         tx.check(
             self.table(),
-            key(keys::billing(&t.username), "ACCOUNT"),
+            key(keys::billing(&t.username), keys::ACCOUNT_SK),
             Cond::new("attribute_exists(pk)", Error::BillingAccountNotFound),
         )?;
-        let it = super::item(t, &[("pk", format!("TOPUP#{}", t.reference)), ("sk", "TOPUP".into())])?;
+        let it = super::item(t, &[("pk", keys::top_up(&t.reference)), ("sk", keys::TOP_UP_SK.into())])?;
         tx.put_reporting(self.table(), it, Cond::not_exists(Error::Conflict))?;
         self.add_to_balance(&mut tx, &t.username, t.currency, "top_ups", t.amount)?;
         match self.commit_detailed(&tx, USAGE_ATTEMPTS).await? {
@@ -286,7 +207,7 @@ impl UsageStore for DynamoStore {
                 let old = refused.into_iter().find(|(i, _)| *i == 1).and_then(|(_, o)| o);
                 let old = match old {
                     Some(o) => o,
-                    None => self.get(&format!("TOPUP#{}", t.reference), "TOPUP").await?.ok_or(Error::Conflict)?,
+                    None => self.get(&keys::top_up(&t.reference), keys::TOP_UP_SK).await?.ok_or(Error::Conflict)?,
                 };
                 Ok(TopUpOutcome::Existing(from_item(old)?))
             }
