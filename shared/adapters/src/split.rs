@@ -3,8 +3,12 @@
 //! KooGallery `MKT.9001`, ...), the call is split in halves until the offending record is alone,
 //! and only that record gets the refusal.
 
+use billing_domain::backoff::Backoff;
 use billing_domain::rules::metering::SendOutcome;
 use std::future::Future;
+
+/// Records a marketplace left unprocessed go again after 100 ms, doubling.
+const UNPROCESSED: Backoff = Backoff::new(100, 1_600);
 
 /// How one call of a batch ended.
 pub enum Whole {
@@ -39,7 +43,7 @@ where
                     out[*i] = SendOutcome::Retry("unprocessed".into());
                 }
                 if !again.is_empty() && attempt + 1 < attempts {
-                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                    UNPROCESSED.wait(attempt).await;
                     queue.push((again, attempt + 1));
                 }
             }

@@ -6,6 +6,7 @@
 //! - [`service`]: one function per operation: load through ports, decide with rules, commit.
 //! - [`crypto`]: password hashing, signed tokens and the Alibaba SPI signature.
 
+pub mod backoff;
 pub mod billing_items;
 pub mod crypto;
 pub mod email;

@@ -5,6 +5,7 @@ use super::tx::{Cond, Tx};
 use super::{conditional, from_item, item, key, keys, n, s, sdk_error, str_attr, DynamoStore, Item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use billing_domain::backoff::Backoff;
 use billing_domain::email::EmailIntent;
 use billing_domain::model::{BillingAccount, CloudAccount, Edition, SettlementChange, User, Workspace};
 use billing_domain::ports::{
@@ -12,6 +13,9 @@ use billing_domain::ports::{
 };
 use billing_domain::{Error, Result};
 use std::collections::HashMap;
+
+/// Keys `BatchGetItem` left unprocessed are asked again after 10 ms, doubling.
+const UNPROCESSED_KEYS: Backoff = Backoff::new(10, 1_280);
 
 /// A workspace item with its index keys: gsi1 lists a billing account's workspaces, gsi2
 /// the workspaces a cloud account pays for (what a cancellation queries).
@@ -107,7 +111,7 @@ impl DynamoStore {
                 match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                     Some(rest) => {
                         request = rest;
-                        tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                        UNPROCESSED_KEYS.wait(attempt).await;
                     }
                     None => break,
                 }

@@ -3,6 +3,7 @@
 use super::{conditional, from_item, key, keys, n, s, sdk_error, str_attr, DynamoStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
+use billing_domain::backoff::Backoff;
 use billing_domain::email::{Email, EmailIntent};
 use billing_domain::ports::OutboxStore;
 use billing_domain::Result;
@@ -12,6 +13,8 @@ use chrono::{DateTime, Utc};
 const LEASE_SECONDS: i64 = 60;
 /// How long marking an accepted email as sent keeps trying (well inside the lease).
 const MARK_SENT_PERSISTENCE: std::time::Duration = std::time::Duration::from_secs(40);
+/// Between two tries at marking an email sent: 0.1 s doubling up to 2 s.
+const MARK_SENT: Backoff = Backoff::new(100, 2_000);
 
 /// An intent as stored: pending, indexed in the outbox until sent. `leased_to_writer`: the
 /// request that commits it sends it right away, so no other sender may take it meanwhile.
@@ -68,8 +71,8 @@ impl OutboxStore for DynamoStore {
     /// SES has accepted the email: losing this write would send it again once the lease
     /// ends, so it is retried for longer than a short DynamoDB outage lasts.
     async fn mark_sent(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
-        let mut wait = std::time::Duration::from_millis(100);
         let give_up = std::time::Instant::now() + MARK_SENT_PERSISTENCE;
+        let mut attempt = 0;
         loop {
             let sent = self
                 .client()
@@ -87,8 +90,8 @@ impl OutboxStore for DynamoStore {
                 Err(e) if std::time::Instant::now() >= give_up => return Err(sdk_error(e)),
                 Err(e) => {
                     tracing::warn!(email_id = %id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "marking an email sent: retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                    MARK_SENT.wait(attempt).await;
+                    attempt += 1;
                 }
             }
         }

@@ -6,13 +6,16 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use billing_domain::backoff::Backoff;
 use billing_domain::{Error, Result};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// How often a transaction that lost a race (TransactionConflict) is tried again before
 /// the caller gets `409 conflict`.
 const ATTEMPTS: u32 = 10;
+/// After a lost race (a transaction conflict, throttling): 5 ms doubling up to 160 ms, jittered
+/// so that the racing writers spread out.
+const LOST_RACE: Backoff = Backoff::new(5, 160).jittered();
 
 /// A condition on one item and the error its failure means.
 pub(crate) struct Cond {
@@ -236,8 +239,7 @@ impl DynamoStore {
                 Some(TransactWriteItemsError::TransactionInProgressException(_)) => {}
                 _ => return Err(sdk_error(err)),
             }
-            let backoff = 5u64 << attempt.min(5);
-            tokio::time::sleep(Duration::from_millis(backoff + fastrand::u64(0..backoff * 2))).await;
+            LOST_RACE.wait(attempt).await;
         }
         Err(Error::Conflict)
     }

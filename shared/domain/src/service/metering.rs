@@ -102,6 +102,9 @@ pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<RunFigures> {
     Ok(total)
 }
 
+/// How a final report waits for a run that holds its account.
+const LEASED: crate::backoff::Backoff = crate::backoff::Backoff::new(50, 800);
+
 /// The final report of a subscription that is ending, at once. Never fails its caller (an
 /// event handler): what it cannot do stays due for the hourly run.
 pub async fn final_report(deps: &Deps, cloud_account_id: &str, deadline: Option<Instant>) -> RunFigures {
@@ -112,7 +115,7 @@ pub async fn final_report(deps: &Deps, cloud_account_id: &str, deadline: Option<
             return f;
         }
         // Another run holds the account: it will be done in a moment.
-        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(4))).await;
+        LEASED.wait(attempt).await;
     }
     f
 }
