@@ -185,3 +185,30 @@ pub async fn billing_token(app: &App, username: &str) -> String {
     assert_eq!(s, 200, "{b}");
     b["token"].as_str().unwrap().to_string()
 }
+
+/// `PUT /v1/workspaces/{id}/settlement` through the real handler, as `tok`'s holder.
+pub async fn settle(h: &marketplace_webhook::Webhook, ws: &Value, body: Value, tok: &str) -> (u16, Value) {
+    parts(
+        change_settlement::handle(
+            &h.app,
+            request("PUT", &format!("/v1/workspaces/{}/settlement", ws.as_str().unwrap()), Some(&body), Some(tok)),
+        )
+        .await,
+    )
+}
+
+/// `GET /v1/workspaces/{id}/settlement-options` through the real handler.
+pub async fn options(h: &marketplace_webhook::Webhook, ws: &Value, tok: &str) -> (u16, Value) {
+    parts(
+        change_settlement::handle(
+            &h.app,
+            request("GET", &format!("/v1/workspaces/{}/settlement-options", ws.as_str().unwrap()), None, Some(tok)),
+        )
+        .await,
+    )
+}
+
+/// The workspace as stored.
+pub async fn workspace(w: &marketplace_webhook::Webhook, id: &Value) -> billing_domain::model::Workspace {
+    w.app.deps.accounts.workspace(id.as_str().unwrap()).await.unwrap().unwrap()
+}
