@@ -15,6 +15,7 @@ use crate::rules::fields::{self, normalise_login, Problems};
 use crate::rules::settlement;
 use crate::sites::{self, Site};
 use crate::views::{BillingAccountView, UserView, WorkspaceView};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,18 +99,7 @@ impl RegisterRequest {
     /// Every field rule of api.md, then the site, then the agreement.
     pub fn validate(&self) -> Result<Registration> {
         let mut p = Problems::default();
-        let edition = match self.edition.as_deref() {
-            Some("free") => Some(Edition::Free),
-            Some("commercial") => Some(Edition::Commercial),
-            Some(_) => {
-                p.push("edition", "invalid", "must be free or commercial");
-                None
-            }
-            None => {
-                p.push("edition", "required", "is required");
-                None
-            }
-        };
+        let edition = parse_edition(self.edition.as_deref(), &mut p);
         let commercial = edition == Some(Edition::Commercial);
         let site = p.required("site", &self.site);
         let username = p.required("username", &self.username);
@@ -127,51 +117,7 @@ impl RegisterRequest {
         let ws_name = p.required("workspace.name", &ws.name);
         p.check("workspace.name", ws_name, fields::workspace_name);
         let language = parse_language("workspace.language", ws.language.as_deref(), &mut p);
-
-        let mut commercial_parts = None;
-        if commercial {
-            let company = self.company.clone().unwrap_or_default();
-            let company_name = p.required("company.name", &company.name);
-            p.check("company.name", company_name, fields::company_name);
-            // `billing_account` and `settlement` default as whole objects (create, enterprise);
-            // an object that is sent must say which mode or method it means.
-            let billing = match &self.billing_account {
-                None => Some(BillingChoice::Create),
-                Some(b) => match b.mode.as_deref() {
-                    Some("create") => Some(BillingChoice::Create),
-                    Some("bind") => {
-                        let u = p.required("billing_account.username", &b.username);
-                        p.check("billing_account.username", u, fields::billing_username);
-                        let pw = p.required("billing_account.password", &b.password);
-                        match (u, pw) {
-                            (Some(u), Some(pw)) => {
-                                Some(BillingChoice::Bind { username: u.to_string(), password: pw.to_string() })
-                            }
-                            _ => None,
-                        }
-                    }
-                    Some(_) => {
-                        p.push("billing_account.mode", "invalid", "must be create or bind");
-                        None
-                    }
-                    None => {
-                        p.push("billing_account.mode", "required", "is required");
-                        None
-                    }
-                },
-            };
-            if billing == Some(BillingChoice::Create) {
-                // The billing account takes the user's username: it must be a valid billing username.
-                p.check("username", username, fields::billing_username);
-            }
-            let settlement = match &self.settlement {
-                None => Some(Target::Enterprise),
-                Some(s) => Target::parse(s, "settlement", false, &mut p),
-            };
-            if let (Some(company), Some(billing), Some(settlement)) = (company_name, billing, settlement) {
-                commercial_parts = Some(Commercial { company: company.trim().to_string(), billing, settlement });
-            }
-        }
+        let commercial_parts = if commercial { self.commercial_parts(username, &mut p) } else { None };
         p.finish()?;
         let site = sites::find(site.unwrap_or_default()).ok_or(Error::UnknownSite)?;
         if commercial && self.accept_agreement != Some(true) {
@@ -188,6 +134,30 @@ impl RegisterRequest {
             language: language.ok_or_else(missing)?,
             commercial: commercial_parts,
         })
+    }
+
+    /// The commercial parts (company, billing account, settlement), each problem noted in `p`;
+    /// `None` when one is missing or wrong.
+    fn commercial_parts(&self, username: Option<&str>, p: &mut Problems) -> Option<Commercial> {
+        let company = self.company.clone().unwrap_or_default();
+        let company_name = p.required("company.name", &company.name);
+        p.check("company.name", company_name, fields::company_name);
+        // `billing_account` and `settlement` default as whole objects (create, enterprise);
+        // an object that is sent must say which mode or method it means.
+        let billing = match &self.billing_account {
+            None => Some(BillingChoice::Create),
+            Some(b) => billing_choice(b, p),
+        };
+        if billing == Some(BillingChoice::Create) {
+            // The billing account takes the user's username: it must be a valid billing username.
+            p.check("username", username, fields::billing_username);
+        }
+        let settlement = match &self.settlement {
+            None => Some(Target::Enterprise),
+            Some(s) => Target::parse(s, "settlement", false, p),
+        };
+        let (company, billing, settlement) = (company_name?, billing?, settlement?);
+        Some(Commercial { company: company.trim().to_string(), billing, settlement })
     }
 }
 
@@ -219,87 +189,52 @@ pub async fn prove_billing_account_or_404(deps: &Deps, username: &str, password:
     }
 }
 
+/// `edition`: free or commercial.
+fn parse_edition(edition: Option<&str>, p: &mut Problems) -> Option<Edition> {
+    match edition {
+        Some("free") => Some(Edition::Free),
+        Some("commercial") => Some(Edition::Commercial),
+        Some(_) => {
+            p.push("edition", "invalid", "must be free or commercial");
+            None
+        }
+        None => {
+            p.push("edition", "required", "is required");
+            None
+        }
+    }
+}
+
+/// `billing_account` as sent: create, or bind with the account's username and password.
+fn billing_choice(b: &BillingAccountInput, p: &mut Problems) -> Option<BillingChoice> {
+    match b.mode.as_deref() {
+        Some("create") => Some(BillingChoice::Create),
+        Some("bind") => {
+            let u = p.required("billing_account.username", &b.username);
+            p.check("billing_account.username", u, fields::billing_username);
+            let pw = p.required("billing_account.password", &b.password);
+            Some(BillingChoice::Bind { username: u?.to_string(), password: pw?.to_string() })
+        }
+        Some(_) => {
+            p.push("billing_account.mode", "invalid", "must be create or bind");
+            None
+        }
+        None => {
+            p.push("billing_account.mode", "required", "is required");
+            None
+        }
+    }
+}
+
 pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
     let now = deps.clock.now();
     let password_hash = password::hash(&req.password);
-    let user = User {
-        id: new_id("usr"),
-        site: req.site.id.to_string(),
-        username: req.username.clone(),
-        email: req.email.clone(),
-        phone: req.phone.clone(),
-        password_hash: password_hash.clone(),
-        created_at: now,
+    let (user, workspace) = new_user_and_workspace(&req, password_hash.clone(), now);
+    let mut write = RegistrationWrite { user, workspace, billing: None, cloud: None, emails: vec![], history: None };
+    let billing_view = match &req.commercial {
+        Some(c) => Some(make_commercial(deps, &req, c, password_hash, &mut write).await?),
+        None => None,
     };
-    let mut workspace = Workspace {
-        id: new_id("ws"),
-        name: req.workspace_name.clone(),
-        language: req.language,
-        site: req.site.id.to_string(),
-        edition: Edition::Free,
-        owner_id: user.id.clone(),
-        billing_account: None,
-        settlement: None,
-        settlement_since: None,
-        last_settlement_change: None,
-        version: 1,
-        created_at: now,
-    };
-
-    let mut write = RegistrationWrite {
-        user,
-        workspace: workspace.clone(),
-        billing: None,
-        cloud: None,
-        emails: vec![],
-        history: None,
-    };
-    let mut billing_view = None;
-    if let Some(c) = &req.commercial {
-        let (account, billing_write) = match &c.billing {
-            BillingChoice::Create => {
-                let account = BillingAccount {
-                    username: req.username.clone(),
-                    email: req.email.clone(),
-                    password_hash,
-                    company: Some(c.company.clone()),
-                    free_choice: false,
-                    created_at: now,
-                };
-                (account.clone(), BillingWrite::Create(account))
-            }
-            BillingChoice::Bind { username, password } => {
-                let account = prove_billing_account(deps, username, password).await?;
-                let hash = account.password_hash.clone();
-                (account.clone(), BillingWrite::Bind { username: account.username, password_hash_checked: hash })
-            }
-        };
-        // Registration offers new accounts and enterprise, never "registered": which accounts
-        // are on file does not change what it may choose, so they are not read.
-        let offered = settlement::options(&[], account.free_choice, req.site.platform, &Settlement::Enterprise);
-        settlement::check_offered(&offered, c.settlement.method(), None)?;
-        let cloud = cloud::resolve(deps, &c.settlement).await?;
-
-        workspace.edition = Edition::Commercial;
-        workspace.billing_account = Some(account.username.clone());
-        workspace.settlement = Some(cloud.as_ref().map(|b| b.account.settlement()).unwrap_or(Settlement::Enterprise));
-        workspace.settlement_since = Some(now);
-        write.history = workspace.settlement.clone().map(|to| SettlementChange {
-            at: now,
-            from: None,
-            to,
-            cause: ChangeCause::Registration,
-            actor: format!("user:{}", write.user.id),
-        });
-        write.workspace = workspace.clone();
-        write.emails.push(EmailIntent {
-            id: format!("activation-{}", workspace.id),
-            email: email::activation(&account.email, req.language, &account.username, &workspace.name, req.site.name),
-        });
-        write.billing = Some(billing_write);
-        write.cloud = cloud;
-        billing_view = Some(account);
-    }
 
     // Sessions first: a registration is never committed without the tokens it answers with.
     let session =
@@ -313,9 +248,93 @@ pub async fn register(deps: &Deps, req: Registration) -> Result<Registered> {
 
     Ok(Registered {
         user: UserView::from(&write.user),
-        workspace: WorkspaceView::from(&workspace),
+        workspace: WorkspaceView::from(&write.workspace),
         billing_account: billing_view.as_ref().map(BillingAccountView::from),
         session,
         billing_session,
     })
+}
+
+/// The user and a free workspace of theirs, as every registration starts.
+fn new_user_and_workspace(req: &Registration, password_hash: String, now: DateTime<Utc>) -> (User, Workspace) {
+    let user = User {
+        id: new_id("usr"),
+        site: req.site.id.to_string(),
+        username: req.username.clone(),
+        email: req.email.clone(),
+        phone: req.phone.clone(),
+        password_hash,
+        created_at: now,
+    };
+    let workspace = Workspace {
+        id: new_id("ws"),
+        name: req.workspace_name.clone(),
+        language: req.language,
+        site: req.site.id.to_string(),
+        edition: Edition::Free,
+        owner_id: user.id.clone(),
+        billing_account: None,
+        settlement: None,
+        settlement_since: None,
+        last_settlement_change: None,
+        version: 1,
+        created_at: now,
+    };
+    (user, workspace)
+}
+
+/// A commercial registration: its billing account (created, or bound by its password), the
+/// settlement it chose (checked as offered, its cloud account resolved), the history entry and
+/// the activation email, all in `write`. Returns the billing account.
+async fn make_commercial(
+    deps: &Deps,
+    req: &Registration,
+    c: &Commercial,
+    password_hash: String,
+    write: &mut RegistrationWrite,
+) -> Result<BillingAccount> {
+    let now = write.workspace.created_at;
+    let (account, billing_write) = match &c.billing {
+        BillingChoice::Create => {
+            let account = BillingAccount {
+                username: req.username.clone(),
+                email: req.email.clone(),
+                password_hash,
+                company: Some(c.company.clone()),
+                free_choice: false,
+                created_at: now,
+            };
+            (account.clone(), BillingWrite::Create(account))
+        }
+        BillingChoice::Bind { username, password } => {
+            let account = prove_billing_account(deps, username, password).await?;
+            let hash = account.password_hash.clone();
+            (account.clone(), BillingWrite::Bind { username: account.username, password_hash_checked: hash })
+        }
+    };
+    // Registration offers new accounts and enterprise, never "registered": which accounts
+    // are on file does not change what it may choose, so they are not read.
+    let offered = settlement::options(&[], account.free_choice, req.site.platform, &Settlement::Enterprise);
+    settlement::check_offered(&offered, c.settlement.method(), None)?;
+    let cloud = cloud::resolve(deps, &c.settlement).await?;
+
+    let ws = &mut write.workspace;
+    ws.edition = Edition::Commercial;
+    ws.billing_account = Some(account.username.clone());
+    ws.settlement = Some(cloud.as_ref().map(|b| b.account.settlement()).unwrap_or(Settlement::Enterprise));
+    ws.settlement_since = Some(now);
+    write.history = ws.settlement.clone().map(|to| SettlementChange {
+        at: now,
+        from: None,
+        to,
+        cause: ChangeCause::Registration,
+        actor: format!("user:{}", write.user.id),
+    });
+    write.emails.push(EmailIntent {
+        id: format!("activation-{}", ws.id),
+        email: email::activation(&account.email, req.language, &account.username, &ws.name, req.site.name),
+    });
+    write.billing = Some(billing_write);
+    write.cloud = cloud;
+    Ok(account)
 }
