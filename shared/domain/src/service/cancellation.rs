@@ -73,22 +73,9 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         account.cancellation_id().ok_or_else(|| Error::internal("cancellation of an account that is not cancelled"))?;
     let mut report = Report::default();
     let first_finished = deps.cancellations.finished_at(&run).await?;
-    loop {
-        let page = deps.cancellations.settled_by(&account.id, PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        let actor = format!("marketplace:{}", account.id);
-        // A subscription ended by the marketplace refusing its usage says so in the history.
-        let cause =
-            if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
-        deps.cancellations.switch_to_enterprise(&run, &account.id, &page, cause, &actor, deps.clock.now()).await?;
-        report.switched += page.len();
-        crate::telemetry::workspaces_switched(page.len());
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
-            return Ok(report);
-        }
+    if !switch_all(deps, account, &run, deadline, &mut report).await? {
+        tracing::info!(run = %run, switched = report.switched, "cancellation continues in the sweeper");
+        return Ok(report);
     }
 
     if let Some(done) = first_finished {
@@ -103,10 +90,49 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         tracing::warn!(run = %run, late = report.switched, "recheck switched workspaces the index showed late");
     }
 
+    let intents = notify(deps, account, &run).await?;
+    report.emails = intents.len();
+    outbox::deliver(deps, &intents).await;
+    deps.cancellations.mark_done(&run, deps.clock.now()).await?;
+    crate::telemetry::cancellation_finished();
+    report.finished = true;
+    tracing::info!(run = %run, switched = report.switched, emails = report.emails, "cancellation finished");
+    Ok(report)
+}
+
+/// Switches the account's workspaces to enterprise, a page at a time, until none is left
+/// (`true`) or the deadline comes (`false`: the sweeper continues).
+async fn switch_all(
+    deps: &Deps,
+    account: &CloudAccount,
+    run: &str,
+    deadline: Option<Instant>,
+    report: &mut Report,
+) -> Result<bool> {
+    let actor = format!("marketplace:{}", account.id);
+    // A subscription ended by the marketplace refusing its usage says so in the history.
+    let cause = if account.refused_at.is_some() { ChangeCause::MarketplaceRefusal } else { ChangeCause::Cancellation };
+    loop {
+        let page = deps.cancellations.settled_by(&account.id, PAGE).await?;
+        if page.is_empty() {
+            return Ok(true);
+        }
+        deps.cancellations.switch_to_enterprise(run, &account.id, &page, cause, &actor, deps.clock.now()).await?;
+        report.switched += page.len();
+        crate::telemetry::workspaces_switched(page.len());
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+    }
+}
+
+/// One notice per billing account of the run (every workspace it lost, in one email), each
+/// billing account finished with its email's intent; the intents' ids, to deliver.
+async fn notify(deps: &Deps, account: &CloudAccount, run: &str) -> Result<Vec<String>> {
     let mut notices: BTreeMap<String, Notice> = BTreeMap::new();
     let mut cursor = None;
     loop {
-        let (page, next) = deps.cancellations.switched_page(&run, cursor, PAGE).await?;
+        let (page, next) = deps.cancellations.switched_page(run, cursor, PAGE).await?;
         for w in page {
             notices.entry(w.billing_account.to_lowercase()).or_default().add(w);
         }
@@ -142,13 +168,7 @@ pub async fn run(deps: &Deps, account: &CloudAccount, deadline: Option<Instant>)
         deps.cancellations.finish_billing_account(&account.id, &username, intent.as_ref()).await?;
         intents.extend(intent.map(|i| i.id));
     }
-    report.emails = intents.len();
-    outbox::deliver(deps, &intents).await;
-    deps.cancellations.mark_done(&run, deps.clock.now()).await?;
-    crate::telemetry::cancellation_finished();
-    report.finished = true;
-    tracing::info!(run = %run, switched = report.switched, emails = report.emails, "cancellation finished");
-    Ok(report)
+    Ok(intents)
 }
 
 /// The sweeper's part: continue every run that has not finished, recheck finished ones, and
