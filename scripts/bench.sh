@@ -17,9 +17,11 @@ cargo build --release -p billing-tests --bin bench --bin hello # --bin narrows e
 arm64_dir=""
 if command -v zig >/dev/null && rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
   echo "== release build (arm64, cargo lambda + zig)"
-  # cargo lambda's --target-dir is broken: CARGO_TARGET_DIR it is.
-  if CARGO_TARGET_DIR="$target/arm64" cargo lambda build --release --arm64 "${packages[@]}"; then
-    arm64_dir="$target/arm64/lambda"
+  # cargo lambda's --target-dir is broken: CARGO_TARGET_DIR it is. The same folder as the x86_64
+  # build and `make package` (sam build honours CARGO_TARGET_DIR): the arm64 dependencies are
+  # built once for both.
+  if CARGO_TARGET_DIR="$target" cargo lambda build --release --arm64 "${packages[@]}"; then
+    arm64_dir="$target/lambda"
   fi
 else
   echo "== arm64 build skipped: zig or the aarch64 target is not available"
