@@ -283,7 +283,7 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals
         .await;
         assert_eq!((s, r["accepted"].as_u64()), (200, Some(2)), "{r}");
         value += logs * d("1.20") + series * d("0.60");
-        let f = metering::run(&w.app.deps, None).await.unwrap();
+        let f = metering::run(&w.app.deps, None, None).await.unwrap();
         assert_eq!((f.pending, f.failed), (0, 0), "hour {h}: {f:?}");
     }
     let ledger = emulator_ledger(&format!("hwinstance:{instance}")).await;
@@ -308,7 +308,7 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals
     report_usage(&w.app, &[usage_record(&format!("z-{ws}"), &ws, "log_events", hour, "2")]).await;
     clock.set(end + Duration::hours(1));
     emulator_clock(&instance, end + Duration::hours(1)).await;
-    let f = metering::run(&w.app.deps, None).await.unwrap();
+    let f = metering::run(&w.app.deps, None, None).await.unwrap();
     assert_eq!(f.fell_back, 1, "{f:?}");
     let tok = billing_token(&w.app, req["username"].as_str().unwrap()).await;
     let month = billing_domain::rules::usage::month_of(hour);
@@ -357,7 +357,7 @@ async fn usage_of_a_period_that_overlapped_a_freeze_is_not_pushed_even_once_unfr
     let t = hour + Duration::hours(1) + Duration::minutes(5);
     clock.set(t);
     emulator_clock(&instance, t).await;
-    let f = metering::run(&w.app.deps, None).await.unwrap();
+    let f = metering::run(&w.app.deps, None, None).await.unwrap();
     assert_eq!((f.fell_back, f.reported), (1, 0), "{f:?}");
     assert!(
         emulator_ledger(&format!("hwinstance:{instance}")).await.is_empty(),

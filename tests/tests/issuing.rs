@@ -275,7 +275,7 @@ async fn a_fallback_after_its_month_is_issued_lands_on_the_next_bill_and_the_iss
     emulator_fault("PushMeteringData", Some(&instance), "throttle", u32::MAX, 1).await;
     clock.set(t("2026-08-31T22:05:00Z"));
     emulator_clock(&instance, clock.now()).await;
-    assert_eq!(metering::run(&w.app.deps, None).await.unwrap().pending, 1);
+    assert_eq!(metering::run(&w.app.deps, None, None).await.unwrap().pending, 1);
 
     // August closes and is issued before its cloud usage was reported: the line is pending.
     clock.set(t("2026-09-03T00:10:00Z"));
@@ -288,7 +288,7 @@ async fn a_fallback_after_its_month_is_issued_lands_on_the_next_bill_and_the_iss
     // Then its window has passed (Alibaba takes an hour's usage until 1 h 59 min past it): it falls
     // back to enterprise, onto September's bill, since August's is issued.
     emulator_clock(&instance, clock.now()).await;
-    let m = metering::run(&w.app.deps, None).await.unwrap();
+    let m = metering::run(&w.app.deps, None, None).await.unwrap();
     assert_eq!(m.fell_back, 1, "{m:?}");
     assert_eq!(bill_text(&w.app, &user, "2026-08", None).await.2, august, "the issued bill never changes");
     let september = bill(&w.app, &user, "2026-09").await;

@@ -46,7 +46,7 @@ impl World {
     }
 
     async fn run(&self) -> billing_domain::service::metering::RunFigures {
-        metering::run(&self.w.app.deps, None).await.unwrap()
+        metering::run(&self.w.app.deps, None, None).await.unwrap()
     }
 
     async fn report(&self, records: &[Value]) {

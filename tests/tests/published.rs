@@ -98,7 +98,7 @@ async fn a_licence_an_event_named_first_is_metered_under_the_arn_resolve_custome
     let t = start + Duration::hours(1) + Duration::minutes(5);
     clock.set(t);
     emulator_clock(&resolved, t).await;
-    let f = metering::run(&w.app.deps, None).await.unwrap();
+    let f = metering::run(&w.app.deps, None, None).await.unwrap();
     assert_eq!((f.reported, f.fell_back, f.pending), (1, 0, 0), "{f:?}");
     let ledger = emulator_ledger(&format!("acct:{acceptor}|{resolved}")).await;
     assert_eq!(ledger.len(), 1, "sent under ResolveCustomer's ARN: {ledger:?}");
@@ -243,7 +243,7 @@ async fn a_call_refused_for_one_licence_is_split_and_only_that_customer_falls_ba
     let t = hour + Duration::hours(1) + Duration::minutes(5);
     clock.set(t);
     emulator_clock(&product, t).await;
-    let f = metering::run(&w.app.deps, None).await.unwrap();
+    let f = metering::run(&w.app.deps, None, None).await.unwrap();
     assert_eq!((f.reported, f.fell_back), (4, 1), "{f:?}");
     for (i, (acceptor, license, ws, email)) in customers.iter().enumerate() {
         let ledger = emulator_ledger(&format!("acct:{acceptor}|{license}")).await;

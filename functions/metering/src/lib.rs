@@ -4,14 +4,21 @@
 //! at once in `marketplace-webhook`, through the same service.
 
 use billing_domain::service::{metering, subscription, Deps};
+use chrono::{DateTime, Utc};
 use std::time::Instant;
 
 /// What this function reads at start-up and at run time (the marketplaces' push keys; template.yaml gives it).
 pub const NEEDS: billing_wiring::Needs = billing_wiring::Needs::METERING;
 
-/// The run; subscriptions a marketplace refused end (flow 7).
-pub async fn run(deps: &Deps, deadline: Option<Instant>) -> billing_domain::Result<metering::RunFigures> {
-    let figures = subscription::run_metering(deps, deadline).await?;
+/// The run of the schedule's slot (`None`: a run by hand, now); subscriptions a marketplace
+/// refused end (flow 7).
+pub async fn run(
+    deps: &Deps,
+    slot: Option<DateTime<Utc>>,
+    deadline: Option<Instant>,
+) -> billing_domain::Result<metering::RunFigures> {
+    let slot = slot.unwrap_or_else(|| deps.clock.now());
+    let figures = subscription::run_metering_slot(deps, slot, deadline).await?;
     billing_domain::telemetry::metering_run(figures.accounts, figures.failed);
     Ok(figures)
 }

@@ -2,6 +2,7 @@
 
 use crate::{telemetry, wire, Needs, Settings, Wired};
 use billing_http::{App, HttpResponse, Request};
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
@@ -47,17 +48,19 @@ where
 }
 
 /// Runs a scheduled function (EventBridge `rate(...)`): `job` for every invocation with its
-/// deadline; its result is the invocation's answer.
+/// deadline and the schedule's time (the event's `time`; `None` for an event without one, a run
+/// by hand); its result is the invocation's answer.
 pub async fn run_scheduled<F, Fut, T>(name: &'static str, needs: Needs, job: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(Arc<Wired>, Instant) -> Fut + Send + Sync + 'static,
+    F: Fn(Arc<Wired>, Instant, Option<DateTime<Utc>>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = billing_domain::Result<T>> + Send + 'static,
     T: Serialize,
 {
     let wired = Arc::new(start(needs).await?);
     run_events(move |e: LambdaEvent<Value>| {
         let deadline = wired.deadline(e.context.deadline);
-        let fut = job(wired.clone(), deadline).instrument(tracing::info_span!("scheduled", function = name));
+        let slot = e.payload["time"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
+        let fut = job(wired.clone(), deadline, slot).instrument(tracing::info_span!("scheduled", function = name));
         async move {
             let done = fut.await?;
             let answer = serde_json::to_value(done)?;

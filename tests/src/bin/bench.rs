@@ -569,7 +569,8 @@ struct MeteringFigures {
     rss_kib: u64,
 }
 
-/// One hourly run of the release `metering` binary over `BENCH_METERING_ACCOUNTS` (1,000) AWS
+/// One planning run (the schedule's slot in the first quarter of an hour) of the release
+/// `metering` binary over `BENCH_METERING_ACCOUNTS` (1,000) AWS
 /// licences of one product × 5 items and as many Alibaba instances × 5 items.
 async fn metering_bench(
     w: &marketplace_webhook::Webhook,
@@ -587,6 +588,8 @@ async fn metering_bench(
     // The in-process deps keep the harness's clock, which stopped when it started: an hour
     // read from the wall clock may not have begun for them.
     let now = w.app.deps.clock.now();
+    // The usage of the hour that ended: the run reports an hour once it has ended.
+    let hour = billing_domain::rules::usage::hour_start(now) - chrono::Duration::hours(1);
     let account = |i: usize, platform: Platform| {
         let (id, account_id, instance_id, license_arn, product_code) = match platform {
             Platform::Aws => {
@@ -624,8 +627,8 @@ async fn metering_bench(
         .map(|(i, c)| {
             let mut write =
                 settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
-            // Created on the harness's clock, so that its hour's usage is not before it.
-            write.workspace.created_at = now;
+            // Created when that hour began, so that its usage is not before it.
+            write.workspace.created_at = hour;
             async move {
                 deps.marketplace.open_cloud_account(c).await.unwrap();
                 deps.accounts.commit_registration(&write).await.unwrap();
@@ -635,7 +638,6 @@ async fn metering_bench(
         .buffer_unordered(16)
         .collect()
         .await;
-    let hour = billing_domain::rules::usage::hour_start(now);
     let records: Vec<Value> = seeded
         .iter()
         .flat_map(|ws| {
@@ -1058,7 +1060,7 @@ fn render(r: &RenderInput) -> String {
     let aws_floor = (m.aws_accounts * 5).div_ceil(25);
     writeln!(
         o,
-        "\n## Metering\n\nOne hourly run of the release `metering` binary over {} AWS licences (one product) × 5 items and {} Alibaba instances × 5 items, every report taken.\n",
+        "\n## Metering\n\nOne planning run (a slot in the first quarter of an hour) of the release `metering` binary over {} AWS licences (one product) × 5 items and {} Alibaba instances × 5 items, every report taken.\n",
         m.aws_accounts, m.aliyun_instances
     )
     .unwrap();

@@ -76,11 +76,27 @@ impl RunFigures {
 /// How long after the hour the hourly run plans new reports; later runs only retry.
 pub const PLANNING_MINUTES: u32 = 15;
 
-/// The scheduled run (every 15 minutes): in the first quarter of an hour over every cloud account
-/// with something to report, otherwise over the accounts with reports in flight. Records of many
-/// accounts go to their marketplace together (AWS: 25 a call, one product a call).
+/// Which run a schedule's slot is: the one in an hour's first quarter plans, the others retry.
+pub fn mode_at(slot: DateTime<Utc>) -> Mode {
+    if slot.minute() < PLANNING_MINUTES {
+        Mode::Hourly
+    } else {
+        Mode::Retry
+    }
+}
+
+/// A run now, its kind read from the clock.
 pub async fn run(deps: &Deps, deadline: Option<Instant>) -> Result<RunFigures> {
-    let mode = if deps.clock.now().minute() < PLANNING_MINUTES { Mode::Hourly } else { Mode::Retry };
+    run_slot(deps, deps.clock.now(), deadline).await
+}
+
+/// The scheduled run (every 15 minutes) of the slot `slot` (the schedule's time, so that a run
+/// that starts a little late is still the run it was scheduled as): in the first quarter of an
+/// hour over every cloud account with something to report, otherwise over the accounts with
+/// reports in flight. Records of many accounts go to their marketplace together (AWS: 25 a call,
+/// one product a call).
+pub async fn run_slot(deps: &Deps, slot: DateTime<Utc>, deadline: Option<Instant>) -> Result<RunFigures> {
+    let mode = mode_at(slot);
     let ids = match mode {
         Mode::Retry => deps.metering.open_accounts().await?,
         _ => deps.metering.due_accounts().await?,
@@ -447,4 +463,16 @@ pub async fn reconciliation(deps: &Deps, from: DateTime<Utc>, to: DateTime<Utc>)
     }
     rows.sort_by(|a, b| (&a.cloud_account_id, a.hour, &a.item).cmp(&(&b.cloud_account_id, b.hour, &b.item)));
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_quarter_of_an_hour_plans_and_the_rest_retry() {
+        let at = |m: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 3, 10, m, 0).unwrap();
+        assert_eq!([0, 5, 14].map(|m| mode_at(at(m))), [Mode::Hourly; 3]);
+        assert_eq!([15, 30, 45, 59].map(|m| mode_at(at(m))), [Mode::Retry; 4]);
+    }
 }

@@ -74,7 +74,16 @@ pub async fn set_frozen(deps: &Deps, current: &CloudAccount, frozen: bool, at: D
 /// The scheduled metering run (every 15 minutes); subscriptions the marketplaces refused (the customer is not
 /// subscribed) end, their workspaces' history saying `marketplace_refusal`.
 pub async fn run_metering(deps: &Deps, deadline: Option<Instant>) -> Result<metering::RunFigures> {
-    let figures = metering::run(deps, deadline).await?;
+    run_metering_slot(deps, deps.clock.now(), deadline).await
+}
+
+/// The same for the schedule's slot `slot` (see [`metering::run_slot`]).
+pub async fn run_metering_slot(
+    deps: &Deps,
+    slot: chrono::DateTime<chrono::Utc>,
+    deadline: Option<Instant>,
+) -> Result<metering::RunFigures> {
+    let figures = metering::run_slot(deps, slot, deadline).await?;
     for account in &figures.refused {
         if let Err(e) = end_refused(deps, account, deadline).await {
             tracing::warn!(cloud_account = %account.id, error = %e, "refused subscription not ended yet; next run retries");
