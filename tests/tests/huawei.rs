@@ -7,7 +7,7 @@ use billing_domain::model::{CloudAccount, CloudStatus, Settlement};
 use billing_domain::ports::Clock;
 use billing_domain::rules::usage::hour_start;
 use billing_tests::*;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hmac::Mac;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -39,6 +39,30 @@ fn fixture(name: &str, ids: &[(&str, &str)]) -> String {
 
 const PAGE_INSTANCE: &str = "10e758d0-31ad-4c4b-8f1b-81d03469a10e";
 const PAGE_ORDER: &str = "CS2211181819B4LVS";
+
+/// A commercial cn4 workspace settled by a KooGallery instance opened at `at`, on a table of
+/// its own, with the clock at `at`.
+struct Settled {
+    w: marketplace_webhook::Webhook,
+    clock: std::sync::Arc<TestClock>,
+    instance: String,
+    ws: String,
+    req: Value,
+}
+
+async fn settled_on_a_new_instance(at: DateTime<Utc>) -> Settled {
+    let h = Harness::isolated().await;
+    h.clock.set(at);
+    let clock = h.clock.clone();
+    let w = webhook(h);
+    let account = huawei_account();
+    let instance = open_huawei_instance(&w, &account, clock.now()).await;
+    let mut req = commercial_registration("cn4");
+    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
+    let reg = registered(&w.app, &req).await;
+    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    Settled { w, clock, instance, ws, req }
+}
 
 #[tokio::test]
 async fn every_documented_body_of_every_action_succeeds_and_the_buyer_comes_from_the_order_query() {
@@ -254,16 +278,7 @@ async fn two_cn4_workspaces_on_one_huawei_instance_switch_back_with_one_email_an
 #[tokio::test]
 async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals_and_a_frozen_instance_pays_nothing() {
     let start = hour_start(Utc::now()) - Duration::days(30);
-    let h = Harness::isolated().await;
-    h.clock.set(start + Duration::minutes(5));
-    let clock = h.clock.clone();
-    let w = webhook(h);
-    let account = huawei_account();
-    let instance = open_huawei_instance(&w, &account, clock.now()).await;
-    let mut req = commercial_registration("cn4");
-    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
-    let reg = registered(&w.app, &req).await;
-    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    let Settled { w, clock, instance, ws, req } = settled_on_a_new_instance(start + Duration::minutes(5)).await;
     let d = |s: &str| Decimal::from_str(s).unwrap();
     // log_events 1.20 CNY, time_series 0.60 CNY a unit: the value pushed is usage at list prices.
     let mut value = Decimal::ZERO;
@@ -337,16 +352,7 @@ async fn a_month_of_huawei_paid_usage_reaches_koogallery_in_cny_to_four_decimals
 #[tokio::test]
 async fn usage_of_a_period_that_overlapped_a_freeze_is_not_pushed_even_once_unfrozen() {
     let hour = hour_start(Utc::now()) - Duration::hours(2);
-    let h = Harness::isolated().await;
-    h.clock.set(hour + Duration::minutes(1));
-    let clock = h.clock.clone();
-    let w = webhook(h);
-    let account = huawei_account();
-    let instance = open_huawei_instance(&w, &account, clock.now()).await;
-    let mut req = commercial_registration("cn4");
-    req["settlement"] = json!({"method": "huawei", "account_id": account, "instance_id": instance});
-    let reg = registered(&w.app, &req).await;
-    let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
+    let Settled { w, clock, instance, ws, .. } = settled_on_a_new_instance(hour + Duration::minutes(1)).await;
     report_usage(&w.app, &[usage_record(&format!("f-{ws}"), &ws, "log_events", hour, "2")]).await;
     let status = |s: &str| json!({"activity": "updateInstanceStatus", "instanceId": instance, "status": s});
     for (s, m) in [("FREEZE", 20), ("UNFREEZE", 40)] {
