@@ -28,6 +28,17 @@ async fn failures(w: &marketplace_webhook::Webhook, bodies: &[Value]) -> Value {
     deliver_sqs(w, sqs_bodies(bodies)).await["batchItemFailures"].clone()
 }
 
+/// The buyer lands with `token` and registers a commercial us1 workspace settled by the
+/// subscription the landing names; the request and the registration's answer.
+async fn registered_by_landing(w: &marketplace_webhook::Webhook, token: &str) -> (Value, Value) {
+    let r = marketplace_webhook::handle_http(w, landing_request(token), None).await;
+    let claim = r.headers()["location"].to_str().unwrap().split("aws_subscription=").nth(1).unwrap().to_string();
+    let mut req = commercial_registration("us1");
+    req["settlement"] = json!({"method": "aws", "subscription": claim});
+    let reg = registered(&w.app, &req).await;
+    (req, reg)
+}
+
 #[tokio::test]
 async fn every_documented_eventbridge_and_sns_sample_is_acknowledged_not_failed_into_the_dead_letter_queue() {
     let w = webhook(Harness::isolated().await);
@@ -168,11 +179,7 @@ async fn a_listing_integrated_before_licences_is_one_cloud_account_whichever_mes
         ..Default::default()
     })
     .await;
-    let r = marketplace_webhook::handle_http(&w, landing_request(&token), None).await;
-    let claim = r.headers()["location"].to_str().unwrap().split("aws_subscription=").nth(1).unwrap().to_string();
-    let mut req = commercial_registration("us1");
-    req["settlement"] = json!({"method": "aws", "subscription": claim});
-    let reg = registered(&w.app, &req).await;
+    let (req, reg) = registered_by_landing(&w, &token).await;
     let ws = reg["workspace"]["id"].as_str().unwrap();
     let now = Utc::now();
     // Its SNS messages name it by customer identifier: the same account.
@@ -230,11 +237,7 @@ async fn a_call_refused_for_one_licence_is_split_and_only_that_customer_falls_ba
             ..Default::default()
         })
         .await;
-        let r = marketplace_webhook::handle_http(&w, landing_request(&token), None).await;
-        let claim = r.headers()["location"].to_str().unwrap().split("aws_subscription=").nth(1).unwrap().to_string();
-        let mut req = commercial_registration("us1");
-        req["settlement"] = json!({"method": "aws", "subscription": claim});
-        let reg = registered(&w.app, &req).await;
+        let (req, reg) = registered_by_landing(&w, &token).await;
         let ws = reg["workspace"]["id"].as_str().unwrap().to_string();
         let (s, r) = report_usage(&w.app, &[usage_record(&format!("s-{ws}"), &ws, "log_events", hour, "3")]).await;
         assert_eq!((s, r["accepted"].as_u64()), (200, Some(1)), "{r}");
