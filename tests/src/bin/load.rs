@@ -396,7 +396,7 @@ async fn cancel_release(tag: &str) {
     let w = webhook(Harness::new().await);
     let started = Instant::now();
     let (status, body) = spi(&w, &[("action", "releaseInstance"), ("instanceId", &instance)]).await;
-    println!("release with the mailer down: HTTP {status} {body} in {:.1} s", started.elapsed().as_secs_f64());
+    println!("release with SES unreachable: HTTP {status} {body} in {:.1} s", started.elapsed().as_secs_f64());
     if status != 200 {
         std::process::exit(1);
     }
