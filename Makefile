@@ -16,7 +16,7 @@ test:         ## install what is missing, lint, start the local stack, run every
 bench:        ## release builds, then cold start, warm latency, memory and a 10,000-workspace cancellation
 	bash scripts/bench.sh
 
-reliability:  ## load run, DynamoDB killed mid-load, moto stopped mid-cancellation; invariants checked from the table
+reliability:  ## load run, DynamoDB killed mid-load, SES unreachable mid-cancellation; invariants checked from the table
 	bash scripts/reliability.sh
 
 package:      ## sam build --beta-features (what sam deploy ships), then a check of every function's arm64 bootstrap
