@@ -126,6 +126,97 @@ fn take_fitting(pending: &mut Vec<usize>, size: impl Fn(usize) -> usize) -> Vec<
 }
 
 impl DynamoStore {
+    /// Puts the reports' keys on their account's open list (`join`) or takes them off it.
+    fn open_list(&self, tx: &mut Tx, cloud: &str, join: bool, sks: Vec<String>) -> Result<()> {
+        tx.update_always(
+            self.table(),
+            due_key(cloud),
+            if join { "ADD #open :sk" } else { "DELETE #open :sk" },
+            vec![("#open", "open")],
+            vec![(":sk", AttributeValue::Ss(sks))],
+        )
+    }
+
+    /// Adds each part of `r` to `field` of its line, the line required to exist.
+    fn add_parts(&self, tx: &mut Tx, r: &MeterReport, field: &str) -> Result<()> {
+        for part in &r.parts {
+            let (k, _) = line_keys(&r.line_of(part));
+            tx.update(
+                self.table(),
+                k,
+                &format!("ADD {field} :d"),
+                vec![(":d", n(part.delta.normalize()))],
+                Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Small reports of one account fixed together: each written unless it exists, its cover on
+    /// its lines, all on the open list. With the transaction, where each report's put is in it.
+    fn fix_tx(&self, batch: &[&MeterReport]) -> Result<(Tx, Vec<usize>)> {
+        let mut tx = Tx::default();
+        let mut put_at = Vec::new();
+        for r in batch {
+            put_at.push(tx.len());
+            tx.put_reporting(self.table(), report_item(r)?, Cond::not_exists(Error::Conflict))?;
+            self.add_parts(&mut tx, r, "covered")?;
+        }
+        let sks = batch.iter().map(|r| keys::meter_report_sk(r.at, &r.item)).collect();
+        self.open_list(&mut tx, &batch[0].cloud_account_id, true, sks)?;
+        Ok((tx, put_at))
+    }
+
+    /// A report of more lines than a transaction holds: written first (or the one stored under
+    /// its key stands), its cover added line by line once each (the report's tag on the line);
+    /// `cover` finishes it on the next run.
+    async fn fix_large(&self, r: &MeterReport) -> Result<MeterReport> {
+        let mut tx = Tx::default();
+        tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
+        self.open_list(&mut tx, &r.cloud_account_id, true, vec![keys::meter_report_sk(r.at, &r.item)])?;
+        let fixed = match self.commit(tx).await {
+            Ok(()) => r.clone(),
+            Err(Error::Conflict) => self.stored_report(r).await?,
+            Err(e) => return Err(e),
+        };
+        self.cover(&fixed).await?;
+        Ok(fixed)
+    }
+
+    /// Small reports of one account settled as taken together: each status, conditioned on the
+    /// report still being fixed (so it is counted once whatever runs again), the lines' reported
+    /// counts, off the open list. With the transaction, where each report's status is in it.
+    fn mark_tx(&self, batch: &[&MeterReport]) -> Result<(Tx, Vec<usize>)> {
+        let mut tx = Tx::default();
+        let mut status_at = Vec::new();
+        for r in batch {
+            status_at.push(tx.len());
+            tx.update(
+                self.table(),
+                key(keys::meter_reports(&r.cloud_account_id), &keys::meter_report_sk(r.at, &r.item)),
+                "SET #st = :reported",
+                vec![(":reported", s("reported"))],
+                Cond::new("#st = :fixed", Error::Conflict).name("#st", "status").value(":fixed", s("fixed")),
+            )?;
+            self.add_parts(&mut tx, r, "reported")?;
+        }
+        let sks = batch.iter().map(|r| keys::meter_report_sk(r.at, &r.item)).collect();
+        self.open_list(&mut tx, &batch[0].cloud_account_id, false, sks)?;
+        Ok((tx, status_at))
+    }
+
+    /// A report too large for one transaction, taken: its lines' reported counts once each, then
+    /// its status.
+    async fn mark_large(&self, r: &MeterReport) -> Result<()> {
+        let jobs: Vec<_> = r
+            .parts
+            .iter()
+            .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
+            .collect();
+        stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
+        self.set_status(r, ReportStatus::Reported, None).await
+    }
+
     /// One part's fallback: off its cloud line (once per report: the tag), onto the enterprise
     /// line of `month` with its reason, charged to the balance and accrued to the month (which
     /// refuses it once issued: item 3).
@@ -304,81 +395,35 @@ impl MeteringStore for DynamoStore {
     async fn fix_reports(&self, reports: &[MeterReport]) -> Result<Vec<MeterReport>> {
         let mut stored: Vec<Option<MeterReport>> = vec![None; reports.len()];
         let (small, large): (Vec<usize>, Vec<usize>) = (0..reports.len()).partition(|i| covered_together(&reports[*i]));
-        // Small reports: written with their cover and their place on the open list, as many a
-        // transaction as fit; one that exists already stands as it was fixed.
+        // Small reports, as many a transaction as fit; one that exists already stands as it was
+        // fixed.
         let mut pending = small;
         while !pending.is_empty() {
             let batch = take_fitting(&mut pending, |i| reports[i].parts.len() + 1);
-            let mut tx = Tx::default();
-            let mut put_at = Vec::new();
-            for &i in &batch {
-                let r = &reports[i];
-                put_at.push(tx.len());
-                tx.put_reporting(self.table(), report_item(r)?, Cond::not_exists(Error::Conflict))?;
-                for part in &r.parts {
-                    let (k, _) = line_keys(&r.line_of(part));
-                    tx.update(
-                        self.table(),
-                        k,
-                        "ADD covered :d",
-                        vec![(":d", n(part.delta.normalize()))],
-                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
-                    )?;
-                }
-            }
-            let sks: Vec<String> =
-                batch.iter().map(|i| keys::meter_report_sk(reports[*i].at, &reports[*i].item)).collect();
-            tx.update_always(
-                self.table(),
-                due_key(&reports[batch[0]].cloud_account_id),
-                "ADD #open :sk",
-                vec![("#open", "open")],
-                vec![(":sk", AttributeValue::Ss(sks))],
-            )?;
-            match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
-                Ok(()) => batch.iter().for_each(|i| stored[*i] = Some(reports[*i].clone())),
-                Err(refused) => {
-                    // Fixed before (a concurrent run, or this one before a crash): that one stands;
-                    // the rest of the batch goes again.
-                    let mut found = false;
-                    for (at, item) in refused {
-                        let Some(pos) = put_at.iter().position(|p| *p == at) else {
-                            return Err(Error::internal("a metered line is missing"));
-                        };
-                        let i = batch[pos];
-                        stored[i] = Some(match item {
-                            Some(it) => from_item(it)?,
-                            None => self.stored_report(&reports[i]).await?,
-                        });
-                        found = true;
-                    }
-                    if !found {
-                        return Err(Error::Conflict);
-                    }
-                    pending.extend(batch.into_iter().filter(|i| stored[*i].is_none()));
-                }
-            }
-        }
-        // A report of more lines than a transaction holds: written first, its cover added line by
-        // line once each (the report's tag on the line); `cover` finishes it on the next run.
-        for i in large {
-            let r = &reports[i];
-            let mut tx = Tx::default();
-            tx.put(self.table(), report_item(r)?, Some(Cond::not_exists(Error::Conflict)))?;
-            tx.update_always(
-                self.table(),
-                due_key(&r.cloud_account_id),
-                "ADD #open :sk",
-                vec![("#open", "open")],
-                vec![(":sk", AttributeValue::Ss(vec![keys::meter_report_sk(r.at, &r.item)]))],
-            )?;
-            let fixed = match self.commit(tx).await {
-                Ok(()) => r.clone(),
-                Err(Error::Conflict) => self.stored_report(r).await?,
-                Err(e) => return Err(e),
+            let (tx, put_at) = self.fix_tx(&batch.iter().map(|i| &reports[*i]).collect::<Vec<_>>())?;
+            let Err(refused) = self.commit_detailed(&tx, TX_ATTEMPTS).await? else {
+                batch.iter().for_each(|i| stored[*i] = Some(reports[*i].clone()));
+                continue;
             };
-            self.cover(&fixed).await?;
-            stored[i] = Some(fixed);
+            // Fixed before (a concurrent run, or this one before a crash): that one stands; the
+            // rest of the batch goes again.
+            if refused.is_empty() {
+                return Err(Error::Conflict);
+            }
+            for (at, item) in refused {
+                let Some(pos) = put_at.iter().position(|p| *p == at) else {
+                    return Err(Error::internal("a metered line is missing"));
+                };
+                let i = batch[pos];
+                stored[i] = Some(match item {
+                    Some(it) => from_item(it)?,
+                    None => self.stored_report(&reports[i]).await?,
+                });
+            }
+            pending.extend(batch.into_iter().filter(|i| stored[*i].is_none()));
+        }
+        for i in large {
+            stored[i] = Some(self.fix_large(&reports[i]).await?);
         }
         Ok(stored.into_iter().map(|r| r.expect("every report has its outcome")).collect())
     }
@@ -398,74 +443,36 @@ impl MeteringStore for DynamoStore {
 
     async fn mark_reported(&self, reports: &[MeterReport]) -> Result<()> {
         let (small, large): (Vec<&MeterReport>, Vec<&MeterReport>) = reports.iter().partition(|r| covered_together(r));
-        // Small reports: the status and the lines' reported counts together, conditioned on the
-        // report still being fixed, so a report is counted once whatever runs again.
         let mut pending: Vec<&MeterReport> = small;
         while !pending.is_empty() {
             let mut idx: Vec<usize> = (0..pending.len()).collect();
             let batch: Vec<&MeterReport> =
                 take_fitting(&mut idx, |i| pending[i].parts.len() + 1).into_iter().map(|i| pending[i]).collect();
             let rest: Vec<&MeterReport> = idx.into_iter().map(|i| pending[i]).collect();
-            let mut tx = Tx::default();
-            let mut status_at = Vec::new();
-            for r in &batch {
-                status_at.push(tx.len());
-                tx.update(
-                    self.table(),
-                    key(keys::meter_reports(&r.cloud_account_id), &keys::meter_report_sk(r.at, &r.item)),
-                    "SET #st = :reported",
-                    vec![(":reported", s("reported"))],
-                    Cond::new("#st = :fixed", Error::Conflict).name("#st", "status").value(":fixed", s("fixed")),
-                )?;
-                for part in &r.parts {
-                    let (k, _) = line_keys(&r.line_of(part));
-                    tx.update(
-                        self.table(),
-                        k,
-                        "ADD reported :d",
-                        vec![(":d", n(part.delta.normalize()))],
-                        Cond::new("attribute_exists(pk)", Error::internal("a metered line is missing")),
-                    )?;
-                }
-            }
-            let sks: Vec<String> = batch.iter().map(|r| keys::meter_report_sk(r.at, &r.item)).collect();
-            tx.update_always(
-                self.table(),
-                due_key(&batch[0].cloud_account_id),
-                "DELETE #open :sk",
-                vec![("#open", "open")],
-                vec![(":sk", AttributeValue::Ss(sks))],
-            )?;
-            pending = match self.commit_detailed(&tx, TX_ATTEMPTS).await? {
-                Ok(()) => rest,
-                Err(refused) => {
-                    // Settled before: those are left out, the rest of the batch goes again.
-                    let settled: Vec<usize> =
-                        refused.iter().filter_map(|(at, _)| status_at.iter().position(|p| p == at)).collect();
-                    if settled.is_empty() {
-                        return Err(Error::internal("a metered line is missing"));
-                    }
-                    for i in &settled {
-                        self.forget_open(batch[*i]).await?;
-                    }
-                    batch
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| !settled.contains(i))
-                        .map(|(_, r)| r)
-                        .chain(rest)
-                        .collect()
-                }
+            let (tx, status_at) = self.mark_tx(&batch)?;
+            let Err(refused) = self.commit_detailed(&tx, TX_ATTEMPTS).await? else {
+                pending = rest;
+                continue;
             };
+            // Settled before: those are left out, the rest of the batch goes again.
+            let settled: Vec<usize> =
+                refused.iter().filter_map(|(at, _)| status_at.iter().position(|p| p == at)).collect();
+            if settled.is_empty() {
+                return Err(Error::internal("a metered line is missing"));
+            }
+            for i in &settled {
+                self.forget_open(batch[*i]).await?;
+            }
+            pending = batch
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !settled.contains(i))
+                .map(|(_, r)| r)
+                .chain(rest)
+                .collect();
         }
         for r in large {
-            let jobs: Vec<_> = r
-                .parts
-                .iter()
-                .map(|p| Box::pin(async move { self.add_once(r, &r.line_of(p), "reported", "rep", p.delta).await }))
-                .collect();
-            stream::iter(jobs).buffer_unordered(8).try_collect::<Vec<bool>>().await?;
-            self.set_status(r, ReportStatus::Reported, None).await?;
+            self.mark_large(r).await?;
         }
         Ok(())
     }

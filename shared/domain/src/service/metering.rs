@@ -146,62 +146,12 @@ struct Prepared {
 }
 
 async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Instant>) -> RunFigures {
-    let now = deps.clock.now();
-    let mut total = RunFigures::default();
-    let jobs = ids.into_iter().map(|id| async move {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(None); // the next run takes it
-        }
-        match deps.metering.lease(&id, now).await {
-            Ok(Some(lease)) => match prepare(deps, &id, &lease, mode, now).await {
-                Ok(p) => Ok(p),
-                Err(e) => {
-                    tracing::warn!(cloud_account = %id, error = %e, "metering of a cloud account failed; next run retries");
-                    let after = AfterRun { settled: false, carrying: true, open_left: !lease.open.is_empty() };
-                    if let Err(e) = deps.metering.release(&id, lease.seen, after).await {
-                        tracing::warn!(cloud_account = %id, error = %e, "metering lease not released; it expires");
-                    }
-                    Err(Some(RunFigures { failed: 1, ..RunFigures::default() }))
-                }
-            },
-            Ok(None) => Err(Some(RunFigures { skipped_leased: 1, ..RunFigures::default() })),
-            Err(e) => {
-                tracing::warn!(cloud_account = %id, error = %e, "metering lease failed");
-                Err(Some(RunFigures { failed: 1, ..RunFigures::default() }))
-            }
-        }
-    });
-    let mut prepared = Vec::new();
-    for r in stream::iter(jobs).buffer_unordered(PARALLEL).collect::<Vec<_>>().await {
-        match r {
-            Ok(p) => prepared.push(p),
-            Err(Some(f)) => total.add(&f),
-            Err(None) => {}
-        }
-    }
-
-    // One send per platform; each adapter batches as its marketplace allows.
-    let mut outcomes: Vec<Vec<SendOutcome>> =
-        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect();
-    if deadline.is_none_or(|d| Instant::now() < d) {
-        for platform in [Platform::Aws, Platform::Aliyun, Platform::Huawei] {
-            let mut records = Vec::new();
-            let mut slots = Vec::new();
-            for (pi, p) in prepared.iter().enumerate().filter(|(_, p)| p.account.platform == platform) {
-                for (ri, r) in p.to_send.iter().enumerate() {
-                    records.push(MeterRecord { report: r, account: &p.account });
-                    slots.push((pi, ri));
-                }
-            }
-            if records.is_empty() {
-                continue;
-            }
-            for ((pi, ri), o) in slots.into_iter().zip(deps.meters.of(platform).send(&records).await) {
-                outcomes[pi][ri] = o;
-            }
-        }
-    }
-
+    let (prepared, mut total) = prepare_all(deps, ids, mode, deadline).await;
+    let outcomes = if deadline.is_none_or(|d| Instant::now() < d) {
+        send_all(deps, &prepared).await
+    } else {
+        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect()
+    };
     let settles = prepared.into_iter().zip(outcomes).map(|(p, o)| async move {
         let id = p.account.id.clone();
         match settle(deps, p, o, mode).await {
@@ -218,6 +168,81 @@ async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Insta
     total
 }
 
+/// Each account leased and prepared, `PARALLEL` at a time; the figures of those that were not.
+async fn prepare_all(
+    deps: &Deps,
+    ids: Vec<String>,
+    mode: Mode,
+    deadline: Option<Instant>,
+) -> (Vec<Prepared>, RunFigures) {
+    let now = deps.clock.now();
+    let jobs = ids.into_iter().map(|id| async move {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(None); // the next run takes it
+        }
+        lease_and_prepare(deps, &id, mode, now).await.map_err(Some)
+    });
+    let mut prepared = Vec::new();
+    let mut figures = RunFigures::default();
+    for r in stream::iter(jobs).buffer_unordered(PARALLEL).collect::<Vec<_>>().await {
+        match r {
+            Ok(p) => prepared.push(p),
+            Err(Some(f)) => figures.add(&f),
+            Err(None) => {}
+        }
+    }
+    (prepared, figures)
+}
+
+/// One account under its lease, or the figure that says why not (held by another run, failed).
+/// A failed preparation gives the lease back at once, its account still due.
+async fn lease_and_prepare(deps: &Deps, id: &str, mode: Mode, now: DateTime<Utc>) -> Result<Prepared, RunFigures> {
+    let failed = RunFigures { failed: 1, ..RunFigures::default() };
+    let lease = match deps.metering.lease(id, now).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Err(RunFigures { skipped_leased: 1, ..RunFigures::default() }),
+        Err(e) => {
+            tracing::warn!(cloud_account = %id, error = %e, "metering lease failed");
+            return Err(failed);
+        }
+    };
+    match prepare(deps, id, &lease, mode, now).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            tracing::warn!(cloud_account = %id, error = %e, "metering of a cloud account failed; next run retries");
+            let after = AfterRun { settled: false, carrying: true, open_left: !lease.open.is_empty() };
+            if let Err(e) = deps.metering.release(id, lease.seen, after).await {
+                tracing::warn!(cloud_account = %id, error = %e, "metering lease not released; it expires");
+            }
+            Err(failed)
+        }
+    }
+}
+
+/// One send per platform; each adapter batches as its marketplace allows. The answers come back
+/// in the shape of `prepared`: one per report to send.
+async fn send_all(deps: &Deps, prepared: &[Prepared]) -> Vec<Vec<SendOutcome>> {
+    let mut outcomes: Vec<Vec<SendOutcome>> =
+        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect();
+    for platform in [Platform::Aws, Platform::Aliyun, Platform::Huawei] {
+        let mut records = Vec::new();
+        let mut slots = Vec::new();
+        for (pi, p) in prepared.iter().enumerate().filter(|(_, p)| p.account.platform == platform) {
+            for (ri, r) in p.to_send.iter().enumerate() {
+                records.push(MeterRecord { report: r, account: &p.account });
+                slots.push((pi, ri));
+            }
+        }
+        if records.is_empty() {
+            continue;
+        }
+        for ((pi, ri), o) in slots.into_iter().zip(deps.meters.of(platform).send(&records).await) {
+            outcomes[pi][ri] = o;
+        }
+    }
+    outcomes
+}
+
 /// Under the lease: reports fixed by an earlier run are covered first where they were too large
 /// to be covered as they were fixed (their usage must not be planned twice), then the uncovered
 /// usage is fixed into new reports, with their cover, together. Reports the
@@ -231,35 +256,14 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
         deps.metering.cover(r).await?;
     }
     let lines = deps.metering.meter_lines(id).await?;
-    let final_report = mode == Mode::Final || account.status == CloudStatus::Cancelled;
-    let sub = Subscription { opened_at: account.opened_at, cancelled_at: account.cancelled_at };
     // KooGallery carries money from one report to the next: one report in flight at a time.
     let one_at_a_time = account.platform == Platform::Huawei && !reports.is_empty();
     let mut covered_now = Vec::new();
     if !one_at_a_time && mode != Mode::Retry {
-        let carry_in = match account.platform {
-            Platform::Huawei => metering::carry_from(deps.metering.last_report(id).await?.as_ref()),
-            _ => crate::money::Amount::ZERO,
-        };
-        let plan = Plan {
-            cloud_account_id: id,
-            platform: account.platform,
-            period: metering::report_period(account.platform, now, final_report, sub),
-            final_report,
-            carry_in,
-        };
-        let planned = metering::plan(&plan, &lines);
-        let stored = deps.metering.fix_reports(&planned).await?;
-        for (planned, r) in planned.iter().zip(stored) {
-            if planned.displaced_by(&r) {
-                // Sent earlier this hour: the account stays due, the usage uncovered.
-                f.deferred += 1;
-                continue;
-            }
-            covered_now.push(r.clone());
-            f.reports_fixed += 1;
+        covered_now = fix_new(deps, &account, &lines, mode, now, &mut f).await?;
+        for r in &covered_now {
             if r.status == ReportStatus::Fixed && !reports.iter().any(|o| o.tag() == r.tag()) {
-                reports.push(r);
+                reports.push(r.clone());
             }
         }
     }
@@ -267,6 +271,58 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
     if one_at_a_time && carrying && mode != Mode::Retry {
         f.deferred += 1; // waits for the report in flight
     }
+    let to_send = drop_untakeable(deps, &account, reports, &covered_now, mode, now, &mut f).await?;
+    Ok(Prepared { account, seen: lease.seen, carrying, to_send, figures: f })
+}
+
+/// The usage no report covers, fixed into new reports with their cover (`rules::metering::plan`);
+/// the reports that now cover it. A report displaced by one already sent this hour is not among
+/// them: its usage stays uncovered, the account due.
+async fn fix_new(
+    deps: &Deps,
+    account: &CloudAccount,
+    lines: &[metering::MeterLine],
+    mode: Mode,
+    now: DateTime<Utc>,
+    f: &mut RunFigures,
+) -> Result<Vec<MeterReport>> {
+    let final_report = mode == Mode::Final || account.status == CloudStatus::Cancelled;
+    let sub = Subscription { opened_at: account.opened_at, cancelled_at: account.cancelled_at };
+    let carry_in = match account.platform {
+        Platform::Huawei => metering::carry_from(deps.metering.last_report(&account.id).await?.as_ref()),
+        _ => crate::money::Amount::ZERO,
+    };
+    let plan = Plan {
+        cloud_account_id: &account.id,
+        platform: account.platform,
+        period: metering::report_period(account.platform, now, final_report, sub),
+        final_report,
+        carry_in,
+    };
+    let planned = metering::plan(&plan, lines);
+    let stored = deps.metering.fix_reports(&planned).await?;
+    let mut covered = Vec::new();
+    for (planned, r) in planned.iter().zip(stored) {
+        if planned.displaced_by(&r) {
+            f.deferred += 1;
+            continue;
+        }
+        f.reports_fixed += 1;
+        covered.push(r);
+    }
+    Ok(covered)
+}
+
+/// The reports the marketplace can still take; the others fall back to enterprise now.
+async fn drop_untakeable(
+    deps: &Deps,
+    account: &CloudAccount,
+    reports: Vec<MeterReport>,
+    covered_now: &[MeterReport],
+    mode: Mode,
+    now: DateTime<Utc>,
+    f: &mut RunFigures,
+) -> Result<Vec<MeterReport>> {
     // The subscription's final report went when it ended: what is planned after that is no
     // longer the marketplace's to take ("after which no further metering records will be
     // accepted"). Reports fixed before are still sent while their window lasts.
@@ -274,22 +330,22 @@ async fn prepare(deps: &Deps, id: &str, lease: &MeterLease, mode: Mode, now: Dat
         |r: &MeterReport| account.status == CloudStatus::Cancelled && mode == Mode::Hourly && covered_now.contains(r);
     let mut to_send = Vec::new();
     for r in reports {
-        if after_the_end(&r) {
-            fall_back(deps, &r, FallbackReason::SubscriptionEnded).await?;
-            f.fell_back += 1;
+        let reason = if after_the_end(&r) {
+            FallbackReason::SubscriptionEnded
         } else if account.frozen_during(r.at, r.period_end()) {
             // A frozen instance pays nothing (KooGallery FREEZE): usage of a period that overlapped a
             // freeze is the enterprise's, even when the instance was unfrozen since.
-            fall_back(deps, &r, FallbackReason::CustomerNotSubscribed).await?;
-            f.fell_back += 1;
+            FallbackReason::CustomerNotSubscribed
         } else if metering::window_passed(&r, now) {
-            fall_back(deps, &r, FallbackReason::WindowPassed).await?;
-            f.fell_back += 1;
+            FallbackReason::WindowPassed
         } else {
             to_send.push(r);
-        }
+            continue;
+        };
+        fall_back(deps, &r, reason).await?;
+        f.fell_back += 1;
     }
-    Ok(Prepared { account, seen: lease.seen, carrying, to_send, figures: f })
+    Ok(to_send)
 }
 
 /// Whether the lines still hold usage in no report once the reports just fixed cover theirs.
