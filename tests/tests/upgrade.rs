@@ -136,6 +136,48 @@ async fn with_ses_down_the_upgrade_succeeds_and_one_sweep_sends_exactly_one_emai
     assert_eq!(mail_to(&email).await.len(), 1, "a second run sends none");
 }
 
+/// A sender killed after SES took the email and before the outbox recorded it: `send` hands the
+/// email to SES, then never returns.
+struct DiesAfterSes(std::sync::Arc<dyn billing_domain::ports::Mailer>);
+
+#[async_trait::async_trait]
+impl billing_domain::ports::Mailer for DiesAfterSes {
+    async fn send(&self, email: &billing_domain::email::Email) -> Result<(), billing_domain::ports::MailError> {
+        self.0.send(email).await?;
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn an_email_whose_sender_died_after_ses_took_it_is_sent_again_and_the_takeover_is_counted() {
+    let mut h = Harness::isolated().await;
+    h.clock.set(chrono::Utc::now() - chrono::Duration::minutes(5));
+    let reg = registered(&h.app, &free_registration("cn1")).await;
+    let email = format!("{}@example.com", unique());
+    let ses = h.app.deps.mailer.clone();
+    h.app.deps.mailer = std::sync::Arc::new(DiesAfterSes(ses.clone()));
+    let body = create(&format!("k{}", unique()), &email);
+    let session = token(&reg, "session");
+    let dying = upgrade(&h, &reg["workspace"]["id"], &body, &session);
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(3), dying).await.is_err(), "the sender hangs");
+    assert_eq!(mail_to(&email).await.len(), 1, "SES took it");
+    let intent = items_where(&h, "to", &email).await;
+    assert_eq!(intent.len(), 1);
+    assert_eq!(intent[0]["status"].as_s().unwrap(), "pending", "nothing recorded the send");
+
+    // The writer's lease ran out: the sweeper takes the email over and sends it again.
+    h.app.deps.mailer = ses;
+    h.clock.set(chrono::Utc::now());
+    sweeper::sweep(h.deps(), None).await.unwrap();
+    let intent = items_where(&h, "to", &email).await;
+    assert_eq!(intent[0]["status"].as_s().unwrap(), "sent");
+    assert_eq!(intent[0]["takeovers"].as_n().unwrap(), "1", "the possible second copy is on record");
+    assert_eq!(mail_to(&email).await.len(), 2, "SES has no idempotency key: the known exception");
+    sweeper::sweep(h.deps(), None).await.unwrap();
+    assert_eq!(mail_to(&email).await.len(), 2, "and only that one");
+    assert!(!items_where(&h, "to", &email).await[0].contains_key("lease_until"));
+}
+
 #[tokio::test]
 async fn sso_gives_the_owner_a_billing_token_and_nobody_else() {
     let h = Harness::new().await;

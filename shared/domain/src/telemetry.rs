@@ -51,6 +51,7 @@ pub const METERING_ACCOUNTS_FAILED: &str = "MeteringAccountsFailed";
 pub const EMAILS_SENT: &str = "EmailsSent";
 pub const EMAIL_SEND_FAILURES: &str = "EmailSendFailures";
 pub const EMAILS_RETRIED: &str = "EmailsRetried";
+pub const EMAILS_TAKEN_OVER: &str = "EmailsTakenOver";
 pub const EMAILS_OLDEST_UNSENT_AGE: &str = "EmailsOldestUnsentAge";
 pub const CANCELLATIONS_FINISHED: &str = "CancellationsFinished";
 pub const WORKSPACES_SWITCHED: &str = "WorkspacesSwitched";
@@ -110,6 +111,13 @@ pub const CATALOGUE: &[Metric] = &[
     m(EMAILS_SENT, Counter, Unit::Count, &[], "emails SES accepted"),
     m(EMAIL_SEND_FAILURES, Counter, Unit::Count, &[], "sends that failed (the email stays pending for the sweeper)"),
     m(EMAILS_RETRIED, Counter, Unit::Count, &[], "pending emails the sweeper sent"),
+    m(
+        EMAILS_TAKEN_OVER,
+        Counter,
+        Unit::Count,
+        &[],
+        "emails whose sender died before recording the outcome, sent again (SES may have had them: one may go twice)",
+    ),
     m(
         EMAILS_OLDEST_UNSENT_AGE,
         Gauge,
@@ -193,6 +201,10 @@ pub fn pending(p: Platform, age: chrono::Duration) {
 
 pub fn email_sent() {
     metrics::counter!(EMAILS_SENT).increment(1);
+}
+
+pub fn email_taken_over() {
+    metrics::counter!(EMAILS_TAKEN_OVER).increment(1);
 }
 
 pub fn email_failed() {

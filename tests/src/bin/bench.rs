@@ -627,8 +627,10 @@ async fn metering_bench(
         .map(|(i, c)| {
             let mut write =
                 settled_registration(&username, c, format!("metered {i}"), Language::En, hash.clone(), true);
-            // Created when that hour began, so that its usage is not before it.
+            // Created, and settled by its cloud account, when that hour began, so that its usage
+            // is neither before it nor of another payer.
             write.workspace.created_at = hour;
+            write.workspace.settlement_since = Some(hour);
             async move {
                 deps.marketplace.open_cloud_account(c).await.unwrap();
                 deps.accounts.commit_registration(&write).await.unwrap();

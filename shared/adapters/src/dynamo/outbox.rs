@@ -42,6 +42,29 @@ pub(crate) fn email_item(
     Ok(it)
 }
 
+impl DynamoStore {
+    /// The lease just taken had run out without a release: its holder died between taking it and
+    /// recording the outcome, perhaps after SES had accepted the email, which then goes twice (SES
+    /// has no idempotency key). Counted on the intent and in the metrics so that every such email
+    /// is known; never in the way of the send.
+    async fn taken_over(&self, id: &str) {
+        billing_domain::telemetry::email_taken_over();
+        tracing::warn!(email_id = %id, "an email's sender died before recording whether SES took it: sending it again");
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
+            .update_expression("ADD takeovers :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        if let Err(e) = out {
+            tracing::warn!(email_id = %id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "takeover not recorded");
+        }
+    }
+}
+
 #[async_trait]
 impl OutboxStore for DynamoStore {
     async fn lease(&self, id: &str, now: DateTime<Utc>) -> Result<Option<EmailIntent>> {
@@ -57,13 +80,16 @@ impl OutboxStore for DynamoStore {
             .expression_attribute_values(":now", n(now.timestamp()))
             .expression_attribute_values(":until", n(now.timestamp() + LEASE_SECONDS))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         let Some(o) = conditional(out)? else {
             return Ok(None); // sent, unknown, or leased by another sender
         };
         let item = o.attributes.unwrap_or_default();
+        if item.contains_key("lease_until") {
+            self.taken_over(id).await;
+        }
         let id = str_attr(&item, "id").unwrap_or_else(|| id.to_string());
         Ok(Some(EmailIntent { id, email: from_item::<Email>(item)? }))
     }
