@@ -217,3 +217,16 @@ async fn sso_gives_the_owner_a_billing_token_and_nobody_else() {
     );
     assert_eq!((s, b["code"].as_str()), (409, Some("workspace_not_commercial")));
 }
+
+#[tokio::test]
+async fn marking_an_email_whose_intent_is_gone_never_creates_a_phantom_intent() {
+    // A commit acknowledged and then lost (DynamoDB Local killed under it): the email went, its
+    // intent is not in the table. A phantom `sent` intent would block the commit made again.
+    let h = Harness::isolated().await;
+    let id = format!("statement-lost-{}", unique());
+    h.deps().outbox.release(&id, "SES refused").await.unwrap();
+    h.deps().outbox.mark_sent(&id, chrono::Utc::now()).await.unwrap();
+    let stored = items_where(&h, "pk", &format!("MAIL#{id}")).await;
+    let sks: Vec<&str> = stored.iter().map(|i| i["sk"].as_s().unwrap().as_str()).collect();
+    assert_eq!(sks, vec!["UNRECORDED"], "the send is on record, no intent was made up");
+}

@@ -38,6 +38,8 @@
 //! - password-check throttle: `ATTEMPT#<login key> / ATTEMPT` (`attempts.rs`).
 //! - `Idempotency-Key` record: `IDEM#<key> / IDEM` (`idempotency.rs`).
 //! - email intent: `MAIL#<id> / MAIL`, gsi1 `OUTBOX / <created at>#<id>` while pending
+//! - an email SES took whose intent the store did not hold when it was marked sent (a commit the
+//!   store acknowledged and then lost): `MAIL#<id> / UNRECORDED`, for the operators and the checks.
 //!   (`outbox.rs`; written with their cause by `accounts.rs`, `cancellation.rs`, `usage.rs`,
 //!   `bills.rs`).
 //!
@@ -183,6 +185,7 @@ pub fn mail(id: &str) -> String {
     format!("MAIL#{id}")
 }
 pub const MAIL_SK: &str = "MAIL";
+pub const MAIL_UNRECORDED_SK: &str = "UNRECORDED";
 /// The gsi1 partition of pending emails, oldest first.
 pub const OUTBOX: &str = "OUTBOX";
 pub fn outbox_sk(created_at: DateTime<Utc>, id: &str) -> String {
@@ -351,6 +354,7 @@ mod tests {
             (IDEMPOTENCY_SK.into(), "IDEM"),
             (mail("m1"), "MAIL#m1"),
             (MAIL_SK.into(), "MAIL"),
+            (MAIL_UNRECORDED_SK.into(), "UNRECORDED"),
             (OUTBOX.into(), "OUTBOX"),
             (outbox_sk(at, "m1"), "2024-03-05T06:07:08.009+00:00#m1"),
             (usage_record("cn", "R1"), "UREC#cn#R1"),

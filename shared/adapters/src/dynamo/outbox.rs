@@ -56,12 +56,30 @@ impl DynamoStore {
             .table_name(self.table())
             .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
             .update_expression("ADD takeovers :one")
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
         if let Err(e) = out {
             tracing::warn!(email_id = %id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "takeover not recorded");
         }
+    }
+
+    /// SES took an email whose intent is not in the table: the commit that wrote it was
+    /// acknowledged and then lost (DynamoDB Local killed under it; DynamoDB itself does not lose
+    /// an acknowledged write). The change will be made again, with its email, which then goes twice:
+    /// recorded beside the intent's key so that the operators and the checks know which.
+    async fn unrecorded(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        tracing::error!(email_id = %id, "SES took an email whose intent the table does not hold: recorded as unrecorded");
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(key(keys::mail(id), keys::MAIL_UNRECORDED_SK)))
+            .item("sent_at", s(now.to_rfc3339()))
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
     }
 }
 
@@ -106,6 +124,9 @@ impl OutboxStore for DynamoStore {
                 .table_name(self.table())
                 .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
                 .update_expression("SET #st = :sent, sent_at = :at REMOVE gsi1pk, gsi1sk, lease_until")
+                // An update never creates the intent it marks: a phantom `sent` intent would stand
+                // in the way of the commit that writes the real one.
+                .condition_expression("attribute_exists(pk)")
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":sent", s("sent"))
                 .expression_attribute_values(":at", s(now.to_rfc3339()))
@@ -113,6 +134,9 @@ impl OutboxStore for DynamoStore {
                 .await;
             match sent {
                 Ok(_) => return Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    return self.unrecorded(id, now).await;
+                }
                 Err(e) if std::time::Instant::now() >= give_up => return Err(sdk_error(e)),
                 Err(e) => {
                     tracing::warn!(email_id = %id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "marking an email sent: retrying");
@@ -124,15 +148,17 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn release(&self, id: &str, error: &str) -> Result<()> {
-        self.client()
+        let out = self
+            .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key(keys::mail(id), keys::MAIL_SK)))
             .update_expression("SET last_error = :e REMOVE lease_until")
+            .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":e", s(error.chars().take(500).collect::<String>()))
             .send()
-            .await
-            .map_err(sdk_error)?;
+            .await;
+        conditional(out)?; // an intent that is not there has nothing to release
         Ok(())
     }
 
