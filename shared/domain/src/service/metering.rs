@@ -147,11 +147,8 @@ struct Prepared {
 
 async fn meter(deps: &Deps, ids: Vec<String>, mode: Mode, deadline: Option<Instant>) -> RunFigures {
     let (prepared, mut total) = prepare_all(deps, ids, mode, deadline).await;
-    let outcomes = if deadline.is_none_or(|d| Instant::now() < d) {
-        send_all(deps, &prepared).await
-    } else {
-        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect()
-    };
+    let outcomes =
+        if deadline.is_none_or(|d| Instant::now() < d) { send_all(deps, &prepared).await } else { unsent(&prepared) };
     let settles = prepared.into_iter().zip(outcomes).map(|(p, o)| async move {
         let id = p.account.id.clone();
         match settle(deps, p, o, mode).await {
@@ -219,11 +216,15 @@ async fn lease_and_prepare(deps: &Deps, id: &str, mode: Mode, now: DateTime<Utc>
     }
 }
 
+/// Every report "not sent": sent again by the next run.
+fn unsent(prepared: &[Prepared]) -> Vec<Vec<SendOutcome>> {
+    prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect()
+}
+
 /// One send per platform; each adapter batches as its marketplace allows. The answers come back
 /// in the shape of `prepared`: one per report to send.
 async fn send_all(deps: &Deps, prepared: &[Prepared]) -> Vec<Vec<SendOutcome>> {
-    let mut outcomes: Vec<Vec<SendOutcome>> =
-        prepared.iter().map(|p| vec![SendOutcome::Retry("not sent".into()); p.to_send.len()]).collect();
+    let mut outcomes = unsent(prepared);
     for platform in [Platform::Aws, Platform::Aliyun, Platform::Huawei] {
         let mut records = Vec::new();
         let mut slots = Vec::new();
