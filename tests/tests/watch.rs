@@ -77,3 +77,31 @@ async fn a_release_through_watch_sends_the_cancellation_email_within_seconds() {
         Some(billing_domain::model::Settlement::Enterprise)
     );
 }
+
+/// Events API Gateway would not send but the Invoke API takes: `lambda_http` alone fails the
+/// invocation on the first (a header HTTP cannot carry) and panics on the others, and release
+/// builds abort on a panic. Each HTTP function answers them `400 malformed_request`, and answers
+/// a well-formed request after them (the process lived).
+#[tokio::test]
+async fn events_lambda_http_cannot_read_are_400_on_every_http_function_and_the_process_lives() {
+    let mut control = apigw_event("POST", "/v1/registrations", "", "{}");
+    control["headers"]["idempotency-key"] = json!("a\u{1}b");
+    let mut host = apigw_event("POST", "/v1/registrations", "", "{}");
+    host["headers"]["host"] = json!("a b");
+    let mut query = apigw_event("GET", "/v1/registrations", "a=b c", "");
+    query["rawQueryString"] = json!("a=b c");
+    let mut base64 = apigw_event("POST", "/v1/registrations", "", "not base64!");
+    base64["isBase64Encoded"] = json!(true);
+    let functions =
+        ["register", "login", "upgrade", "change-settlement", "admin", "usage", "bills", "marketplace-webhook"];
+    for function in functions {
+        for (what, event) in [("control", &control), ("host", &host), ("query", &query), ("base64", &base64)] {
+            let answer = invoke(function, event).await;
+            assert_eq!(answer["statusCode"], 400, "{function}, {what}: {answer}");
+            let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default()).unwrap();
+            assert_eq!(body["code"], "malformed_request", "{function}, {what}: {answer}");
+        }
+        let after = invoke(function, &apigw_event("GET", "/no-such-route", "", "")).await;
+        assert_eq!(after["statusCode"], 404, "{function} after the refusals: {after}");
+    }
+}

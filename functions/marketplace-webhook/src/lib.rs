@@ -2,15 +2,13 @@
 //! the AWS landing over HTTP, and AWS Marketplace events as SQS records: EventBridge
 //! agreement events and SNS notifications.
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use billing_adapters::aliyun::spi;
 use billing_adapters::aws::events::{self, Message};
 use billing_adapters::koogallery::saas;
 use billing_domain::service::{agreements, aliyun, aws, koogallery};
 use billing_http::{body, json, respond, route, App, HttpResponse, Request, Result};
-use billing_wiring::Secret;
+use billing_wiring::{http_event, Secret};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -146,21 +144,14 @@ pub async fn handle_event(
         let sqs: SqsEvent = serde_json::from_value(event)?;
         return Ok(serde_json::to_value(handle_sqs(w, sqs, deadline).await)?);
     }
-    let apigw: ApiGatewayV2httpRequest = serde_json::from_value(event)?;
-    let req: Request = lambda_http::request::LambdaRequest::ApiGatewayV2(apigw).into();
+    let req: Request = match http_event::read(event) {
+        Ok(event) => event.into(),
+        Err(why) => {
+            tracing::warn!(why, "event refused before routing");
+            return Ok(http_event::refusal(why));
+        }
+    };
     let span = billing_http::request_span(&req);
     let resp = handle_http(w, req, deadline).instrument(span).await;
-    Ok(serde_json::to_value(to_apigw(resp))?)
-}
-
-fn to_apigw(resp: HttpResponse) -> ApiGatewayV2httpResponse {
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = resp.status().as_u16() as i64;
-    out.headers = resp.headers().clone();
-    out.body = match resp.into_body() {
-        lambda_http::Body::Text(t) => Some(Body::Text(t)),
-        lambda_http::Body::Binary(b) => Some(Body::Binary(b)),
-        _ => None,
-    };
-    out
+    Ok(http_event::response(resp))
 }

@@ -29,7 +29,7 @@ where
     let key = key
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
+        .filter(|k| well_formed(k))
         .ok_or_else(|| Error::field("Idempotency-Key", "invalid", "must be 1 to 255 visible ASCII characters"))?;
     let request_hash = digest(&[req.method().as_str(), crate::route::path(req), body::text(req)?]);
     // Hashed: a subject (an IAM ARN, say) may be long, and the record's key must stay short.
@@ -77,6 +77,17 @@ fn digest(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
+/// openapi.yaml's pattern, `^[!-~]([ -~]*[!-~])?$`, at most 255 long: visible ASCII, spaces
+/// inside only (a tab passes `HeaderValue::to_str` but not the pattern).
+fn well_formed(key: &str) -> bool {
+    let b = key.as_bytes();
+    let visible = |c: &u8| (b'!'..=b'~').contains(c);
+    (1..=255).contains(&b.len())
+        && b.first().is_some_and(visible)
+        && b.last().is_some_and(visible)
+        && b.iter().all(|c| (b' '..=b'~').contains(c))
+}
+
 fn replay(r: StoredResponse) -> HttpResponse {
     Response::builder()
         .status(r.status)
@@ -84,4 +95,19 @@ fn replay(r: StoredResponse) -> HttpResponse {
         .header("idempotent-replayed", "true")
         .body(Body::Text(r.body))
         .unwrap_or_else(|e| problem::response(&Error::internal(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn a_key_is_well_formed_as_openapi_yaml_draws_it() {
+        for ok in ["0", "a b", "~!", &"k".repeat(255)] {
+            assert!(well_formed(ok), "{ok:?}");
+        }
+        for bad in ["", " ", " a", "a ", "a\tb", "\t", "é", "a\u{7f}", &"k".repeat(256)] {
+            assert!(!well_formed(bad), "{bad:?}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! HTTPS client is built on its first call (most functions never make one).
 
 pub mod deadline;
+pub mod http_event;
 pub mod keyed;
 pub mod run;
 pub mod settings;

@@ -1,8 +1,9 @@
 //! The runtime's loops: tracing and wiring once, then the handler for every invocation.
 
-use crate::{telemetry, wire, Needs, Settings, Wired};
+use crate::{http_event, telemetry, wire, Needs, Settings, Wired};
 use billing_http::{App, HttpResponse, Request};
 use chrono::{DateTime, Utc};
+use lambda_http::Service;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
@@ -26,24 +27,35 @@ pub async fn start(needs: Needs) -> Result<Wired, crate::SettingsError> {
     Ok(wire(settings).await)
 }
 
-/// Runs an HTTP function.
+/// Runs an HTTP function. The event is read by [`http_event::read`] (an event `lambda_http`
+/// would fail or panic on is answered `400`), then converted and answered by `lambda_http`'s own
+/// adapter.
 pub async fn run_http<H, Fut>(needs: Needs, handler: H) -> Result<(), lambda_http::Error>
 where
     H: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HttpResponse> + Send,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
 {
     let app = Arc::new(App::from(start(needs).await?));
-    lambda_http::run(lambda_http::service_fn(move |req: Request| {
-        use lambda_http::RequestExt;
-        telemetry::begin(&req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default());
-        let span = billing_http::request_span(&req);
-        let fut = handler(app.clone(), req).instrument(span);
+    let handler = Arc::new(handler);
+    run_events(move |e: LambdaEvent<Value>| {
+        let (app, handler) = (app.clone(), handler.clone());
         async move {
-            let response = fut.await;
-            telemetry::end();
-            Ok::<_, std::convert::Infallible>(response)
+            let event = match http_event::read(e.payload) {
+                Ok(event) => event,
+                Err(why) => {
+                    tracing::warn!(why, "event refused before routing");
+                    return Ok(http_event::refusal(why));
+                }
+            };
+            let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req: Request| {
+                let span = billing_http::request_span(&req);
+                let fut = handler(app.clone(), req).instrument(span);
+                async move { Ok::<_, std::convert::Infallible>(fut.await) }
+            }));
+            let response = adapter.call(LambdaEvent::new(event, e.context)).await?;
+            Ok(serde_json::to_value(response)?)
         }
-    }))
+    })
     .await
 }
 
