@@ -47,13 +47,14 @@ struct Target {
     units: Arc<Mutex<Units>>,
 }
 
-/// The operation a request names: `X-Amz-Target` (JSON protocols) or the `Action` of a
-/// query-protocol body (SES v1).
-fn operation(headers: &HeaderMap, body: &[u8]) -> String {
+/// The operation a request names: `X-Amz-Target` (JSON protocols), else the `Action` of a
+/// query-protocol body (SES v1) or query string (Alibaba Cloud's RPC calls).
+fn operation(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> String {
     if let Some(t) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
-    String::from_utf8_lossy(body).split('&').find_map(|kv| kv.strip_prefix("Action=")).unwrap_or("unknown").to_string()
+    let action = |params: &str| params.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string);
+    action(&String::from_utf8_lossy(body)).or_else(|| query.and_then(action)).unwrap_or_else(|| "unknown".into())
 }
 
 const WRITES: &[&str] = &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"];
@@ -104,7 +105,7 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
-    let op = operation(&headers, &body);
+    let op = operation(&headers, uri.query(), &body);
     if std::env::var("BENCH_TRACE").is_ok() {
         eprintln!("    -> {op}");
     }

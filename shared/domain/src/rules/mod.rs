@@ -1,6 +1,7 @@
 //! Pure decisions. "Why was this refused?" is answered in one of these files.
 
 pub mod agreements;
+pub mod attribution;
 pub mod balance;
 pub mod bill;
 pub mod exporters;

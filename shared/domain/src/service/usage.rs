@@ -1,6 +1,6 @@
 //! Flow 8 and 9: a site's batch of usage records, each counted once and attributed to the
 //! payer in force at the start of its hour. Load (workspaces, and history where the current
-//! settlement does not cover an hour) → decide (`rules::usage`, `rules::rating`) → commit in
+//! settlement does not cover an hour) → decide (`rules::attribution`, `rules::rating`) → commit in
 //! atomic chunks (records, bill lines, balance charges and the months' accruals together, each
 //! month only while its bill is not issued) → arrears (flow 11).
 
@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 use crate::model::{Language, SettlementChange, Workspace};
 use crate::money::Currency;
 use crate::ports::{UsageOutcome, MAX_COMMIT_ITEMS};
+use crate::rules::attribution::{self, key_of, RecordKey, Repeat, Stands};
 use crate::rules::exporters::Exporter;
 use crate::rules::rating::{plan, Attributed, MonthKey, UsageCommit};
-use crate::rules::usage::{self, Payer, Refusal, UsageRecord};
+use crate::rules::usage::{self, Refusal, UsageRecord};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -72,8 +73,11 @@ pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Resu
     let workspaces: HashMap<String, Workspace> =
         deps.accounts.workspaces(&ids).await?.into_iter().map(|w| (w.id.clone(), w)).collect();
     let histories = histories_needed(deps, &parsed, &workspaces).await?;
-    let (attributed, repeats) = attribute(&mut report, parsed, &workspaces, &histories, exporter);
-    let commits = commit_all(deps, &mut report, attributed, repeats, &workspaces).await?;
+    let attribution = attribution::attribute(parsed, &workspaces, &histories, exporter);
+    for (i, id, why) in attribution.refused {
+        report.reject(i, Some(&id), why);
+    }
+    let commits = commit_all(deps, &mut report, attribution.attributed, attribution.repeats, &workspaces).await?;
     tracing::info!(
         accepted = report.accepted,
         duplicates = report.duplicates,
@@ -82,76 +86,6 @@ pub async fn ingest(deps: &Deps, exporter: &Exporter, batch: UsageBatch) -> Resu
         "usage batch"
     );
     Ok(report)
-}
-
-/// A later record of the batch with an id that an earlier one has: judged, once the first is
-/// committed, against what that id then stands for.
-struct Repeat {
-    index: usize,
-    key: (String, String),
-    fingerprint: String,
-}
-
-/// Each record admitted (`rules::usage::admit`), with the payer of its hour; of the records of
-/// one id (per site), the first goes to the commit and the others are repeats.
-fn attribute(
-    report: &mut IngestReport,
-    parsed: Vec<(usize, UsageRecord)>,
-    workspaces: &HashMap<String, Workspace>,
-    histories: &HashMap<String, Vec<SettlementChange>>,
-    exporter: &Exporter,
-) -> (Vec<(usize, Attributed)>, Vec<Repeat>) {
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    let (mut attributed, mut repeats) = (Vec::new(), Vec::new());
-    for (i, r) in parsed {
-        let ws = match usage::admit(&r, workspaces.get(&r.workspace_id), exporter) {
-            Ok(ws) => ws,
-            Err(why) => {
-                report.reject(i, Some(&r.id), why);
-                continue;
-            }
-        };
-        let fingerprint = usage::fingerprint(&r);
-        let key = (ws.site.clone(), r.id.clone());
-        if !seen.insert(key.clone()) {
-            repeats.push(Repeat { index: i, key, fingerprint });
-            continue;
-        }
-        let settlement = match histories.get(&ws.id) {
-            Some(h) => usage::settlement_at(ws, h, r.hour),
-            None => ws.settlement.clone(),
-        };
-        let a = Attributed {
-            fingerprint,
-            site: ws.site.clone(),
-            workspace_name: ws.name.clone(),
-            billing_account: ws.billing_account.clone(),
-            payer: Payer::of(settlement.as_ref()),
-            record: r,
-        };
-        attributed.push((i, a));
-    }
-    (attributed, repeats)
-}
-
-/// What a record's id stands for once its commit is settled.
-#[derive(Clone)]
-enum Stands {
-    /// The content stored under the id (stored before, or just committed).
-    As(String),
-    /// Nothing: its month's bill was issued meanwhile.
-    Closed,
-    /// Stored, with content that cannot be read back.
-    Unknown,
-}
-
-/// A repeat is a duplicate when it says what its id stands for, else refused like it.
-fn judge(repeat: &Repeat, stands: Option<&Stands>) -> Option<Refusal> {
-    match stands {
-        Some(Stands::As(f)) if *f == repeat.fingerprint => None,
-        Some(Stands::Closed) => Some(Refusal::PeriodClosed),
-        _ => Some(Refusal::Conflict),
-    }
 }
 
 /// Commits in atomic chunks (records found stored are duplicates or conflicts) and judges the
@@ -163,7 +97,7 @@ async fn commit_all(
     repeats: Vec<Repeat>,
     workspaces: &HashMap<String, Workspace>,
 ) -> Result<usize> {
-    let index_of: HashMap<(String, String), usize> =
+    let index_of: HashMap<RecordKey, usize> =
         attributed.iter().map(|(i, a)| ((a.site.clone(), a.record.id.clone()), *i)).collect();
     let commits = plan(attributed.into_iter().map(|(_, a)| a).collect(), MAX_COMMIT_ITEMS);
     let commit_count = commits.len();
@@ -172,7 +106,7 @@ async fn commit_all(
         .try_collect()
         .await?;
     let mut charged: BTreeMap<(String, Currency), Language> = BTreeMap::new();
-    let mut stands: HashMap<(String, String), Stands> = HashMap::new();
+    let mut stands: HashMap<RecordKey, Stands> = HashMap::new();
     for o in outcomes {
         report.accepted += o.committed.len();
         report.duplicates += o.duplicates;
@@ -189,7 +123,7 @@ async fn commit_all(
         }
     }
     for r in &repeats {
-        match judge(r, stands.get(&r.key)) {
+        match attribution::judge(r, stands.get(&r.key)) {
             None => report.duplicates += 1,
             Some(why) => report.reject(r.index, Some(&r.key.1), why),
         }
@@ -229,17 +163,13 @@ async fn histories_needed(
     stream::iter(reads).buffer_unordered(16).try_collect().await
 }
 
-fn key_of(a: &Attributed) -> (String, String) {
-    (a.site.clone(), a.record.id.clone())
-}
-
 struct Outcome {
     committed: Vec<Attributed>,
     duplicates: usize,
     /// (site, record id, why): conflicts, and records of a month issued meanwhile.
     refused: Vec<(String, String, Refusal)>,
     /// What each (site, record id) of the chunk stands for now.
-    stands: Vec<((String, String), Stands)>,
+    stands: Vec<(RecordKey, Stands)>,
 }
 
 /// Commits a chunk; the records it finds already stored come out (duplicates or conflicts),
@@ -260,24 +190,11 @@ async fn commit_until_settled(deps: &Deps, mut commit: UsageCommit) -> Result<Ou
         let stored: HashMap<usize, Option<String>> = existing.into_iter().collect();
         let issued: HashSet<MonthKey> = issued.into_iter().collect();
         let before = commit.records.len();
-        let mut rest = Vec::new();
-        for (i, a) in commit.records.into_iter().enumerate() {
-            let (stands, refusal) = match stored.get(&i) {
-                Some(Some(f)) if *f == a.fingerprint => (Stands::As(f.clone()), None),
-                Some(Some(f)) => (Stands::As(f.clone()), Some(Refusal::Conflict)),
-                Some(None) => (Stands::Unknown, Some(Refusal::Conflict)),
-                None if a.month().is_some_and(|m| issued.contains(&m)) => (Stands::Closed, Some(Refusal::PeriodClosed)),
-                None => {
-                    rest.push(a);
-                    continue;
-                }
-            };
-            match refusal {
-                None => out.duplicates += 1,
-                Some(why) => out.refused.push((a.site.clone(), a.record.id.clone(), why)),
-            }
-            out.stands.push((key_of(&a), stands));
-        }
+        let sorted = attribution::after_refusal(commit.records, &stored, &issued);
+        out.duplicates += sorted.duplicates;
+        out.refused.extend(sorted.refused);
+        out.stands.extend(sorted.stands);
+        let rest = sorted.rest;
         if rest.len() == before {
             return Err(Error::internal("a usage commit was refused for no record of it"));
         }
