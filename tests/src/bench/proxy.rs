@@ -78,6 +78,23 @@ fn asking_capacity(op: &str, body: &Bytes) -> Option<Bytes> {
     Some(Bytes::from(serde_json::to_vec(&v).ok()?))
 }
 
+/// What a transaction is billed at least: DynamoDB charges two units for each item a
+/// transaction writes or reads ("Amazon DynamoDB Transactions: How it works", capacity
+/// management: "two underlying reads or writes of every item in the transaction: one to prepare
+/// the transaction and one to commit the transaction"), 1 KB (writes) or 4 KB
+/// (reads) at a time, and DynamoDB Local reports two units for the whole transaction whatever
+/// it holds. Items are counted at their minimum size: index writes and larger items only add.
+fn transaction_floor(op: &str, request: &[u8]) -> f64 {
+    if op != "TransactWriteItems" && op != "TransactGetItems" {
+        return 0.0;
+    }
+    let items = serde_json::from_slice::<Value>(request)
+        .ok()
+        .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    2.0 * items as f64
+}
+
 /// The units an answer reports, and the answer as the caller would have had it.
 fn billed(body: Bytes) -> (f64, Bytes) {
     let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
@@ -133,6 +150,7 @@ async fn forward(
             if asked.is_some() {
                 let (units, stripped) = billed(body);
                 body = stripped;
+                let units = units.max(transaction_floor(&op, asked.as_deref().unwrap_or_default()));
                 let mut u = t.units.lock().unwrap();
                 if WRITES.contains(&op.as_str()) {
                     u.write += units;
@@ -199,5 +217,13 @@ mod tests {
         assert_eq!((units, &stripped[..]), (8.5, &b"{}"[..]));
         let refused = Bytes::from(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"}"#);
         assert_eq!(billed(refused).0, 1.0);
+    }
+
+    #[test]
+    fn a_transaction_is_billed_two_units_an_item_at_least() {
+        let three = br#"{"TransactItems":[{"Put":{}},{"Update":{}},{"ConditionCheck":{}}]}"#;
+        assert_eq!(transaction_floor("TransactWriteItems", three), 6.0);
+        assert_eq!(transaction_floor("TransactGetItems", br#"{"TransactItems":[{"Get":{}}]}"#), 2.0);
+        assert_eq!(transaction_floor("PutItem", three), 0.0);
     }
 }
