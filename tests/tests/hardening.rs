@@ -262,3 +262,26 @@ async fn an_idempotency_key_belongs_to_its_caller() {
     assert!(again.headers().contains_key("idempotent-replayed"), "a's key still replays to a");
     assert_eq!(parts(again), parts(first));
 }
+
+/// SQS sends only messages, but the Invoke API takes any JSON: a record that is no SQS message
+/// fails alone, by its `messageId` as far as it has one, and the batch's other records are
+/// answered as ever; the invocation itself never fails (that would retry every record).
+#[tokio::test]
+async fn an_sqs_record_that_is_no_message_fails_alone_and_the_invocation_answers() {
+    let w = webhook(Harness::new().await);
+    let event = json!({"Records": [
+        {"eventSource": "aws:sqs", "messageId": "ok-1", "body": "{\"not\": \"an EventBridge event\"}"},
+        {"eventSource": "aws:sqs", "messageId": 7, "body": "x"},
+        {"eventSource": "aws:sqs", "messageId": "m-list", "body": ["not", "a", "string"]},
+    ]});
+    let out = marketplace_webhook::handle_event(&w, event, None).await.expect("an answer, not an invocation error");
+    let mut failed: Vec<String> = out["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
+    failed.sort();
+    // ok-1 is an SQS message whose body is no EventBridge event: failed for its body, as before.
+    assert_eq!(failed, ["7", "m-list", "ok-1"]);
+}

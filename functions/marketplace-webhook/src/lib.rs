@@ -134,6 +134,34 @@ pub async fn handle_sqs(w: &Webhook, event: SqsEvent, deadline: Option<Instant>)
     r
 }
 
+/// An SQS event's records one by one: a record that is no SQS message (SQS sends none, the
+/// Invoke API may) fails alone, named by its `messageId` as far as it has one, instead of
+/// failing the invocation and with it every other record of the batch.
+fn sqs_records(event: Value) -> (SqsEvent, Vec<BatchItemFailure>) {
+    let mut sqs = SqsEvent::default();
+    let mut unreadable = Vec::new();
+    let records = match event {
+        Value::Object(mut o) => o.remove("Records"),
+        _ => None,
+    };
+    for record in records.and_then(|r| if let Value::Array(a) = r { Some(a) } else { None }).unwrap_or_default() {
+        let id = match &record["messageId"] {
+            Value::String(id) => id.clone(),
+            other => other.to_string(),
+        };
+        match serde_json::from_value(record) {
+            Ok(message) => sqs.records.push(message),
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "an SQS record that is no SQS message: reported failed");
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                unreadable.push(f);
+            }
+        }
+    }
+    (sqs, unreadable)
+}
+
 /// One function, two triggers: SQS records or an HTTP API (payload 2.0) request.
 pub async fn handle_event(
     w: &Webhook,
@@ -141,8 +169,10 @@ pub async fn handle_event(
     deadline: Option<Instant>,
 ) -> std::result::Result<Value, lambda_runtime::Error> {
     if event["Records"][0]["eventSource"] == "aws:sqs" {
-        let sqs: SqsEvent = serde_json::from_value(event)?;
-        return Ok(serde_json::to_value(handle_sqs(w, sqs, deadline).await)?);
+        let (sqs, unreadable) = sqs_records(event);
+        let mut answer = handle_sqs(w, sqs, deadline).await;
+        answer.batch_item_failures.extend(unreadable);
+        return Ok(serde_json::to_value(answer)?);
     }
     let req: Request = match http_event::read(event) {
         Ok(event) => event.into(),
